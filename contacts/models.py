@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ContactQuerySet(models.QuerySet["Contact"]):
+    def subscribed(self) -> ContactQuerySet:
+        return self.filter(status=Contact.Status.SUBSCRIBED)
+
+
+class Contact(models.Model):
+    """One customer. The email is stored lower-cased, so uniqueness is case-insensitive by construction."""
+
+    class Status(models.TextChoices):
+        SUBSCRIBED = "subscribed", "Subscribed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained"
+
+    email = models.CharField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=150, blank=True, default="")
+    last_name = models.CharField(max_length=150, blank=True, default="")
+    mobile = models.CharField(max_length=40, blank=True, default="")
+    lms_lead_id = models.CharField(max_length=100, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lms_lead_id"], condition=models.Q(lms_lead_id__isnull=False), name="contact_lms_lead_id_uniq"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(email=models.functions.Lower("email")), name="contact_email_lower"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "id"], name="contact_status_id")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class ContactAttribute(models.Model):
+    class FieldType(models.TextChoices):
+        NUMERIC = "numeric", "Numeric"
+        STRING = "string", "String"
+        DATE = "date", "Date"
+        TIMESTAMP = "timestamp", "Timestamp"
+        BOOLEAN = "boolean", "Boolean"
+        ARRAY = "array", "Array"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="attributes")
+    field_name = models.CharField(max_length=100)
+    field_type = models.CharField(max_length=10, choices=FieldType.choices)
+    field_value = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["field_name"]
+        constraints = [models.UniqueConstraint(fields=["contact", "field_name"], name="contact_attribute_uniq")]
+        indexes = [models.Index(fields=["field_name"], name="contact_attribute_name")]
+
+    def __str__(self) -> str:
+        return f"{self.field_name}={self.field_value!r}"
+
+
+class FunnelEvent(models.Model):
+    """A move between funnel stages. Insert-only: nothing in Herald updates or deletes one."""
+
+    class FunnelType(models.TextChoices):
+        SALES = "sales", "Sales"
+        SERVICE_DELIVERY = "service-delivery", "Service delivery"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="funnel_events")
+    funnel_type = models.CharField(max_length=20, choices=FunnelType.choices)
+    from_stage = models.CharField(max_length=100, blank=True, default="")
+    to_stage = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["contact", "created_at"], name="funnel_contact_created"),
+            models.Index(fields=["to_stage", "created_at"], name="funnel_stage_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.funnel_type}: {self.from_stage or '-'} -> {self.to_stage}"
+
+
+class Batch(models.Model):
+    """A named group of contacts: a campaign's audience, or who came from one upload."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        API = "api", "API"
+        CAMPAIGN = "campaign", "Campaign"
+
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.UPLOAD)
+    created_at = models.DateTimeField(auto_now_add=True)
+    contacts = models.ManyToManyField(Contact, through="BatchMember", related_name="batches")
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BatchMember(models.Model):
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="members")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="batch_memberships")
+    import_job = models.ForeignKey("ImportJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "contact"], name="batch_member_uniq")]
+        indexes = [models.Index(fields=["contact"], name="batch_member_contact")]
+
+
+class ImportJob(models.Model):
+    class Kind(models.TextChoices):
+        CONTACTS = "contacts", "Contacts"
+        EVENTS = "events", "Funnel events"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CONTACTS)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255, blank=True)
+    batch = models.ForeignKey(Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="import_jobs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_processed = models.PositiveIntegerField(default=0)
+    bytes_total = models.PositiveBigIntegerField(default=0)
+    bytes_processed = models.PositiveBigIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    error_report = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True)
+    message = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} ({self.original_name})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.bytes_total:
+            return 0
+        return min(99, int(100 * self.bytes_processed / self.bytes_total))
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+__all__ = ["Batch", "BatchMember", "Contact", "ContactAttribute", "FunnelEvent", "ImportJob"]

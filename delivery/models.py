@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class Send(models.Model):
+    """One message sent to one audience: what a campaign's Emailer (or an automation run) hands the engine.
+
+    The engine knows nothing of campaigns: it snapshots an audience into Delivery rows, sends them in pages
+    and reports back through the Send's status and counters.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    label = models.CharField(max_length=200, blank=True)
+    subject = models.CharField(max_length=300)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    template = models.ForeignKey(
+        "templates_app.MessageTemplate", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    from_email = models.CharField(max_length=254, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.CharField(max_length=500, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    snapshot_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.label or f"Send #{self.pk}"
+
+
+class Delivery(models.Model):
+    """One recipient of one Send. The row is the truth about whether that email went out."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained"
+        CANCELLED = "cancelled", "Cancelled"
+
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="deliveries")
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="deliveries")
+    email = models.CharField(max_length=254)
+    page = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    provider_message_id = models.CharField(max_length=100, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [models.UniqueConstraint(fields=["send", "contact"], name="delivery_send_contact_uniq")]
+        indexes = [
+            models.Index(fields=["send", "page"], name="delivery_send_page"),
+            models.Index(fields=["send", "status"], name="delivery_send_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.status})"
+
+
+class OutboxMessage(models.Model):
+    """An email kept by the `outbox` transport instead of being sent (the embedded default)."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    to = models.CharField(max_length=254)
+    from_email = models.CharField(max_length=254)
+    subject = models.CharField(max_length=300)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.to}: {self.subject}"
