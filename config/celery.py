@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 
 from celery import Celery
@@ -19,7 +20,6 @@ def _ensure_broker_folders() -> None:
             (settings.BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
 
 
-try:  # settings may not be configurable during some tooling (mypy), so this stays best effort
+# Settings may not be configurable during some tooling (mypy), so this stays best effort.
+with contextlib.suppress(Exception):
     _ensure_broker_folders()
-except Exception:  # pragma: no cover
-    pass

@@ -131,6 +131,9 @@ class BatchMember(models.Model):
         constraints = [models.UniqueConstraint(fields=["batch", "contact"], name="batch_member_uniq")]
         indexes = [models.Index(fields=["contact"], name="batch_member_contact")]
 
+    def __str__(self) -> str:
+        return f"{self.contact_id} in batch {self.batch_id}"
+
 
 class ImportJob(models.Model):
     class Kind(models.TextChoices):

@@ -37,3 +37,6 @@ class SegmentMember(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["segment", "contact"], name="segment_member_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} in segment {self.segment_id}"

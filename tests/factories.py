@@ -4,6 +4,7 @@ import datetime as dt
 
 import factory
 from django.contrib.auth.models import Group, User
+from django.utils import timezone
 
 from accounts import roles
 from campaigns.models import Campaign, Scenario
@@ -53,8 +54,8 @@ class CampaignFactory(factory.django.DjangoModelFactory):
         model = Campaign
 
     name = factory.Sequence(lambda n: f"Campaign {n}")
-    start_date = factory.LazyFunction(lambda: dt.date.today() - dt.timedelta(days=1))
-    end_date = factory.LazyFunction(lambda: dt.date.today() + dt.timedelta(days=30))
+    start_date = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=1))
+    end_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=30))
     batch = factory.SubFactory(BatchFactory)
 
 
@@ -65,7 +66,7 @@ class ScenarioFactory(factory.django.DjangoModelFactory):
     campaign = factory.SubFactory(CampaignFactory)
     subject = factory.Sequence(lambda n: f"Subject {n}")
     content = "Hello {{ first_name|default:'there' }}"
-    send_date = factory.LazyFunction(dt.date.today)
+    send_date = factory.LazyFunction(timezone.localdate)
     send_time = dt.time(9, 0)
 
 
