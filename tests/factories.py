@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 import factory
 from django.contrib.auth.models import Group, User
@@ -21,15 +22,15 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "pass12345")
 
     @factory.post_generation
-    def role(self, create: bool, extracted: str | None, **kwargs: object) -> None:
+    def role(obj: User, create: bool, extracted: str | None, **kwargs: object) -> None:
         if create and extracted:
-            self.groups.add(Group.objects.get(name=extracted))
+            obj.groups.add(Group.objects.get(name=extracted))
         if create:
-            self.save()
+            obj.save()
 
 
 def user_with_role(role: str = roles.CAMPAIGN_MANAGER) -> User:
-    return UserFactory(role=role)
+    return cast(User, UserFactory(role=role))
 
 
 class ContactFactory(factory.django.DjangoModelFactory):
