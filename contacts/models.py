@@ -41,6 +41,8 @@ class Contact(models.Model):
                 condition=models.Q(email=models.functions.Lower("email")), name="contact_email_lower"
             ),
         ]
+        # Email prefix search (`email LIKE 'ann%'`) is served by the varchar_pattern_ops index PostgreSQL gets
+        # for every unique CharField (`contacts_contact_email_..._like`); name prefixes by 0002's expression indexes.
         indexes = [models.Index(fields=["status", "id"], name="contact_status_id")]
 
     def __str__(self) -> str:
@@ -60,7 +62,8 @@ class ContactAttribute(models.Model):
         BOOLEAN = "boolean", "Boolean"
         ARRAY = "array", "Array"
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="attributes")
+    # No separate index on contact: the unique (contact, field_name) index leads with it.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="attributes", db_index=False)
     field_name = models.CharField(max_length=100)
     field_type = models.CharField(max_length=10, choices=FieldType.choices)
     field_value = models.JSONField(null=True)
@@ -94,6 +97,7 @@ class FunnelEvent(models.Model):
         indexes = [
             models.Index(fields=["contact", "created_at"], name="funnel_contact_created"),
             models.Index(fields=["to_stage", "created_at"], name="funnel_stage_created"),
+            models.Index(fields=["created_at", "id"], name="funnel_created_id"),
         ]
 
     def __str__(self) -> str:
@@ -122,8 +126,11 @@ class Batch(models.Model):
 
 
 class BatchMember(models.Model):
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="members")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="batch_memberships")
+    # No separate index on batch: the unique (batch, contact) index leads with it.
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="members", db_index=False)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="batch_memberships", db_index=False
+    )  # indexed by batch_member_contact below
     import_job = models.ForeignKey("ImportJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     added_at = models.DateTimeField(auto_now_add=True)
 
@@ -157,6 +164,7 @@ class ImportJob(models.Model):
     bytes_processed = models.PositiveBigIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
     error_report = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True)
