@@ -16,7 +16,7 @@ def _ensure_broker_folders() -> None:
     from django.conf import settings
 
     if str(settings.CELERY_BROKER_URL).startswith("filesystem"):
-        for folder in ("out", "processed"):
+        for folder in ("out", "processed", "control"):
             (settings.BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
 
 
