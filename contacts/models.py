@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -37,9 +38,7 @@ class Contact(models.Model):
             models.UniqueConstraint(
                 fields=["lms_lead_id"], condition=models.Q(lms_lead_id__isnull=False), name="contact_lms_lead_id_uniq"
             ),
-            models.CheckConstraint(
-                condition=models.Q(email=models.functions.Lower("email")), name="contact_email_lower"
-            ),
+            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="contact_email_lower"),
         ]
         # Email prefix search (`email LIKE 'ann%'`) is served by the varchar_pattern_ops index PostgreSQL gets
         # for every unique CharField (`contacts_contact_email_..._like`); name prefixes by 0002's expression indexes.
