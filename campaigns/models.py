@@ -98,6 +98,8 @@ class Emailer(models.Model):
     send = models.OneToOneField(
         "delivery.Send", on_delete=models.SET_NULL, null=True, blank=True, related_name="emailer"
     )
+    # Set once when the creator was told the run is about to start (the tick claims it like a due row).
+    notified_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

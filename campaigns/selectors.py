@@ -1,0 +1,177 @@
+"""Reads of campaigns and scenarios: audiences, lists with filters, the history page, scheduling arithmetic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone as dj_timezone
+
+from campaigns.models import Campaign, Emailer, Scenario
+from contacts.models import BatchMember
+from contacts.selectors import batch_contact_ids
+
+
+def campaign_audience(*, campaign: Campaign) -> QuerySet[Any, int]:
+    """The contact ids a scenario of this campaign goes to: its segment when set, else its batch (a subquery)."""
+    if campaign.segment_id is not None:
+        # Imported on use until segments/selectors.py (written in parallel) is committed.
+        from segments.selectors import segment_contact_ids
+
+        assert campaign.segment is not None
+        return segment_contact_ids(segment=campaign.segment)
+    return batch_contact_ids(batch_id=campaign.batch_id)
+
+
+def _batch_size() -> Subquery:
+    # A correlated count per returned row: the page of campaigns is small, the batches may hold millions.
+    members = (
+        BatchMember.objects.filter(batch_id=OuterRef("batch_id"))
+        .order_by()
+        .values("batch_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Subquery(members, output_field=IntegerField())
+
+
+def campaign_list(*, search: str = "", status: str = "", created_by_id: int | None = None) -> QuerySet[Campaign]:
+    qs = Campaign.objects.select_related("batch", "segment", "created_by").annotate(
+        batch_size=Coalesce(_batch_size(), 0),
+        scenario_count=Count("scenarios", distinct=True),
+    )
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(description__icontains=search))
+    if status:
+        qs = qs.filter(status=status)
+    if created_by_id:
+        qs = qs.filter(created_by_id=created_by_id)
+    return qs.order_by("-id")
+
+
+def campaign_get(*, campaign_id: int) -> Campaign:
+    return campaign_list().get(pk=campaign_id)
+
+
+def scenario_list(
+    *, campaign_id: int | None = None, status: str = "", search: str = "", send_date: dt.date | None = None
+) -> QuerySet[Scenario]:
+    qs = Scenario.objects.select_related("campaign", "template", "created_by", "emailer")
+    if campaign_id:
+        qs = qs.filter(campaign_id=campaign_id)
+    if status:
+        qs = qs.filter(status=status)
+    if search:
+        qs = qs.filter(Q(subject__icontains=search) | Q(campaign__name__icontains=search))
+    if send_date:
+        qs = qs.filter(send_date=send_date)
+    return qs.order_by("-send_date", "-send_time", "-id")
+
+
+def campaign_history(
+    *,
+    search: str = "",
+    status: str = "",
+    channel: str = "",
+    created_by_id: int | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> QuerySet[Scenario]:
+    """Seed 004's history: one row per scenario with its campaign, creator, channel, audience and schedule.
+
+    `status` matches the scenario's status or, for campaigns, the campaign's.
+    """
+    qs = Scenario.objects.select_related(
+        "campaign", "campaign__segment", "campaign__batch", "campaign__created_by", "created_by"
+    ).annotate(batch_size=Coalesce(_batch_size_for_scenario(), 0))
+    if search:
+        qs = qs.filter(Q(subject__icontains=search) | Q(campaign__name__icontains=search))
+    if status:
+        qs = qs.filter(Q(status=status) | Q(campaign__status=status))
+    if channel:
+        qs = qs.filter(campaign__channel=channel)
+    if created_by_id:
+        qs = qs.filter(Q(created_by_id=created_by_id) | Q(campaign__created_by_id=created_by_id))
+    if date_from:
+        qs = qs.filter(send_date__gte=date_from)
+    if date_to:
+        qs = qs.filter(send_date__lte=date_to)
+    return qs.order_by("-send_date", "-send_time", "-id")
+
+
+def _batch_size_for_scenario() -> Subquery:
+    members = (
+        BatchMember.objects.filter(batch_id=OuterRef("campaign__batch_id"))
+        .order_by()
+        .values("batch_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Subquery(members, output_field=IntegerField())
+
+
+def campaigns_without_scenarios() -> QuerySet[Campaign]:
+    return campaign_list().filter(~Exists(Scenario.objects.filter(campaign_id=OuterRef("pk"))))
+
+
+def audience_label(*, campaign: Campaign, batch_size: int | None = None) -> str:
+    if campaign.segment_id is not None:
+        return f"Segment: {campaign.segment}"
+    size = batch_size if batch_size is not None else BatchMember.objects.filter(batch_id=campaign.batch_id).count()
+    return f"Campaign batch ({size} contacts)"
+
+
+# --- time -------------------------------------------------------------------------------------------------
+
+
+def campaign_zone(*, campaign: Campaign) -> ZoneInfo:
+    return ZoneInfo(campaign.timezone or settings.TIME_ZONE)
+
+
+def campaign_today(*, campaign: Campaign, now: dt.datetime | None = None) -> dt.date:
+    return (now or dj_timezone.now()).astimezone(campaign_zone(campaign=campaign)).date()
+
+
+def scenario_scheduled_at(*, scenario: Scenario) -> dt.datetime:
+    """The send date and time read in the campaign's time zone, as an aware instant."""
+    zone = campaign_zone(campaign=scenario.campaign)
+    return dt.datetime.combine(scenario.send_date, scenario.send_time, tzinfo=zone)
+
+
+def daily_plan_time() -> dt.time:
+    hours, _, minutes = str(settings.SCHEDULER_DAILY_AT).partition(":")
+    return dt.time(int(hours), int(minutes or 0))
+
+
+def plan_at(*, day: dt.date) -> dt.datetime:
+    """When the daily plan for `day` is due: SCHEDULER_DAILY_AT on that day in TIME_ZONE."""
+    return dt.datetime.combine(day, daily_plan_time(), tzinfo=ZoneInfo(settings.TIME_ZONE))
+
+
+def next_plan_at(*, now: dt.datetime | None = None) -> dt.datetime:
+    now = now or dj_timezone.now()
+    today = now.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+    at = plan_at(day=today)
+    return at if at > now else plan_at(day=today + dt.timedelta(days=1))
+
+
+def scenario_needs_plan_now(*, scenario: Scenario, now: dt.datetime | None = None) -> bool:
+    """Whether a scheduled scenario must get its Emailer now instead of waiting for a daily plan.
+
+    True when its send date is today (or earlier) in its campaign's zone, or when it is due before the next
+    daily plan runs (a campaign zone ahead of TIME_ZONE, or a plan time later than the send time). Planning
+    early is harmless: the plan is idempotent and the tick only claims rows whose time has come.
+    """
+    now = now or dj_timezone.now()
+    if scenario.send_date <= campaign_today(campaign=scenario.campaign, now=now):
+        return True
+    return scenario_scheduled_at(scenario=scenario) < next_plan_at(now=now)
+
+
+def emailers_due(*, now: dt.datetime | None = None) -> QuerySet[Emailer]:
+    now = now or dj_timezone.now()
+    return Emailer.objects.filter(active=True, dispatched_at__isnull=True, scheduled_at__lte=now)

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+import pytest
+import time_machine
+from django_celery_beat.models import PeriodicTask
+
+from campaigns import services as campaign_services
+from campaigns.models import Campaign, Emailer, Scenario
+from scheduler import services
+from scheduler.models import PlanRun
+from tests.factories import ScenarioFactory
+from tests.scheduler.fake_engine import FakeEngine
+
+pytestmark = pytest.mark.django_db
+
+DAY = dt.date(2026, 11, 23)
+
+
+def at(hour: int, minute: int = 0, day: dt.date = DAY) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _settings(settings: Any) -> None:
+    settings.TIME_ZONE = "UTC"
+    settings.SCHEDULER_DAILY_AT = "06:00"
+
+
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    fake = FakeEngine()
+    monkeypatch.setattr(campaign_services, "_engine", lambda: fake)
+    monkeypatch.setattr(services, "_engine", lambda: fake)
+    return fake
+
+
+def scenario_on(day: dt.date, time: dt.time = dt.time(9, 0), **kwargs: Any) -> Scenario:
+    # Written directly (no service), as if created before the plan ran: the plan is what gives it an Emailer.
+    values: dict[str, Any] = {
+        "campaign__start_date": DAY - dt.timedelta(days=5),
+        "campaign__end_date": DAY + dt.timedelta(days=5),
+        **kwargs,
+    }
+    return cast(Scenario, ScenarioFactory(send_date=day, send_time=time, **values))
+
+
+def test_plan_day_writes_one_active_emailer_per_scenario_of_the_day() -> None:
+    today = scenario_on(DAY)
+    scenario_on(DAY + dt.timedelta(days=2))
+    with time_machine.travel(at(6), tick=False):
+        run = services.plan_day(day=DAY)
+    emailer = Emailer.objects.get()
+    assert (emailer.scenario_id, emailer.batch_id, emailer.campaign_id) == (
+        today.pk,
+        today.campaign.batch_id,
+        today.campaign_id,
+    )
+    assert (emailer.active, emailer.sent, emailer.scheduled_at) == (True, False, at(9))
+    assert (run.day, run.planned) == (DAY, 1)
+
+
+def test_plan_day_is_idempotent() -> None:
+    scenario_on(DAY)
+    with time_machine.travel(at(6), tick=False):
+        services.plan_day(day=DAY)
+        services.plan_day(day=DAY)
+    assert Emailer.objects.count() == 1
+    assert PlanRun.objects.filter(day=DAY).count() == 1
+
+
+def test_plan_day_skips_inactive_campaigns_and_unscheduled_scenarios() -> None:
+    scenario_on(DAY, campaign__status=Campaign.Status.PAUSED)
+    scenario_on(DAY, status=Scenario.Status.DRAFT)
+    scenario_on(DAY, status=Scenario.Status.CANCELLED)
+    with time_machine.travel(at(6), tick=False):
+        services.plan_day(day=DAY)
+    assert Emailer.objects.count() == 0
+
+
+def test_plan_day_skips_scenarios_outside_the_campaign_timeline() -> None:
+    scenario_on(DAY, campaign__end_date=DAY - dt.timedelta(days=1), campaign__start_date=DAY - dt.timedelta(days=3))
+    with time_machine.travel(at(6), tick=False):
+        services.plan_day(day=DAY)
+    assert Emailer.objects.count() == 0
+
+
+def test_scenario_created_after_todays_plan_is_planned_at_once() -> None:
+    with time_machine.travel(at(7), tick=False):
+        services.plan_day(day=DAY)
+        campaign = campaign_services.campaign_create(name="Late", start_date=DAY, end_date=DAY, timezone="UTC")
+        scenario = campaign_services.scenario_create(
+            campaign=campaign, subject="Late", content="x", send_date=DAY, send_time=dt.time(12, 0)
+        )
+    assert Emailer.objects.get(scenario=scenario).scheduled_at == at(12)
+
+
+def test_missed_plan_is_caught_up_by_the_tick(engine: FakeEngine) -> None:
+    scenario_on(DAY, dt.time(8, 0))
+    with time_machine.travel(at(7, 30), tick=False):
+        result = services.tick()
+    assert result.caught_up is True
+    assert PlanRun.objects.get(day=DAY).trigger == PlanRun.Trigger.CATCH_UP
+    assert Emailer.objects.count() == 1
+
+
+def test_tick_before_the_plan_time_does_not_plan(engine: FakeEngine) -> None:
+    scenario_on(DAY, dt.time(8, 0))
+    with time_machine.travel(at(5, 59), tick=False):
+        assert services.tick().caught_up is False
+    assert not PlanRun.objects.exists()
+
+
+def test_tick_does_not_plan_twice(engine: FakeEngine) -> None:
+    with time_machine.travel(at(7), tick=False):
+        services.plan_day(day=DAY, trigger=PlanRun.Trigger.BEAT)
+        assert services.tick().caught_up is False
+
+
+def test_dispatch_due_claims_only_due_emailers(django_capture_on_commit_callbacks: Any) -> None:
+    due = scenario_on(DAY, dt.time(9, 0))
+    scenario_on(DAY, dt.time(11, 0))
+    with time_machine.travel(at(6), tick=False):
+        services.plan_day(day=DAY)
+    with time_machine.travel(at(9), tick=False), django_capture_on_commit_callbacks() as callbacks:
+        claimed = services.dispatch_due()
+    assert claimed == [due.emailer.pk]
+    assert len(callbacks) == 1
+
+
+def test_dispatch_due_claims_once(django_capture_on_commit_callbacks: Any) -> None:
+    scenario_on(DAY, dt.time(9, 0))
+    with time_machine.travel(at(6), tick=False):
+        services.plan_day(day=DAY)
+    with time_machine.travel(at(9, 1), tick=False), django_capture_on_commit_callbacks() as callbacks:
+        first = services.dispatch_due()
+        second = services.dispatch_due()
+    assert (len(first), second, len(callbacks)) == (1, [], 1)
+    assert Emailer.objects.get().dispatched_at == at(9, 1)
+
+
+def test_dispatched_emailer_is_not_replanned() -> None:
+    scenario_on(DAY, dt.time(9, 0))
+    with time_machine.travel(at(6), tick=False):
+        services.plan_day(day=DAY)
+    with time_machine.travel(at(9), tick=False):
+        services.dispatch_due()
+        services.plan_day(day=DAY)
+    assert Emailer.objects.get().dispatched_at == at(9)
+
+
+def test_tick_runs_the_engine_watchdog(engine: FakeEngine) -> None:
+    with time_machine.travel(at(5), tick=False):
+        services.tick()
+    assert engine.names() == ["watchdog"]
+
+
+def test_schedule_sync_creates_the_daily_plan_and_the_tick(settings: Any) -> None:
+    settings.SCHEDULER_DAILY_AT = "06:30"
+    settings.SCHEDULER_TICK_SECONDS = 1
+    services.schedule_sync()
+    services.schedule_sync()
+    plan = PeriodicTask.objects.get(name=services.PLAN_TASK_NAME)
+    tick = PeriodicTask.objects.get(name=services.TICK_TASK_NAME)
+    assert plan.task == "scheduler.tasks.plan_today_task"
+    assert plan.crontab is not None
+    assert (plan.crontab.hour, plan.crontab.minute) == ("6", "30")
+    assert tick.interval is not None
+    assert (tick.interval.every, tick.interval.period) == (1, "seconds")
+    assert PeriodicTask.objects.filter(name__startswith="herald:").count() == 2
