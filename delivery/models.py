@@ -31,6 +31,12 @@ class Send(models.Model):
     total = models.PositiveIntegerField(default=0)
     sent = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    # Bumped by "retry failed" so the re-sent pages get fresh Idempotency-Keys (the old ones would replay).
+    retry_round = models.PositiveSmallIntegerField(default=0)
+    # The watchdog re-enqueues the queued pages of a `sending` send whose progress stalled (lost broker messages).
+    last_progress_at = models.DateTimeField(null=True, blank=True)
     snapshot_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -38,6 +44,7 @@ class Send(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "last_progress_at"], name="send_status_progress")]
 
     def __str__(self) -> str:
         return self.label or f"Send #{self.pk}"

@@ -1,5 +1,14 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from delivery import views
+
 app_name = "delivery"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("outbox/", views.outbox_list, name="outbox"),
+    path("outbox/<int:message_id>/", views.outbox_detail, name="outbox-detail"),
+    path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("v/<str:token>/", views.view_in_browser, name="view"),
+]

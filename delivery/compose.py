@@ -1,0 +1,149 @@
+"""Turn a page of claimed Delivery rows into personalised emails: context, links, footer and headers.
+
+The context is restricted to plain values (no model instances), so user-written content cannot reach the ORM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html as html_lib
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+
+from contacts.models import ContactAttribute
+from delivery.models import Send
+from delivery.tokens import UNSUBSCRIBE_SALT, VIEW_SALT, token_make
+from delivery.transports import OutgoingEmail
+from templates_app import rendering
+
+_COMPILED_CACHE_SIZE = 32
+_compiled: OrderedDict[int, rendering.CompiledMessage] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    delivery_id: int
+    contact_id: int
+    email: str
+    first_name: str
+    last_name: str
+    mobile: str
+    lms_lead_id: str | None
+
+
+def compile_send(send: Send) -> rendering.CompiledMessage:
+    """Compile a Send's content (once per process: a started Send's content does not change)."""
+    cached = _compiled.get(send.pk)
+    if cached is not None:
+        _compiled.move_to_end(send.pk)
+        return cached
+    compiled = _compile(send)
+    _compiled[send.pk] = compiled
+    while len(_compiled) > _COMPILED_CACHE_SIZE:
+        _compiled.popitem(last=False)
+    return compiled
+
+
+def _compile(send: Send) -> rendering.CompiledMessage:
+    if send.template_id is None:
+        return rendering.compile_message(subject=send.subject, body_text=send.body_text, body_html=send.body_html)
+    template = send.template
+    assert template is not None
+    compile_template = getattr(rendering, "compile_template", None)
+    if compile_template is not None:
+        compiled: rendering.CompiledMessage = compile_template(template=template)
+    elif template.templating_type == "text":
+        compiled = rendering.compile_message(subject=template.subject, body_text=template.message)
+    else:
+        compiled = rendering.compile_message(subject=template.subject, body_html=template.message)
+    if send.subject:
+        # The Send's subject (the scenario's) wins over the template's.
+        compiled = dataclasses.replace(compiled, subject=rendering.compile_message(subject=send.subject).subject)
+    return compiled
+
+
+def link_prefixes() -> tuple[str, str]:
+    """The absolute unsubscribe and view URLs with a placeholder token, reversed once per page, not per email."""
+    base = settings.HERALD_BASE_URL
+    unsub = base + reverse("delivery:unsubscribe", kwargs={"token": "TOKEN"})
+    view = base + reverse("delivery:view", kwargs={"token": "TOKEN"})
+    return unsub, view
+
+
+def attributes_for(contact_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Every attribute of the page's contacts in one query."""
+    result: dict[int, dict[str, Any]] = {}
+    rows = ContactAttribute.objects.filter(contact_id__in=list(contact_ids)).values_list(
+        "contact_id", "field_name", "field_value"
+    )
+    for contact_id, name, value in rows:
+        result.setdefault(contact_id, {})[name] = value
+    return result
+
+
+def _with_footer(rendered_html: str, rendered_text: str, url: str) -> tuple[str, str]:
+    """Every email carries a working unsubscribe link; content that placed none gets this footer."""
+    html_out, text_out = rendered_html, rendered_text
+    if rendered_html and url not in rendered_html and html_lib.escape(url) not in rendered_html:
+        footer = (
+            '<p style="font-size:12px;color:#6c757d;margin-top:24px">'
+            f'Don\'t want these emails? <a href="{html_lib.escape(url)}">Unsubscribe</a>.</p>'
+        )
+        at = rendered_html.lower().rfind("</body>")
+        html_out = rendered_html + footer if at < 0 else rendered_html[:at] + footer + rendered_html[at:]
+    if (rendered_text or not rendered_html) and url not in rendered_text:
+        text_out = f"{rendered_text.rstrip()}\n\n--\nUnsubscribe: {url}\n"
+    return html_out, text_out
+
+
+def compose_page(*, send: Send, recipients: list[Recipient]) -> list[OutgoingEmail]:
+    compiled = compile_send(send)
+    attributes = attributes_for(r.contact_id for r in recipients)
+    unsub_prefix, view_prefix = link_prefixes()
+    from_email = send.from_email or settings.DEFAULT_FROM_EMAIL
+    emails: list[OutgoingEmail] = []
+    for r in recipients:
+        unsubscribe_url = unsub_prefix.replace(
+            "TOKEN", token_make(delivery_id=r.delivery_id, contact_id=r.contact_id, salt=UNSUBSCRIBE_SALT)
+        )
+        view_url = view_prefix.replace(
+            "TOKEN", token_make(delivery_id=r.delivery_id, contact_id=r.contact_id, salt=VIEW_SALT)
+        )
+        context = recipient_context(r, attributes.get(r.contact_id, {}), unsubscribe_url, view_url)
+        rendered = compiled.render(context)
+        body_html, body_text = _with_footer(rendered.html, rendered.text, unsubscribe_url)
+        emails.append(
+            OutgoingEmail(
+                delivery_id=r.delivery_id,
+                to=r.email,
+                from_email=from_email,
+                subject=rendered.subject,
+                html=body_html,
+                text=body_text,
+                headers={
+                    "List-Unsubscribe": f"<{unsubscribe_url}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                    "X-Herald-Delivery": str(r.delivery_id),
+                },
+            )
+        )
+    return emails
+
+
+def recipient_context(r: Recipient, attributes: dict[str, Any], unsubscribe_url: str, view_url: str) -> dict[str, Any]:
+    return {
+        "first_name": r.first_name,
+        "last_name": r.last_name,
+        "full_name": f"{r.first_name} {r.last_name}".strip(),
+        "email": r.email,
+        "mobile": r.mobile,
+        "lms_lead_id": r.lms_lead_id or "",
+        "attributes": attributes,
+        "unsubscribe_url": unsubscribe_url,
+        "view_url": view_url,
+    }

@@ -1,0 +1,536 @@
+"""The send engine: snapshot an audience into Delivery rows, send them page by page, exactly once.
+
+Why every recipient gets exactly one email, even when workers are SIGKILLed at any moment
+-----------------------------------------------------------------------------------------
+1. The Delivery rows are the truth. `send_start` writes them once (one `INSERT ... SELECT ... ON CONFLICT DO
+   NOTHING`, behind a conditional `pending -> sending` update), each with its page number.
+2. `page_send` does a whole page in ONE database transaction: it takes the page's advisory lock (PostgreSQL; on
+   SQLite the IMMEDIATE transaction serialises writers), locks the page's `queued` rows with
+   `SELECT ... FOR UPDATE SKIP LOCKED`, renders, waits for the shared rate limiter, makes ONE provider call, marks
+   the rows `sent`/`failed` and bumps the Send's counters, then commits. A committed row is never `sending`:
+   that state exists only inside the open transaction, so there is no lease to expire and nothing to recover.
+3. If the process dies anywhere before the commit, PostgreSQL rolls the transaction back: the rows are `queued`
+   again, exactly as before. The page's task message is redelivered (late ack) or re-enqueued by `watchdog`.
+4. The provider call carries an Idempotency-Key derived only from (send, page, retry_round, the ids of the rows
+   being sent), and the emails render byte-identically on every attempt (tokens carry no timestamp). So the
+   replay of a call the provider already accepted before the crash is answered from the provider's idempotency
+   store instead of being sent again. The only crash window that could duplicate is a crash after the provider
+   accepted AND more than 24 hours (Resend's key retention) before the retry; the watchdog retries within minutes.
+5. Because the whole page is claimed under one lock, the set of ids (and so the key) of a retried page is the set
+   of the attempt that crashed: rows are only removed from `queued` by a committed page, a cancel, or a retry
+   round (which changes `retry_round` and so the key on purpose, since those rows failed and were not sent).
+The `outbox` transport writes its rows inside the same transaction, so it is exactly-once by construction; SMTP
+has no idempotency, so with `smtp` a crash between the server's accept and our commit can resend one page.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import math
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.utils import timezone
+
+from contacts.models import Contact
+from delivery import events
+from delivery.compose import Recipient, compose_page
+from delivery.models import Delivery, Send
+from delivery.ratelimit import HourlyCapReached, get_limiter
+from delivery.transports import PermanentError, SendResult, TransientError, get_transport
+
+logger = logging.getLogger(__name__)
+
+S = Send.Status
+D = Delivery.Status
+
+# The auto-pause judges the error rate only once this many recipients were attempted, so one bad address among
+# the first few does not stop a campaign.
+ERROR_PAUSE_MIN_ATTEMPTED = 50
+# Backoff for 5xx and network errors: 2, 4, 8 ... seconds, capped.
+BACKOFF_CAP_SECONDS = 60.0
+# A sending Send with no committed page for this long is presumed to have lost its page messages. Longer than the
+# slowest healthy page (rate-limiter wait + provider timeout), short enough that a crash costs under a minute.
+WATCHDOG_STALE_SECONDS = 45.0
+
+
+class SendStateError(Exception):
+    """The requested lifecycle change does not apply to the Send's current status."""
+
+
+# --- create and snapshot -------------------------------------------------------------------------------------
+
+
+def send_create(
+    *,
+    label: str,
+    subject: str,
+    body_text: str = "",
+    body_html: str = "",
+    template_id: int | None = None,
+    from_email: str = "",
+) -> Send:
+    return Send.objects.create(
+        label=label[:200],
+        subject=subject[:300],
+        body_text=body_text,
+        body_html=body_html,
+        template_id=template_id,
+        from_email=from_email,
+    )
+
+
+def _audience_sql(audience: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
+    """The audience as a SQL subquery of contact ids (it must select exactly one column)."""
+    if audience.query.values_select and len(audience.query.values_select) != 1:
+        raise ValueError("The audience must be a QuerySet of contact ids (values_list('id', flat=True)).")
+    if not audience.query.values_select:
+        audience = audience.values("pk")
+    sql, params = audience.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def send_start(*, send_id: int, audience: QuerySet[Any]) -> int:
+    """Snapshot `audience` (a QuerySet of contact ids) minus suppressed contacts into Delivery rows with one
+    set-based statement, then enqueue one task per page when the transaction commits.
+
+    Calling it twice snapshots once: only the call that moves the Send `pending -> sending` inserts.
+    Returns the number of recipients.
+    """
+    now = timezone.now()
+    page_size = int(settings.DELIVERY_PAGE_SIZE)
+    with transaction.atomic():
+        moved = Send.objects.filter(pk=send_id, status=S.PENDING).update(
+            status=S.SENDING, started_at=now, snapshot_at=now, last_progress_at=now
+        )
+        if not moved:
+            return int(Send.objects.filter(pk=send_id).values_list("total", flat=True).first() or 0)
+        audience_sql, audience_params = _audience_sql(audience)
+        delivery_table = Delivery._meta.db_table
+        contact_table = Contact._meta.db_table
+        # Portable SQL (PostgreSQL and SQLite >= 3.25): integer division numbers the pages 0, 1, 2 ...
+        sql = f"""
+            INSERT INTO {delivery_table}
+                (send_id, contact_id, email, page, status, provider_message_id, attempts, last_error)
+            SELECT %s, c.id, c.email, (ROW_NUMBER() OVER (ORDER BY c.id) - 1) / %s, %s, '', 0, ''
+            FROM {contact_table} c
+            WHERE c.status = %s AND c.id IN ({audience_sql})
+            ON CONFLICT (send_id, contact_id) DO NOTHING
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (send_id, page_size, D.QUEUED, Contact.Status.SUBSCRIBED, *audience_params))
+            total = max(cursor.rowcount, 0)
+        pages = math.ceil(total / page_size)
+        Send.objects.filter(pk=send_id).update(total=total, pages=pages)
+        if total == 0:
+            Send.objects.filter(pk=send_id, status=S.SENDING).update(status=S.DONE, finished_at=now)
+            _publish_on_commit(send_id, "started")
+            _publish_on_commit(send_id, "finished")
+            return 0
+        transaction.on_commit(lambda: _enqueue_pages(send_id, range(pages)))
+        _publish_on_commit(send_id, "started")
+    logger.info("send %s: snapshot of %s recipients in %s pages", send_id, total, pages)
+    return total
+
+
+def _publish_on_commit(send_id: int, event: events.SendEvent, reason: str = "") -> None:
+    transaction.on_commit(lambda: events.publish(send_id=send_id, event=event, reason=reason))
+
+
+def _enqueue_pages(send_id: int, pages: Any) -> int:
+    """One message per page over one broker connection (10k pages for 1M recipients take a few seconds)."""
+    from delivery.tasks import page_send_task
+
+    count = 0
+    with page_send_task.app.producer_or_acquire() as producer:
+        for page in pages:
+            page_send_task.apply_async(args=(send_id, int(page)), producer=producer)
+            count += 1
+    return count
+
+
+def _queued_pages(send_id: int) -> list[int]:
+    return list(
+        Delivery.objects.filter(send_id=send_id, status=D.QUEUED)
+        .order_by("page")
+        .values_list("page", flat=True)
+        .distinct()
+    )
+
+
+# --- one page ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """What a page call did. `retry_in` set means: run this page again after that many seconds."""
+
+    status: str
+    sent: int = 0
+    failed: int = 0
+    retry_in: float | None = None
+
+
+def idempotency_key(*, send_id: int, page: int, retry_round: int, delivery_ids: list[int]) -> str:
+    """Deterministic: the same rows of the same page in the same retry round always get the same key."""
+    digest = hashlib.sha256(",".join(str(i) for i in sorted(delivery_ids)).encode()).hexdigest()[:24]
+    return f"herald-{send_id}-{page}-{retry_round}-{digest}"
+
+
+def _lock_page(send_id: int, page: int) -> bool:
+    """Serialise work on one page across workers, so a page is always claimed whole (see the module docstring).
+    On SQLite the IMMEDIATE transaction already serialises every writer."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [int(send_id) % 2**31, int(page) % 2**31])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _send_status(send_id: int) -> str | None:
+    # A fresh statement: under READ COMMITTED it sees a pause or cancel committed a moment ago.
+    return Send.objects.filter(pk=send_id).values_list("status", flat=True).first()
+
+
+def _backoff(attempts: int) -> float:
+    return min(BACKOFF_CAP_SECONDS, 2.0 ** max(1, attempts)) * (0.75 + random.random() / 2)
+
+
+def page_send(*, send_id: int, page: int) -> PageOutcome:
+    """Send one page of a Send in one transaction (see the module docstring for why this is exactly-once)."""
+    transport = get_transport()
+    with transaction.atomic():
+        send = Send.objects.filter(pk=send_id).first()
+        if send is None or send.status != S.SENDING:
+            return PageOutcome(status="skipped")
+        if not _lock_page(send_id, page):
+            return PageOutcome(status="busy")
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(send_id=send_id, page=page, status=D.QUEUED)
+            .order_by("pk")
+            .values_list(
+                "pk",
+                "contact_id",
+                "email",
+                "attempts",
+                "contact__status",
+                "contact__first_name",
+                "contact__last_name",
+                "contact__mobile",
+                "contact__lms_lead_id",
+            )
+        )
+        outcome = PageOutcome(status="empty") if not rows else _send_rows(send, page, rows, transport)
+    if outcome.retry_in is None:
+        send_finish_if_complete(send_id=send_id)
+    return outcome
+
+
+def _send_rows(send: Send, page: int, rows: list[tuple[Any, ...]], transport: Any) -> PageOutcome:
+    now = timezone.now()
+    key = idempotency_key(send_id=send.pk, page=page, retry_round=send.retry_round, delivery_ids=[r[0] for r in rows])
+    # Contacts who unsubscribed (or bounced) after the snapshot get nothing more.
+    suppressed = [r[0] for r in rows if r[4] != Contact.Status.SUBSCRIBED]
+    recipients = [
+        Recipient(
+            delivery_id=r[0],
+            contact_id=r[1],
+            email=r[2],
+            first_name=r[5],
+            last_name=r[6],
+            mobile=r[7],
+            lms_lead_id=r[8],
+        )
+        for r in rows
+        if r[4] == Contact.Status.SUBSCRIBED
+    ]
+    attempts_by_id = {r[0]: r[3] for r in rows}
+    results: list[SendResult] = []
+    if recipients:
+        emails = compose_page(send=send, recipients=recipients)
+        try:
+            get_limiter().acquire(emails=len(emails))
+        except HourlyCapReached as exc:
+            return PageOutcome(status="hourly-cap", retry_in=max(1.0, exc.retry_after))
+        if _send_status(send.pk) != S.SENDING:
+            return PageOutcome(status="stopped")  # paused or cancelled while we waited for the rate limiter
+        try:
+            results = transport.send_batch(emails, idempotency_key=key)
+        except TransientError as exc:
+            return _transient(send, page, rows, attempts_by_id, exc)
+        except PermanentError as exc:
+            results = [SendResult(error=str(exc)[:500]) for _ in emails]
+    return _record(send, recipients, results, suppressed, attempts_by_id, now)
+
+
+def _transient(
+    send: Send, page: int, rows: list[tuple[Any, ...]], attempts_by_id: dict[int, int], exc: TransientError
+) -> PageOutcome:
+    """The whole call may work later. 429s do not count as attempts; other errors do, up to the maximum."""
+    reason = str(exc)[:500]
+    if exc.rate_limited:
+        wait = exc.retry_after if exc.retry_after is not None else 1.0
+        get_limiter().block(seconds=wait)  # every worker backs off, not just this one
+        logger.info("send %s page %s: rate limited, retry in %.1fs", send.pk, page, wait)
+        return PageOutcome(status="rate-limited", retry_in=wait + random.random() / 4)
+    ids = list(attempts_by_id)
+    attempts = max(attempts_by_id.values()) + 1
+    if attempts >= int(settings.DELIVERY_MAX_ATTEMPTS):
+        failed = Delivery.objects.filter(pk__in=ids, status=D.QUEUED).update(
+            status=D.FAILED, attempts=F("attempts") + 1, last_error=f"Gave up after {attempts} attempts: {reason}"
+        )
+        _count(send.pk, sent=0, failed=failed, cancelled=0)
+        _auto_pause_if_needed(send.pk)
+        return PageOutcome(status="gave-up", failed=failed)
+    Delivery.objects.filter(pk__in=ids, status=D.QUEUED).update(attempts=F("attempts") + 1, last_error=reason)
+    wait = exc.retry_after if exc.retry_after is not None else _backoff(attempts)
+    logger.warning("send %s page %s: %s (attempt %s), retry in %.1fs", send.pk, page, reason, attempts, wait)
+    return PageOutcome(status="transient", retry_in=wait)
+
+
+def _record(
+    send: Send,
+    recipients: list[Recipient],
+    results: list[SendResult],
+    suppressed: list[int],
+    attempts_by_id: dict[int, int],
+    now: datetime,
+) -> PageOutcome:
+    if len(results) != len(recipients):
+        raise RuntimeError(f"transport returned {len(results)} results for {len(recipients)} emails")
+    updated: list[Delivery] = []
+    sent = failed = 0
+    for recipient, result in zip(recipients, results, strict=True):
+        attempts = attempts_by_id[recipient.delivery_id] + 1
+        if result.sent:
+            sent += 1
+            updated.append(
+                Delivery(
+                    pk=recipient.delivery_id,
+                    status=D.SENT,
+                    provider_message_id=result.provider_message_id[:100],
+                    sent_at=now,
+                    attempts=attempts,
+                    last_error="",
+                )
+            )
+        elif not result.retry:
+            failed += 1
+            updated.append(
+                Delivery(
+                    pk=recipient.delivery_id,
+                    status=D.FAILED,
+                    provider_message_id="",
+                    sent_at=None,
+                    attempts=attempts,
+                    last_error=result.error[:500],
+                )
+            )
+        # result.retry (SMTP's broken connection): the row stays queued for the page's next run.
+    if updated:
+        Delivery.objects.bulk_update(
+            updated, ["status", "provider_message_id", "sent_at", "attempts", "last_error"], batch_size=500
+        )
+    cancelled = 0
+    if suppressed:
+        cancelled = Delivery.objects.filter(pk__in=suppressed, status=D.QUEUED).update(
+            status=D.CANCELLED, last_error="Contact no longer subscribed"
+        )
+    _count(send.pk, sent=sent, failed=failed, cancelled=cancelled)
+    if failed:
+        _auto_pause_if_needed(send.pk)
+    retry_left = any(r.retry for r in results)
+    return PageOutcome(status="sent", sent=sent, failed=failed, retry_in=_backoff(1) if retry_left else None)
+
+
+def _count(send_id: int, *, sent: int, failed: int, cancelled: int) -> None:
+    """One UPDATE per page, in the page's transaction, so the counters always match the rows."""
+    Send.objects.filter(pk=send_id).update(
+        sent=F("sent") + sent,
+        failed=F("failed") + failed,
+        cancelled=F("cancelled") + cancelled,
+        last_progress_at=timezone.now(),
+    )
+
+
+def _auto_pause_if_needed(send_id: int) -> None:
+    row = Send.objects.filter(pk=send_id).values_list("sent", "failed").first()
+    if row is None:
+        return
+    sent, failed = row
+    attempted = sent + failed
+    threshold = float(settings.DELIVERY_ERROR_PAUSE_RATE)
+    if threshold <= 0 or attempted < ERROR_PAUSE_MIN_ATTEMPTED or failed / attempted <= threshold:
+        return
+    reason = (
+        f"Auto-paused: {failed} of {attempted} recipients failed ({failed / attempted:.0%}, "
+        f"threshold {threshold:.0%}). Check the failures, then resume or retry them."
+    )
+    if Send.objects.filter(pk=send_id, status=S.SENDING).update(status=S.PAUSED, status_reason=reason[:500]):
+        logger.warning("send %s: %s", send_id, reason)
+        _publish_on_commit(send_id, "paused", reason)
+
+
+def send_finish_if_complete(*, send_id: int) -> bool:
+    """Close a `sending` Send once none of its rows is queued. Called after each page commits: the last page
+    to commit sees every other page's commit, so exactly one caller (or the watchdog) closes it."""
+    with transaction.atomic():
+        if Delivery.objects.filter(send_id=send_id, status__in=(D.QUEUED, D.SENDING)).exists():
+            return False
+        now = timezone.now()
+        if not Send.objects.filter(pk=send_id, status=S.SENDING).update(
+            status=S.DONE, finished_at=now, last_progress_at=now
+        ):
+            return False
+        _publish_on_commit(send_id, "finished")
+    logger.info("send %s: finished", send_id)
+    return True
+
+
+# --- lifecycle -----------------------------------------------------------------------------------------------
+
+
+def send_pause(*, send_id: int, reason: str = "") -> bool:
+    """Stop sending within a second: page tasks check the status inside their transaction. True if it changed."""
+    with transaction.atomic():
+        changed = Send.objects.filter(pk=send_id, status__in=(S.SENDING, S.PENDING)).update(
+            status=S.PAUSED, status_reason=(reason or "Paused")[:500]
+        )
+        if changed:
+            _publish_on_commit(send_id, "paused", reason)
+    return bool(changed)
+
+
+def send_resume(*, send_id: int) -> int:
+    """Continue a paused Send: re-enqueue every page that still has queued rows. Returns the number of pages."""
+    with transaction.atomic():
+        send = Send.objects.select_for_update().filter(pk=send_id).first()
+        if send is None or send.status != S.PAUSED:
+            return 0
+        if send.started_at is None:
+            # Paused before the snapshot ran: it goes back to pending; the caller's send_start does the rest.
+            Send.objects.filter(pk=send_id).update(status=S.PENDING, status_reason="")
+            return 0
+        Send.objects.filter(pk=send_id, status=S.PAUSED).update(
+            status=S.SENDING, status_reason="", last_progress_at=timezone.now()
+        )
+        pages = _queued_pages(send_id)
+        transaction.on_commit(lambda: _enqueue_pages(send_id, pages))
+        _publish_on_commit(send_id, "resumed")
+    if not pages:
+        send_finish_if_complete(send_id=send_id)
+    return len(pages)
+
+
+def send_cancel(*, send_id: int, reason: str = "") -> int:
+    """Stop for good: the Send is `cancelled` and its queued rows become `cancelled`. Returns the rows cancelled.
+
+    The status change commits first, so a page starting now skips; the set-based row update then waits only
+    for pages already in flight, which finish their own rows (never a queued row of ours: both use conditions).
+    """
+    with transaction.atomic():
+        changed = Send.objects.filter(pk=send_id, status__in=(S.PENDING, S.SENDING, S.PAUSED)).update(
+            status=S.CANCELLED, status_reason=(reason or "Cancelled")[:500], finished_at=timezone.now()
+        )
+        if changed:
+            _publish_on_commit(send_id, "cancelled", reason)
+    return _cancel_queued_rows(send_id)
+
+
+def _cancel_queued_rows(send_id: int) -> int:
+    with transaction.atomic():
+        count = Delivery.objects.filter(send_id=send_id, status=D.QUEUED).update(
+            status=D.CANCELLED, last_error="Send cancelled"
+        )
+        if count:
+            Send.objects.filter(pk=send_id).update(cancelled=F("cancelled") + count)
+    return count
+
+
+def send_retry_failed(*, send_id: int) -> int:
+    """Queue the failed rows again in a new retry round (new Idempotency-Keys: those rows were never sent).
+    Returns the number of rows queued again."""
+    with transaction.atomic():
+        send = Send.objects.select_for_update().filter(pk=send_id).first()
+        if send is None or send.status not in (S.DONE, S.PAUSED, S.FAILED, S.SENDING):
+            return 0
+        count = Delivery.objects.filter(send_id=send_id, status=D.FAILED).update(
+            status=D.QUEUED, attempts=0, last_error=""
+        )
+        if not count:
+            return 0
+        Send.objects.filter(pk=send_id).update(
+            status=S.SENDING,
+            status_reason="",
+            failed=F("failed") - count,
+            retry_round=F("retry_round") + 1,
+            finished_at=None,
+            last_progress_at=timezone.now(),
+        )
+        pages = _queued_pages(send_id)
+        transaction.on_commit(lambda: _enqueue_pages(send_id, pages))
+        _publish_on_commit(send_id, "resumed")
+    return count
+
+
+def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -> int:
+    """Repair what crashes leave behind; called by the scheduler tick. Returns the number of pages re-enqueued.
+
+    - A `sending` Send with no progress for `stale_after` seconds (its page messages were lost with a killed
+      worker: Redis redelivers unacked messages only after the visibility timeout) gets its queued pages again.
+      Duplicated messages are harmless: a page with no queued rows is a no-op.
+    - A `sending` Send with no queued row left (the finishing worker died after its commit) is closed.
+    - A `cancelled` Send with queued rows left (died between the two steps of a cancel) has them cancelled.
+    """
+    now = now or timezone.now()
+    if stale_after is None:
+        stale_after = float(getattr(settings, "DELIVERY_WATCHDOG_SECONDS", WATCHDOG_STALE_SECONDS))
+    stale = now - timedelta(seconds=stale_after)
+    enqueued = 0
+    for send_id, seen in Send.objects.filter(status=S.SENDING, last_progress_at__lt=stale).values_list(
+        "pk", "last_progress_at"
+    ):
+        pages: list[int] = []
+        with transaction.atomic():
+            # Conditional on the value we read, so two ticks never both re-enqueue the same stall.
+            if not Send.objects.filter(pk=send_id, status=S.SENDING, last_progress_at=seen).update(
+                last_progress_at=now
+            ):
+                continue
+            pages = _queued_pages(send_id)
+            if pages:
+                transaction.on_commit(functools.partial(_enqueue_pages, send_id, pages))
+                enqueued += len(pages)
+                logger.warning("watchdog: send %s stalled, re-enqueued %s pages", send_id, len(pages))
+        if not pages:
+            send_finish_if_complete(send_id=send_id)
+    leftovers = Send.objects.filter(status=S.CANCELLED, finished_at__gte=now - timedelta(days=1)).filter(
+        Exists(Delivery.objects.filter(send_id=OuterRef("pk"), status=D.QUEUED))
+    )
+    for send_id in leftovers.values_list("pk", flat=True):
+        _cancel_queued_rows(send_id)
+    return enqueued
+
+
+# --- unsubscribe ---------------------------------------------------------------------------------------------
+
+
+def unsubscribe_by_token(*, token: str) -> bool | None:
+    """Unsubscribe the contact a signed unsubscribe token names. None when the token is forged or edited (nothing
+    changes); else whether this call changed the contact (a second click is a harmless no-op)."""
+    from contacts import services as contact_services
+    from delivery.tokens import UNSUBSCRIBE_SALT, token_read
+
+    data = token_read(token=token, salt=UNSUBSCRIBE_SALT)
+    if data is None:
+        return None
+    return contact_services.contact_unsubscribe(contact_id=data.contact_id)

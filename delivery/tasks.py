@@ -1,0 +1,24 @@
+"""Celery tasks of the send engine: thin triggers over `delivery.services`, safe to run twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from delivery import services
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, soft_time_limit=120, time_limit=150)
+def page_send_task(self: Any, send_id: int, page: int) -> str:
+    """Send one page. Retries (429 retry-after, 5xx backoff) are counted on the Delivery rows, not here, so
+    `max_retries` is unbounded: the rows fail for good after DELIVERY_MAX_ATTEMPTS and the page ends."""
+    outcome = services.page_send(send_id=send_id, page=page)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=max(0.0, outcome.retry_in))
+    return outcome.status
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def watchdog_task() -> int:
+    return services.watchdog()

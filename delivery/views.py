@@ -1,0 +1,102 @@
+"""Public link endpoints of every email (unsubscribe, view in browser) and the Outbox pages."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from delivery import selectors, services
+from delivery.tokens import UNSUBSCRIBE_SALT, VIEW_SALT, token_read
+
+
+@csrf_exempt  # the signed token is the credential; RFC 8058 one-click POSTs come from mail providers, not forms
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a confirm page (link scanners must not unsubscribe anyone); POST unsubscribes, from the page's
+    button or as an RFC 8058 one-click POST (`List-Unsubscribe=One-Click` in the body)."""
+    if token_read(token=token, salt=UNSUBSCRIBE_SALT) is None:
+        return render(request, "delivery/unsubscribe_invalid.html", status=400)
+    if request.method == "GET":
+        return render(request, "delivery/unsubscribe_confirm.html", {"token": token})
+    services.unsubscribe_by_token(token=token)
+    if request.POST.get("List-Unsubscribe") == "One-Click":
+        return HttpResponse("Unsubscribed.", content_type="text/plain")
+    return render(request, "delivery/unsubscribe_done.html")
+
+
+@require_GET
+def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
+    data = token_read(token=token, salt=VIEW_SALT)
+    rendered = None if data is None else selectors.delivery_rendered(delivery_id=data.delivery_id)
+    if rendered is None or data is None or rendered.contact_id != data.contact_id:
+        return render(request, "delivery/unsubscribe_invalid.html", status=404)
+    if rendered.html:
+        return HttpResponse(rendered.html)
+    return HttpResponse(rendered.text, content_type="text/plain; charset=utf-8")
+
+
+@login_required
+@require_GET
+def outbox_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    messages = selectors.outbox_messages(search=query)
+    page = Paginator(messages, 50).get_page(request.GET.get("page"))
+    return render(request, "delivery/outbox_list.html", {"page": page, "q": query})
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._href = dict(attrs).get("href") or None
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, "".join(self._text).strip()))
+            self._href = None
+
+
+_URL_RE = re.compile(r"https?://[^\s<>\"')]+")
+
+
+def _links(html: str, text: str) -> list[tuple[str, str]]:
+    """Every link of the email (HTML anchors first, then bare URLs of the text part), without repeats."""
+    parser = _LinkParser()
+    parser.feed(html or "")
+    seen: set[str] = set()
+    links: list[tuple[str, str]] = []
+    for href, label in [*parser.links, *((u, "") for u in _URL_RE.findall(text or ""))]:
+        if href.startswith(("http://", "https://", "/")) and href not in seen:
+            seen.add(href)
+            links.append((href, label))
+    return links
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin
+def outbox_detail(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = get_object_or_404(selectors.outbox_messages(), pk=message_id)
+    return render(
+        request,
+        "delivery/outbox_detail.html",
+        {"message": message, "links": _links(message.body_html, message.body_text)},
+    )

@@ -1,0 +1,195 @@
+"""End-to-end fixtures: a local Resend-compatible server and real `celery -A config worker` processes.
+
+Tests using `celery_worker` need `@pytest.mark.django_db(transaction=True)` (the worker is another process and
+must see committed rows in pytest-django's test database) and `@pytest.mark.e2e`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from bench.fake_resend import FakeResend, ledger_report
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FakeResendHandle:
+    """The server of bench/fake_resend.py running in a thread of the test process."""
+
+    def __init__(self, server: FakeResend) -> None:
+        self._server = server
+        self.url = server.url
+
+    def ledger(self) -> dict[str, int]:
+        """Accepted emails per recipient (lower-cased address -> count)."""
+        return dict(self._server.ledger.snapshot()["counts"])
+
+    def stats(self) -> dict[str, Any]:
+        snap = self._server.ledger.snapshot()
+        return {**snap["stats"], "missing_unsubscribe": snap["missing_unsubscribe"]}
+
+    def report(self, expected: list[str]) -> dict[str, int]:
+        """received / duplicates / missing / unexpected against the recipients a test expects."""
+        return ledger_report(self.ledger(), expected)
+
+    def messages(self, to: str | None = None) -> list[dict[str, Any]]:
+        with self._server.ledger.lock:
+            items = list(self._server.ledger.messages)
+        return [m for m in items if to is None or to in m.get("to", [])]
+
+    def configure(self, **knobs: Any) -> None:
+        """latency_ms, error_rate, error_after_accept_rate, rate_limit, storm_429_rate, retry_after, ..."""
+        self._server.configure(**knobs)
+
+    def reset(self) -> None:
+        with self._server.ledger.lock:
+            self._server.ledger.reset()
+        self._server.knobs.__init__()  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def _fake_resend_server() -> Iterator[FakeResend]:
+    server = FakeResend().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_resend(_fake_resend_server: FakeResend) -> Iterator[FakeResendHandle]:
+    handle = FakeResendHandle(_fake_resend_server)
+    handle.reset()
+    yield handle
+    handle.reset()
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    auth = quote(s.get("USER") or "postgres")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"])
+    return f"postgres://{auth}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+def _purge_broker(url: str) -> None:
+    """Drop messages and limiter state a previous run (or a killed worker) left in this Redis database."""
+    client = redis.Redis.from_url(url)
+    keys = [k for pattern in ("celery*", "unacked*", "_kombu*", "herald:rate:*") for k in client.scan_iter(pattern)]
+    if keys:
+        client.delete(*keys)
+
+
+class CeleryWorkers:
+    """Starts real worker processes against the test database; can SIGKILL and restart them."""
+
+    def __init__(self, fake: FakeResendHandle, log_dir: Path) -> None:
+        self.fake = fake
+        self.log_dir = log_dir
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.env_overrides: dict[str, str] = {}
+        self.concurrency = 2
+        self.starts = 0
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings.test",
+                "DATABASE_URL": _database_url(),
+                "REDIS_URL": settings.REDIS_URL,
+                "EMAIL_TRANSPORT": "resend",
+                "RESEND_API_URL": self.fake.url,
+                "RESEND_API_KEY": "re_test",
+                "RESEND_RATE_LIMIT": "0",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.env_overrides)
+        return env
+
+    def start(self, *, concurrency: int | None = None, wait: bool = True, **env: str) -> subprocess.Popen[bytes]:
+        """Start one worker (prefork, `concurrency` children). Extra keyword arguments become env variables."""
+        if concurrency is not None:
+            self.concurrency = concurrency
+        self.env_overrides.update({k: str(v) for k, v in env.items()})
+        self.starts += 1
+        log = self.log_dir / f"worker-{self.starts}.log"
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={self.concurrency}",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"e2e-{uuid.uuid4().hex[:8]}@%h",
+        ]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.procs.append(proc)
+        if wait:
+            self._wait_ready(proc, log)
+        return proc
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            if b" ready." in log.read_bytes():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"celery worker not ready after {timeout}s:\n{log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL every worker process (the parent and its pool children) at once."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        self.procs = [p for p in self.procs if p.poll() is None]
+
+    def restart(self) -> subprocess.Popen[bytes]:
+        self.kill()
+        return self.start()
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.log_dir.glob("worker-*.log")))
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None, fake_resend: FakeResendHandle, tmp_path: Path) -> Iterator[CeleryWorkers]:
+    """`celery_worker.start(concurrency=2, RESEND_RATE_LIMIT="2")`, `.kill()`, `.restart()`, `.logs()`.
+
+    Depends on `transactional_db`, so the workers are killed before pytest-django flushes the tables.
+    """
+    if not settings.REDIS_URL:
+        pytest.fail("end-to-end tests need REDIS_URL (make test sets it)")
+    _purge_broker(settings.REDIS_URL)
+    workers = CeleryWorkers(fake_resend, tmp_path)
+    yield workers
+    workers.kill()
+    _purge_broker(settings.REDIS_URL)
