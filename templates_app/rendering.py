@@ -1,17 +1,86 @@
 """Rendering of message content: compile once per send, personalise per recipient.
 
-A compiled message holds Django `Template` objects built by an `Engine` with no loaders, no builtins beyond the
-default filters, and a context of plain values only, so user-written content cannot reach settings, files or the ORM.
+Compile (once): MJML -> HTML with mjml-python, then the HTML, a plain-text version of it and the subject become
+Django `Template` objects. Render (per recipient): each template with a plain-dict context.
+
+The sandbox, because templates are written by users (ARCHITECTURE §7):
+- the `Engine` has no loaders and no libraries, and its only builtins are the default filters plus a short list of
+  harmless tags: no `{% load %}`, `{% include %}`, `{% extends %}`, `{% debug %}`, `{% url %}`, `{% csrf_token %}`;
+- `mj-include` fails in mjml-python (no include loader is given), so MJML cannot read files either;
+- the context holds plain values only (strings, numbers, dicts and lists from jsonb), never model instances or
+  settings, and Django refuses lookups that start with an underscore.
+
+The text part is derived from the HTML *source* once, at compile time, with the template tags kept in place, so
+per recipient only two small template renders run instead of an HTML parse (the render benchmark depends on it).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from html.parser import HTMLParser
 from typing import Any
 
-from django.template import Context, Engine, Template
+from django.template import Context, Engine, Library, Template, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template.base import TextNode, VariableNode, render_value_in_context
 
-_engine = Engine(loaders=[], libraries={}, debug=False, autoescape=True)
+# --- the sandboxed engine ---------------------------------------------------------------------------------
+
+ALLOWED_TAGS = (
+    "autoescape",
+    "comment",
+    "cycle",
+    "filter",
+    "firstof",
+    "for",
+    "if",
+    "ifchanged",
+    "now",
+    "regroup",
+    "resetcycle",
+    "spaceless",
+    "templatetag",
+    "verbatim",
+    "widthratio",
+    "with",
+)
+
+_sandbox = Library()
+_sandbox.filters.update(defaultfilters.register.filters)
+for _name in ALLOWED_TAGS:
+    _sandbox.tags[_name] = defaulttags.register.tags[_name]
+
+
+def _make_engine() -> Engine:
+    engine = Engine(loaders=[], libraries={}, debug=True, autoescape=True, string_if_invalid="")
+    # Engine always adds Django's default builtins (load, include, extends, debug, url, ...); replace them all.
+    engine.template_builtins = [_sandbox]
+    engine.template_libraries = {}
+    return engine
+
+
+_engine = _make_engine()
+
+CONTACT_FIELDS = ("first_name", "last_name", "full_name", "email", "mobile", "lms_lead_id")
+LINK_VARIABLES = ("unsubscribe_url", "view_in_browser_url", "view_url")
+# Gmail clips messages whose HTML is larger than 102 KB.
+GMAIL_CLIP_BYTES = 102 * 1024
+
+
+class TemplateError(ValueError):
+    """Content that does not compile; `line` is 1-based in the source the user wrote (None when unknown)."""
+
+    def __init__(self, message: str, *, line: int | None = None, source: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.source = source  # "mjml", "template" or "subject"
+
+    def __str__(self) -> str:
+        return f"Line {self.line}: {self.message}" if self.line else self.message
 
 
 @dataclass(frozen=True)
@@ -21,25 +90,491 @@ class RenderedEmail:
     text: str
 
 
+_PURE_NODES = (
+    defaulttags.IfNode,
+    defaulttags.ForNode,
+    defaulttags.WithNode,
+    defaulttags.CommentNode,
+    defaulttags.AutoEscapeControlNode,
+    defaulttags.SpacelessNode,
+    defaulttags.VerbatimNode,
+    defaulttags.FilterNode,
+    defaulttags.IfChangedNode,
+    defaulttags.TemplateTagNode,
+)
+
+
+class FastTemplate:
+    """A compiled Template rendered faster per recipient, with the same output as `Template.render`.
+
+    The top-level nodes are flattened once: static text stays a string, and each distinct `{{ variable|filters }}`
+    is resolved once per render however often it appears (a newsletter repeats `first_name` and links).
+    Block tags (`{% if %}`, `{% for %}` ...) render through Django as usual.
+    """
+
+    __slots__ = ("parts", "template")
+
+    def __init__(self, template: Template) -> None:
+        self.template = template
+        parts: list[tuple[int, Any]] = []
+        for node in template.nodelist:
+            if isinstance(node, TextNode):
+                if parts and parts[-1][0] == 0:
+                    parts[-1] = (0, parts[-1][1] + node.s)
+                else:
+                    parts.append((0, node.s))
+            elif isinstance(node, VariableNode):
+                parts.append((1, node.filter_expression))
+            else:
+                parts.append((2, node))
+        self.parts = parts
+
+    def render(self, context: Context) -> str:
+        context.template = self.template
+        seen: dict[str, str] = {}
+        out: list[str] = []
+        append = out.append
+        for kind, item in self.parts:
+            if kind == 0:
+                append(item)
+            elif kind == 1:
+                token = item.token
+                value = seen.get(token)
+                if value is None:
+                    try:
+                        value = render_value_in_context(item.resolve(context), context)
+                    except UnicodeDecodeError:
+                        value = ""
+                    seen[token] = value
+                append(value)
+            else:
+                append(item.render_annotated(context))
+                if not isinstance(item, _PURE_NODES):
+                    # cycle/firstof/regroup/now/widthratio "as x" set variables: resolve again after them.
+                    seen.clear()
+        return "".join(out)
+
+
 @dataclass(frozen=True)
 class CompiledMessage:
+    """Templates compiled once; `render` personalises them for one recipient (a plain dict)."""
+
     subject: Template
     html: Template | None
     text: Template | None
+    # True when the text part could not be derived at compile time: it is then made from each rendered HTML.
+    text_from_rendered_html: bool = False
 
-    def render(self, context: dict[str, Any]) -> RenderedEmail:
-        plain_ctx = Context(context, autoescape=False)
-        html_ctx = Context(context, autoescape=True)
-        subject = self.subject.render(plain_ctx).strip()
-        html = self.html.render(html_ctx) if self.html is not None else ""
-        text = self.text.render(plain_ctx) if self.text is not None else ""
+    @cached_property
+    def _fast(self) -> tuple[FastTemplate, FastTemplate | None, FastTemplate | None]:
+        return (
+            FastTemplate(self.subject),
+            FastTemplate(self.html) if self.html is not None else None,
+            FastTemplate(self.text) if self.text is not None else None,
+        )
+
+    def render(self, context: Mapping[str, Any]) -> RenderedEmail:
+        values = personalisation_context(context)
+        subject_tpl, html_tpl, text_tpl = self._fast
+        plain_ctx = Context(values, autoescape=False)
+        subject = " ".join(subject_tpl.render(plain_ctx).split())
+        html = html_tpl.render(Context(values, autoescape=True)) if html_tpl is not None else ""
+        if text_tpl is not None:
+            text = _BLANK_LINES.sub("\n\n", text_tpl.render(plain_ctx)).strip() + "\n"
+        elif self.text_from_rendered_html and html:
+            text = html_to_text(html)
+        else:
+            text = ""
         return RenderedEmail(subject=subject, html=html, text=text)
 
 
-def compile_message(*, subject: str, body_text: str = "", body_html: str = "") -> CompiledMessage:
-    """Compile plain subject/text/html content (seed 000's scenario content). Raises TemplateSyntaxError."""
-    return CompiledMessage(
-        subject=_engine.from_string(subject),
-        html=_engine.from_string(body_html) if body_html else None,
-        text=_engine.from_string(body_text) if body_text else None,
-    )
+_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+
+
+def personalisation_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The dict templates see: attributes also by bare name (`{{ city }}`) unless a contact field has it."""
+    attributes = context.get("attributes")
+    values: dict[str, Any] = dict(attributes) if isinstance(attributes, Mapping) else {}
+    values.update(context)
+    # The engine calls the context `view_url`; templates are documented with `view_in_browser_url`.
+    if "view_url" in values and "view_in_browser_url" not in values:
+        values["view_in_browser_url"] = values["view_url"]
+    elif "view_in_browser_url" in values and "view_url" not in values:
+        values["view_url"] = values["view_in_browser_url"]
+    if "full_name" not in values and ("first_name" in values or "last_name" in values):
+        values["full_name"] = f"{values.get('first_name') or ''} {values.get('last_name') or ''}".strip()
+    return values
+
+
+def contact_context(
+    *,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    mobile: str = "",
+    lms_lead_id: str | None = "",
+    attributes: Mapping[str, Any] | None = None,
+    unsubscribe_url: str = "",
+    view_in_browser_url: str = "",
+) -> dict[str, Any]:
+    """The context for one recipient, from plain values (what previews, test sends and checks use)."""
+    return {
+        "first_name": first_name or "",
+        "last_name": last_name or "",
+        "full_name": f"{first_name or ''} {last_name or ''}".strip(),
+        "email": email or "",
+        "mobile": mobile or "",
+        "lms_lead_id": lms_lead_id or "",
+        "attributes": dict(attributes or {}),
+        "unsubscribe_url": unsubscribe_url,
+        "view_in_browser_url": view_in_browser_url,
+        "view_url": view_in_browser_url,
+    }
+
+
+# --- compiling ----------------------------------------------------------------------------------------------
+
+
+def _template(source: str, *, kind: str) -> Template:
+    try:
+        return _engine.from_string(source)
+    except TemplateSyntaxError as exc:
+        line = None
+        debug = getattr(exc, "template_debug", None)
+        if isinstance(debug, dict):
+            line = debug.get("line")
+        message = str(exc)
+        if "Invalid block tag" in message:
+            message = message.replace(" Did you forget to register or load this tag?", "")
+            message += " Only these tags are available: " + ", ".join(ALLOWED_TAGS) + "."
+        raise TemplateError(message, line=line, source=kind) from exc
+
+
+def check_template_syntax(source: str, *, kind: str = "template") -> Template:
+    """Compile `source` in the sandbox; raises TemplateError with the line of the fault."""
+    return _template(source, kind=kind)
+
+
+def compile_mjml(source: str) -> str:
+    """MJML to HTML. Raises TemplateError with the line of the fault (as near as it can be found)."""
+    from mjml import mjml2html
+
+    try:
+        return str(mjml2html(source, disable_comments=True))
+    except (ValueError, RuntimeError) as exc:
+        message = str(exc)
+        line, hint = _locate_mjml_error(source, message)
+        text = f"MJML does not compile: {message}."
+        if hint:
+            text += f" {hint}"
+        raise TemplateError(text, line=line, source="mjml") from exc
+
+
+def compile_message(*, subject: str, body_text: str = "", body_html: str = "", body_mjml: str = "") -> CompiledMessage:
+    """Compile content once. Plain `body_text` alone (seed 000's scenario content) sends a text-only email;
+    HTML (given, or compiled from `body_mjml`) gets a text part derived from it unless `body_text` is given.
+
+    Raises TemplateError (a ValueError) with the line of the fault.
+    """
+    subject_tpl = _template(subject or "", kind="subject")
+    if body_mjml:
+        check_template_syntax(body_mjml, kind="template")  # line numbers in the user's MJML, not in its output
+        body_html = compile_mjml(body_mjml)
+    html_tpl = _template(body_html, kind="template") if body_html else None
+    text_tpl: Template | None = None
+    from_rendered = False
+    if body_text:
+        text_tpl = _template(body_text, kind="template")
+    elif body_html:
+        try:
+            text_tpl = _engine.from_string(html_source_to_text_template(body_html))
+        except TemplateSyntaxError:
+            # A tag pair split by markup the text drops (e.g. {% if %} in <head>, {% endif %} in <body>):
+            # derive the text from each rendered HTML instead (slower, same result).
+            from_rendered = True
+    return CompiledMessage(subject=subject_tpl, html=html_tpl, text=text_tpl, text_from_rendered_html=from_rendered)
+
+
+def compile_template(*, template: Any) -> CompiledMessage:
+    """Compile a MessageTemplate (MJML compiled once). The send engine calls this once per send."""
+    kind = template.templating_type
+    if kind == "mjml":
+        return compile_message(subject=template.subject, body_mjml=template.message)
+    if kind == "html":
+        return compile_message(subject=template.subject, body_html=template.message)
+    return compile_message(subject=template.subject, body_text=template.message)
+
+
+def with_subject(compiled: CompiledMessage, subject: str) -> CompiledMessage:
+    return dataclasses.replace(compiled, subject=_template(subject, kind="subject"))
+
+
+# --- MJML error lines ---------------------------------------------------------------------------------------
+
+_POSITION = re.compile(r"position (\d+)(?::(\d+))?")
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def _line_of_offset(source: str, offset: int) -> int:
+    data = source.encode()
+    return data[: max(0, min(offset, len(data)))].count(b"\n") + 1
+
+
+class _TagBalance(HTMLParser):
+    """Finds the first tag that is closed without being opened, closed out of order, or never closed."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, int]] = []
+        self.problem: tuple[int, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _VOID:
+            self.stack.append((tag, self.getpos()[0]))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        return
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.problem or tag in _VOID:
+            return
+        line = self.getpos()[0]
+        if not self.stack:
+            self.problem = (line, f"</{tag}> closes a tag that was never opened.")
+            return
+        open_tag, open_line = self.stack[-1]
+        if open_tag == tag:
+            self.stack.pop()
+            return
+        if any(t == tag for t, _ in self.stack):
+            self.problem = (open_line, f"<{open_tag}> opened on line {open_line} is not closed before </{tag}>.")
+        else:
+            self.problem = (line, f"</{tag}> does not match the open <{open_tag}> (line {open_line}).")
+
+
+def _locate_mjml_error(source: str, message: str) -> tuple[int | None, str]:
+    scanner = _TagBalance()
+    try:
+        scanner.feed(source)
+        scanner.close()
+    except Exception:  # the scanner only helps locate the error; its own failure must not mask it
+        scanner.problem = scanner.problem or None
+    if scanner.problem:
+        return scanner.problem
+    if scanner.stack:
+        tag, line = scanner.stack[-1]
+        return line, f"<{tag}> opened on line {line} is never closed."
+    match = _POSITION.search(message)
+    if match:
+        return _line_of_offset(source, int(match.group(1))), ""
+    stripped = source.lstrip()
+    if not stripped.startswith("<mjml"):
+        return 1, "An MJML document starts with <mjml>."
+    return None, ""
+
+
+# --- HTML to text -------------------------------------------------------------------------------------------
+
+_TAG_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_MARK = "\ue000{}\ue001"
+_MARK_RE = re.compile("\ue000(\\d+)\ue001")
+_BLOCK = {
+    "address",
+    "article",
+    "blockquote",
+    "center",
+    "div",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "ol",
+    "p",
+    "section",
+    "table",
+    "tr",
+    "ul",
+}
+_SKIP = {"head", "style", "script", "title", "noscript", "template"}
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+        self.links: list[tuple[str, int]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self.skip += 1
+            return
+        if self.skip:
+            return
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag in _BLOCK:
+            self.parts.append("\n\n" if tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6", "table") else "\n")
+            if tag == "li":
+                self.parts.append("- ")
+        elif tag == "td":
+            self.parts.append(" ")
+        elif tag == "a":
+            href = dict(attrs).get("href") or ""
+            self.links.append((href, len(self.parts)))
+        elif tag == "img":
+            alt = (dict(attrs).get("alt") or "").strip()
+            if alt:
+                self.parts.append(f" {alt} ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag in _SKIP:
+            self.skip -= 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self.skip = max(0, self.skip - 1)
+            return
+        if self.skip:
+            return
+        if tag == "a" and self.links:
+            href, start = self.links.pop()
+            label = " ".join("".join(self.parts[start:]).split())
+            if href and not href.startswith(("#", "mailto:")) and href != label:
+                self.parts.append(f" ({href})" if label else href)
+        elif tag in _BLOCK:
+            self.parts.append("\n\n" if tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6", "table") else "\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def _tidy_text(text: str) -> str:
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip() + ("\n" if out else "")
+
+
+def html_to_text(html: str) -> str:
+    """A readable plain-text version of an email's HTML: paragraphs, list items and `label (url)` links."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    return _tidy_text("".join(parser.parts))
+
+
+def html_source_to_text_template(html_source: str) -> str:
+    """The text version of an HTML *template*, with its `{{ }}` / `{% %}` tags kept where they stood."""
+    tags: list[str] = []
+
+    def stash(match: re.Match[str]) -> str:
+        tags.append(match.group(0))
+        return _MARK.format(len(tags) - 1)
+
+    marked = _TAG_RE.sub(stash, html_source)
+    text = html_to_text(marked)
+    # Entities were decoded by the parser; text output is rendered without autoescape.
+    return _MARK_RE.sub(lambda m: tags[int(m.group(1))], text)
+
+
+def html_size_bytes(html: str) -> int:
+    return len(html.encode())
+
+
+__all__ = [
+    "GMAIL_CLIP_BYTES",
+    "CompiledMessage",
+    "RenderedEmail",
+    "TemplateError",
+    "check_template_syntax",
+    "compile_message",
+    "compile_mjml",
+    "compile_template",
+    "contact_context",
+    "html_to_text",
+    "personalisation_context",
+    "with_subject",
+]
+
+
+# --- which variables a template uses (for the pre-send check) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsedVariable:
+    """A `{{ name }}` a template reads: `attribute` is set when it is a contact attribute (bare or `attributes.x`)."""
+
+    expression: str
+    root: str
+    attribute: str
+    has_default: bool
+
+
+_DEFAULT_FILTERS = {"default", "default_if_none"}
+
+
+def template_variables(source: str) -> list[UsedVariable]:
+    """Every variable `source` reads outside loop/with bindings, in order of first use (compiles it first)."""
+    from django.template.base import FilterExpression, Node, Variable
+
+    template = _template(source, kind="template")
+    found: dict[str, UsedVariable] = {}
+    bound: set[str] = {"forloop", "block"}
+    seen_ids: set[int] = set()
+
+    def visit(obj: Any) -> None:
+        if id(obj) in seen_ids or obj is None or isinstance(obj, str | int | float | bool):
+            return
+        seen_ids.add(id(obj))
+        if isinstance(obj, FilterExpression):
+            has_default = any(getattr(f, "__name__", "") in _DEFAULT_FILTERS for f, _ in obj.filters)
+            var = obj.var
+            if isinstance(var, Variable) and var.lookups:
+                record(var.lookups, has_default)
+            for _f, args in obj.filters:
+                for lookup, arg in args:
+                    if lookup and isinstance(arg, Variable) and arg.lookups:
+                        record(arg.lookups, True)
+            return
+        if isinstance(obj, defaulttags.ForNode):
+            bound.update(obj.loopvars)
+        if isinstance(obj, defaulttags.WithNode):
+            bound.update(obj.extra_context)
+        if isinstance(obj, list | tuple | set):
+            for value in obj:
+                visit(value)
+        elif isinstance(obj, dict):
+            for value in obj.values():
+                visit(value)
+        elif (isinstance(obj, Node) or type(obj).__module__.startswith("django.template")) and hasattr(obj, "__dict__"):
+            for value in vars(obj).values():
+                visit(value)
+
+    def record(lookups: tuple[str, ...], has_default: bool) -> None:
+        root = lookups[0]
+        if root == "attributes":
+            attribute = lookups[1] if len(lookups) > 1 else ""
+        elif root in CONTACT_FIELDS or root in LINK_VARIABLES:
+            attribute = ""
+        else:
+            attribute = root
+        expression = ".".join(lookups[:2]) if root == "attributes" else root
+        previous = found.get(expression)
+        if previous is None or (previous.has_default and not has_default):
+            found[expression] = UsedVariable(
+                expression=expression, root=root, attribute=attribute, has_default=has_default
+            )
+
+    visit(template.nodelist)
+    return [v for v in found.values() if v.root not in bound]
