@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import IO, Any, BinaryIO, cast
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.files import File
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from contacts.models import Batch, Contact
+from contacts.importing.merge import MergeResult, Staging
+from contacts.importing.pipeline import LazyTypes, stream_contacts, stream_events
+from contacts.importing.reader import FileUnreadable
+from contacts.importing.rows import RowError, contact_row_from_item, event_row
+from contacts.models import Batch, Contact, ImportJob
+
+logger = logging.getLogger(__name__)
+
+BULK_LIMIT = 1000
+# Progress is written at most this often (seconds): enough for a live bar, no write storm on small chunks.
+PROGRESS_EVERY = 0.5
 
 
 def batch_create(*, name: str, source: str = Batch.Source.UPLOAD) -> Batch:
@@ -20,3 +38,208 @@ def contact_unsubscribe(*, contact_id: int) -> bool:
         status=Contact.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
     )
     return changed == 1
+
+
+# --- imports -------------------------------------------------------------------------------------------------
+
+
+def import_job_create(
+    *,
+    file: IO[bytes] | File,
+    original_name: str,
+    kind: str = ImportJob.Kind.CONTACTS,
+    batch: Batch | None = None,
+    user: User | AnonymousUser | None = None,
+    start: bool = True,
+) -> ImportJob:
+    """Store the uploaded file as a pending ImportJob. With `start` the worker runs it once this commits; a
+    caller may also run it in-process with `import_job_run` (whichever claims it first runs it, once)."""
+    if kind not in ImportJob.Kind.values:
+        raise ValueError(f"unknown import kind {kind!r}")
+    upload = file if isinstance(file, File) else File(file)
+    job = ImportJob(
+        kind=kind,
+        original_name=(original_name or "upload.csv")[:255],
+        batch=batch,
+        created_by=user if isinstance(user, User) else None,
+        bytes_total=upload.size or 0,
+    )
+    job.file.save(_storage_name(original_name), upload, save=False)
+    job.save()
+    if start:
+        from contacts.tasks import import_job_run_task
+
+        job_id = job.pk
+        transaction.on_commit(lambda: import_job_run_task.delay(job_id))
+    return job
+
+
+def _storage_name(original_name: str) -> str:
+    stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in (original_name or "upload.csv"))
+    return stem[-100:] or "upload.csv"
+
+
+def import_job_run(*, job_id: int, progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
+    """Run a pending import to the end (done or failed) and return it. Safe to call twice: only the call that
+    moves the job from pending to running does the work; any other call returns the job as it is."""
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.PENDING).update(
+        status=ImportJob.Status.RUNNING, started_at=now
+    )
+    job = ImportJob.objects.select_related("batch").get(pk=job_id)
+    if not claimed:
+        return job
+    try:
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as report_out:
+            outcome = _import_file(job, report_out, now=now, progress=progress)
+    except FileUnreadable as exc:
+        _fail(job, str(exc))
+    except Exception as exc:
+        logger.exception("import job %s failed", job_id)
+        _fail(job, f"The import stopped on an unexpected error ({type(exc).__name__}: {exc}). Nothing was imported.")
+    else:
+        logger.info("import job %s done: %s", job_id, outcome)
+    job.refresh_from_db()
+    return job
+
+
+def _import_file(job: ImportJob, report_out: IO[str], *, now: Any, progress: Callable[[ImportJob], None] | None) -> str:
+    last_write = [0.0]
+
+    def on_progress(bytes_read: int, rows_read: int) -> None:
+        moment = timezone.now().timestamp()
+        if moment - last_write[0] < PROGRESS_EVERY:
+            return
+        last_write[0] = moment
+        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+            bytes_processed=bytes_read, rows_processed=rows_read
+        )
+        if progress:
+            job.bytes_processed, job.rows_processed = bytes_read, rows_read
+            progress(job)
+
+    with job.file.open("rb") as upload, Staging(job.kind) as staging:
+        f = cast(BinaryIO, upload)
+        if job.kind == ImportJob.Kind.EVENTS:
+            streamed, report = stream_events(f, staging, report_out, now, on_progress)
+        else:
+            streamed, report = stream_contacts(f, staging, report_out, on_progress)
+        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+            bytes_processed=F("bytes_total"),
+            rows_processed=streamed.rows_read,
+            message=f"Merging {streamed.rows_read:,} rows ({streamed.description}).",
+        )
+        with transaction.atomic():
+            if job.kind == ImportJob.Kind.EVENTS:
+                result = staging.merge_events()
+            else:
+                result = staging.merge_contacts(types=streamed.types, now=now, batch_id=job.batch_id, job_id=job.pk)
+            for line, reason in result.errors:
+                report.add(line, reason)
+            errors = report.count
+            if errors:
+                report_out.seek(0)
+                job.error_report.save(f"import-{job.pk}-errors.csv", File(report_out), save=False)
+            finished = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+                status=ImportJob.Status.DONE,
+                rows_total=streamed.rows_read,
+                created=result.created,
+                updated=result.updated,
+                unchanged=result.unchanged,
+                skipped=result.skipped,
+                errors=errors,
+                error_report=job.error_report.name or "",
+                message=_summary(streamed.rows_read, result, errors, streamed.description),
+                finished_at=timezone.now(),
+            )
+            if not finished:
+                # Someone failed or finished the job meanwhile: undo this merge rather than double-count it.
+                raise FileUnreadable("The job was stopped while it ran; nothing was imported.")
+    return _summary(streamed.rows_read, result, errors, streamed.description)
+
+
+def _summary(rows: int, result: MergeResult, errors: int, description: str) -> str:
+    return (
+        f"{rows:,} rows read ({description}): {result.created:,} created, {result.updated:,} updated, "
+        f"{result.unchanged:,} unchanged, {result.skipped:,} skipped as duplicates, {errors:,} errors."
+    )
+
+
+def _fail(job: ImportJob, message: str) -> None:
+    ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+        status=ImportJob.Status.FAILED, message=message, finished_at=timezone.now()
+    )
+
+
+# --- API writes --------------------------------------------------------------------------------------------
+
+
+def contacts_bulk_upsert(*, items: Sequence[Any], batch: Batch | None = None) -> list[dict[str, Any]]:
+    """Upsert up to BULK_LIMIT contacts (with attributes) through the same merge as a file import.
+    One result per item, in order: `created | updated | unchanged | skipped | error`, the contact id, a reason."""
+    if len(items) > BULK_LIMIT:
+        raise ValueError(f"at most {BULK_LIMIT} contacts per call")
+    known = LazyTypes()
+    assigned: dict[str, str] = {}
+    results: list[dict[str, Any]] = [{"index": i, "status": "error", "id": None} for i in range(len(items))]
+    rows = []
+    for index, item in enumerate(items):
+        try:
+            rows.append(contact_row_from_item(index, item, known=known, assigned=assigned))
+        except RowError as exc:
+            results[index]["error"] = str(exc)
+    if rows:
+        with Staging("contacts") as staging:
+            staging.write(rows)
+            merged = staging.merge_contacts(
+                types=assigned, now=timezone.now(), batch_id=batch.pk if batch else None, detail=True
+            )
+        _apply(results, rows, merged)
+    return results
+
+
+def funnel_events_create(*, items: Sequence[Any]) -> list[dict[str, Any]]:
+    """Record funnel events (insert-only) by `contact_id` or `email`; one result per item, in order."""
+    if len(items) > BULK_LIMIT:
+        raise ValueError(f"at most {BULK_LIMIT} events per call")
+    now = timezone.now()
+    results: list[dict[str, Any]] = [{"index": i, "status": "error", "id": None} for i in range(len(items))]
+    rows = []
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise RowError("not an object")
+            event = event_row(
+                index,
+                email=item.get("email"),
+                contact_id=item.get("contact_id"),
+                funnel_type=item.get("funnel_type") or "sales",
+                from_stage=item.get("from_stage"),
+                to_stage=item.get("to_stage"),
+                created_at=item.get("created_at"),
+            )
+        except RowError as exc:
+            results[index]["error"] = str(exc)
+        else:
+            rows.append(event if event[6] is not None else (*event[:6], now))
+    if rows:
+        with Staging("events") as staging:
+            staging.write(rows)
+            merged = staging.merge_events(detail=True)
+        _apply(results, rows, merged)
+    for result in results:
+        result["contact_id"] = result.pop("id")
+    return results
+
+
+def _apply(results: list[dict[str, Any]], rows: Sequence[Sequence[Any]], merged: MergeResult) -> None:
+    errors = dict(merged.errors)
+    for row in rows:
+        index = row[0]
+        if index in errors:
+            results[index]["error"] = errors[index]
+        elif index in merged.outcomes:
+            outcome, contact_id = merged.outcomes[index]
+            results[index].update(status=outcome, id=contact_id)
+        else:
+            results[index].update(status="skipped", error="a later item has the same email or lead id")

@@ -5,35 +5,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contacts', '0001_initial'),
+        ("contacts", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='importjob',
-            name='unchanged',
+            model_name="importjob",
+            name="unchanged",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AlterField(
-            model_name='batchmember',
-            name='batch',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='members', to='contacts.batch'),
+            model_name="batchmember",
+            name="batch",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="members", to="contacts.batch"
+            ),
         ),
         migrations.AlterField(
-            model_name='batchmember',
-            name='contact',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='batch_memberships', to='contacts.contact'),
+            model_name="batchmember",
+            name="contact",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="batch_memberships",
+                to="contacts.contact",
+            ),
         ),
         migrations.AlterField(
-            model_name='contactattribute',
-            name='contact',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='attributes', to='contacts.contact'),
+            model_name="contactattribute",
+            name="contact",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="attributes",
+                to="contacts.contact",
+            ),
         ),
         migrations.AddIndex(
-            model_name='funnelevent',
-            index=models.Index(fields=['created_at', 'id'], name='funnel_created_id'),
+            model_name="funnelevent",
+            index=models.Index(fields=["created_at", "id"], name="funnel_created_id"),
         ),
     ]
 

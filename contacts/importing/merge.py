@@ -1,0 +1,371 @@
+"""Staging tables and the set-based merge: the whole import is a handful of statements, whatever the row count.
+
+Valid rows are streamed into a TEMP staging table (PostgreSQL: `COPY`; SQLite: `executemany`), then merged with
+a few `INSERT ... SELECT` / `UPDATE ... FROM` statements in one transaction. Staging is outside that transaction
+so the job's progress (another connection reads it) can be written while the file streams.
+
+Counting rule (contacts): every staged row ends as exactly one of created, updated, unchanged, skipped (an earlier
+duplicate of a later row: same email, same lms_lead_id, or the same existing contact) or error (its email and its
+lms_lead_id belong to two different contacts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+
+CONTACT_STAGE_COLUMNS = ("line", "email", "first_name", "last_name", "mobile", "lms_lead_id", "status", "attrs")
+EVENT_STAGE_COLUMNS = ("line", "email", "contact_id", "funnel_type", "from_stage", "to_stage", "created_at")
+
+
+@dataclass
+class MergeResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    # line -> (outcome, contact id); only filled when asked for (the API's per-item result).
+    outcomes: dict[int, tuple[str, int | None]] = field(default_factory=dict)
+
+
+class Staging:
+    """The temp tables of one import, named uniquely so several imports can share a connection or a database."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.key = uuid.uuid4().hex[:12]
+        self.stage = f"import_stage_{self.key}"
+        self.merge = f"import_merge_{self.key}"
+        self.types = f"import_types_{self.key}"
+        self.changed = f"import_changed_{self.key}"
+        self.postgres = connection.vendor == "postgresql"
+        self.columns = CONTACT_STAGE_COLUMNS if kind == "contacts" else EVENT_STAGE_COLUMNS
+        self.rows = 0
+
+    def __enter__(self) -> Staging:
+        self.create()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.drop()
+
+    def create(self) -> None:
+        pg = self.postgres
+        if self.kind == "contacts":
+            definition = (
+                "line integer, email text, first_name text, last_name text, mobile text, lms_lead_id text, "
+                f"status text, attrs {'jsonb' if pg else 'text'}"
+            )
+        else:
+            definition = (
+                "line integer, email text, contact_id bigint, funnel_type text, from_stage text, to_stage text, "
+                f"created_at {'timestamptz' if pg else 'text'}"
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMP TABLE {self.stage} ({definition})")
+
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Append rows to the staging table: one COPY (PostgreSQL) or one executemany (SQLite)."""
+        if not rows:
+            return
+        with connection.cursor() as cursor:
+            if self.postgres:
+                with cursor.copy(f"COPY {self.stage} ({', '.join(self.columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["%s"] * len(self.columns))
+                adapt = connection.ops.adapt_datetimefield_value
+                prepared = [[adapt(v) if isinstance(v, dt.datetime) else v for v in row] for row in rows]
+                cursor.executemany(f"INSERT INTO {self.stage} VALUES ({marks})", prepared)
+        self.rows += len(rows)
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            for table in (self.stage, self.merge, self.types, self.changed):
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+    # --- contacts -------------------------------------------------------------------------------------------
+
+    def merge_contacts(
+        self,
+        *,
+        types: dict[str, str],
+        now: dt.datetime,
+        batch_id: int | None = None,
+        job_id: int | None = None,
+        detail: bool = False,
+    ) -> MergeResult:
+        with transaction.atomic(), connection.cursor() as cursor:
+            return _ContactMerge(self, cursor, now=_param(now)).run(
+                types=types, batch_id=batch_id, job_id=job_id, detail=detail
+            )
+
+    # --- funnel events --------------------------------------------------------------------------------------
+
+    def merge_events(self, *, detail: bool = False) -> MergeResult:
+        with transaction.atomic(), connection.cursor() as cursor:
+            return _event_merge(self, cursor, detail=detail)
+
+
+def _param(value: dt.datetime) -> Any:
+    return value if connection.vendor == "postgresql" else connection.ops.adapt_datetimefield_value(value)
+
+
+class _ContactMerge:
+    def __init__(self, staging: Staging, cursor: Any, *, now: Any) -> None:
+        self.s = staging
+        self.cursor = cursor
+        self.now = now
+        self.pg = staging.postgres
+
+    def sql(self, statement: str, params: Sequence[Any] = ()) -> int:
+        self.cursor.execute(statement.format(S=self.s.stage, M=self.s.merge, T=self.s.types, CH=self.s.changed), params)
+        return int(self.cursor.rowcount or 0)
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.sql(statement, params)
+        return list(self.cursor.fetchall())
+
+    def run(self, *, types: dict[str, str], batch_id: int | None, job_id: int | None, detail: bool) -> MergeResult:
+        result = MergeResult()
+        if self.pg:
+            # Sorting and hashing a million staged rows in memory instead of spilling to disk; server memory,
+            # and only for this transaction.
+            self.sql("SET LOCAL work_mem = '256MB'")
+        self._dedupe_and_match(result)
+        self._changed_contacts()
+        self._update_existing()
+        new_rows = self.rows("SELECT count(*) FROM {M} WHERE email_id IS NULL AND lms_id IS NULL")[0][0]
+        result.created = self._insert_new()
+        self._attributes(types)
+        matched = self.rows("SELECT count(*) FROM {M} WHERE coalesce(email_id, lms_id) IS NOT NULL")[0][0]
+        changed = self.rows("SELECT count(*) FROM {CH}")[0][0]
+        # A row whose email another import inserted a moment ago merged into that contact: it is an update.
+        lost_race = new_rows - result.created
+        result.updated = changed + lost_race
+        result.unchanged = matched - changed
+        if batch_id is not None:
+            self.sql(
+                "INSERT INTO contacts_batchmember (batch_id, contact_id, import_job_id, added_at) "
+                "SELECT %s, c.id, %s, %s FROM {M} m JOIN contacts_contact c ON c.email = m.email WHERE true "
+                "ON CONFLICT (batch_id, contact_id) DO NOTHING",
+                [batch_id, job_id, self.now],
+            )
+        if detail:
+            self._outcomes(result)
+        return result
+
+    def _dedupe_and_match(self, result: MergeResult) -> None:
+        if self.pg:
+            latest = "SELECT DISTINCT ON (email) * FROM {S} ORDER BY email, line DESC"
+        else:
+            latest = (
+                "SELECT s.* FROM {S} s JOIN (SELECT max(line) AS line FROM {S} GROUP BY email) k ON k.line = s.line"
+            )
+        self.sql(
+            "CREATE TEMP TABLE {M} AS "
+            "SELECT d.*, ce.id AS email_id, cl.id AS lms_id "
+            f"FROM ({latest}) d "
+            "LEFT JOIN contacts_contact ce ON ce.email = d.email "
+            "LEFT JOIN contacts_contact cl ON d.lms_lead_id IS NOT NULL AND cl.lms_lead_id = d.lms_lead_id"
+        )
+        if not self.pg:
+            self.sql("CREATE INDEX {M}_lms ON {M} (lms_lead_id)")
+            self.sql("CREATE INDEX {M}_email_id ON {M} (email_id)")
+            self.sql("CREATE INDEX {M}_lms_id ON {M} (lms_id)")
+        kept = self.rows("SELECT count(*) FROM {M}")[0][0]
+        result.skipped = self.s.rows - kept
+        conflict = "email_id IS NOT NULL AND lms_id IS NOT NULL AND email_id <> lms_id"
+        for line, lms_lead_id, owner in self.rows(
+            f"SELECT m.line, m.lms_lead_id, c.email FROM {{M}} m JOIN contacts_contact c ON c.id = m.lms_id "
+            f"WHERE {conflict} ORDER BY m.line"
+        ):
+            result.errors.append((line, f"lms_lead_id {lms_lead_id!r} belongs to another contact ({owner})"))
+        self.sql(f"DELETE FROM {{M}} WHERE {conflict}")
+        # The last row wins for one lead id, and for one existing contact reached by email in one row and by
+        # lead id in another.
+        result.skipped += self.sql(
+            "DELETE FROM {M} WHERE lms_lead_id IS NOT NULL AND EXISTS "
+            "(SELECT 1 FROM {M} m2 WHERE m2.lms_lead_id = {M}.lms_lead_id AND m2.line > {M}.line)"
+        )
+        result.skipped += self.sql(
+            "DELETE FROM {M} WHERE email_id IS NULL AND lms_id IS NOT NULL AND EXISTS "
+            "(SELECT 1 FROM {M} m2 WHERE m2.email_id = {M}.lms_id AND m2.line > {M}.line)"
+        )
+        result.skipped += self.sql(
+            "DELETE FROM {M} WHERE email_id IS NOT NULL AND EXISTS "
+            "(SELECT 1 FROM {M} m2 WHERE m2.lms_id = {M}.email_id AND m2.email_id IS NULL AND m2.line > {M}.line)"
+        )
+
+    def _changed_contacts(self) -> None:
+        differs = (
+            "c.email <> m.email"
+            " OR (m.first_name IS NOT NULL AND c.first_name <> m.first_name)"
+            " OR (m.last_name IS NOT NULL AND c.last_name <> m.last_name)"
+            " OR (m.mobile IS NOT NULL AND c.mobile <> m.mobile)"
+            " OR (m.lms_lead_id IS NOT NULL AND c.lms_lead_id IS DISTINCT FROM m.lms_lead_id)"
+            " OR (m.status IS NOT NULL AND c.status = 'subscribed' AND m.status <> 'subscribed')"
+        )
+        self.sql(
+            "CREATE TEMP TABLE {CH} AS SELECT c.id AS contact_id FROM {M} m "
+            f"JOIN contacts_contact c ON c.id = coalesce(m.email_id, m.lms_id) WHERE {differs}"
+        )
+        if not self.pg:
+            self.sql("CREATE UNIQUE INDEX {CH}_id ON {CH} (contact_id)")
+
+    def _update_existing(self) -> None:
+        if self.pg:
+            # Lock in id order, so two imports touching the same contacts queue instead of deadlocking.
+            self.sql(
+                "SELECT 1 FROM contacts_contact WHERE id IN (SELECT contact_id FROM {CH}) ORDER BY id FOR NO KEY UPDATE"
+            )
+        # Importing never re-subscribes: only a subscribed contact takes a status from a file.
+        self.sql(
+            "UPDATE contacts_contact AS c SET "
+            "email = m.email, "
+            "first_name = coalesce(m.first_name, c.first_name), "
+            "last_name = coalesce(m.last_name, c.last_name), "
+            "mobile = coalesce(m.mobile, c.mobile), "
+            "lms_lead_id = coalesce(m.lms_lead_id, c.lms_lead_id), "
+            "status = CASE WHEN c.status = 'subscribed' AND m.status IS NOT NULL THEN m.status ELSE c.status END, "
+            "unsubscribed_at = CASE WHEN c.status = 'subscribed' AND m.status = 'unsubscribed' THEN %s "
+            "ELSE c.unsubscribed_at END, "
+            "updated_at = %s "
+            "FROM {M} m WHERE c.id = coalesce(m.email_id, m.lms_id) AND c.id IN (SELECT contact_id FROM {CH})",
+            [self.now, self.now],
+        )
+
+    def _insert_new(self) -> int:
+        return self.sql(
+            "INSERT INTO contacts_contact (email, first_name, last_name, mobile, lms_lead_id, status, "
+            "unsubscribed_at, created_at, updated_at) "
+            "SELECT email, coalesce(first_name, ''), coalesce(last_name, ''), coalesce(mobile, ''), lms_lead_id, "
+            "coalesce(status, 'subscribed'), CASE WHEN status = 'unsubscribed' THEN %s END, %s, %s "
+            "FROM {M} WHERE email_id IS NULL AND lms_id IS NULL ORDER BY email "
+            "ON CONFLICT (email) DO NOTHING",
+            [self.now, self.now, self.now],
+        )
+
+    def _attributes(self, types: dict[str, str]) -> None:
+        if not types:
+            return
+        self.sql("CREATE TEMP TABLE {T} (name text PRIMARY KEY, type text)")
+        self.cursor.executemany(f"INSERT INTO {self.s.types} VALUES (%s, %s)", list(types.items()))
+        if self.pg:
+            pairs = "CROSS JOIN LATERAL jsonb_each(m.attrs) AS kv(key, value)"
+            value = "kv.value"
+        else:
+            pairs = "CROSS JOIN json_each(m.attrs) AS kv"
+            value = "(m.attrs -> kv.fullkey)"
+        upsert = (
+            "ON CONFLICT (contact_id, field_name) DO UPDATE SET field_type = excluded.field_type, "
+            "field_value = excluded.field_value, updated_at = excluded.updated_at"
+        )
+        differs = (
+            "NOT EXISTS (SELECT 1 FROM contacts_contactattribute a WHERE a.contact_id = {cid} "
+            f"AND a.field_name = kv.key AND a.field_type = t.type AND a.field_value = {value})"
+        )
+        cid = "coalesce(m.email_id, m.lms_id)"
+        # Existing contacts: write only the attributes that differ, and remember who changed.
+        self.sql(
+            f"CREATE TEMP TABLE {{M}}_attrs AS SELECT {cid} AS contact_id, kv.key AS field_name, "
+            f"t.type AS field_type, {value} AS field_value FROM {{M}} m {pairs} JOIN {{T}} t ON t.name = kv.key "
+            f"WHERE {cid} IS NOT NULL AND {differs.format(cid=cid)}"
+        )
+        self.sql(
+            "INSERT INTO {CH} (contact_id) SELECT DISTINCT a.contact_id FROM {M}_attrs a "
+            "WHERE NOT EXISTS (SELECT 1 FROM {CH} ch WHERE ch.contact_id = a.contact_id)"
+        )
+        self.sql(
+            "INSERT INTO contacts_contactattribute (contact_id, field_name, field_type, field_value, "
+            "created_at, updated_at) SELECT contact_id, field_name, field_type, field_value, %s, %s "
+            f"FROM {{M}}_attrs WHERE true ORDER BY 1, 2 {upsert}",
+            [self.now, self.now],
+        )
+        self.sql("DROP TABLE {M}_attrs")
+        # New contacts: every attribute, straight in.
+        self.sql(
+            "INSERT INTO contacts_contactattribute (contact_id, field_name, field_type, field_value, "
+            f"created_at, updated_at) SELECT c.id, kv.key, t.type, {value}, %s, %s "
+            f"FROM {{M}} m JOIN contacts_contact c ON c.email = m.email {pairs} JOIN {{T}} t ON t.name = kv.key "
+            f"WHERE m.email_id IS NULL AND m.lms_id IS NULL {upsert}",
+            [self.now, self.now],
+        )
+
+    def _outcomes(self, result: MergeResult) -> None:
+        for line, contact_id, is_new, changed in self.rows(
+            "SELECT m.line, c.id, coalesce(m.email_id, m.lms_id) IS NULL, "
+            "EXISTS (SELECT 1 FROM {CH} ch WHERE ch.contact_id = c.id) "
+            "FROM {M} m JOIN contacts_contact c ON c.email = m.email"
+        ):
+            outcome = "created" if is_new else "updated" if changed else "unchanged"
+            result.outcomes[line] = (outcome, contact_id)
+
+
+def _event_merge(s: Staging, cursor: Any, *, detail: bool) -> MergeResult:
+    result = MergeResult()
+
+    def sql(statement: str, params: Sequence[Any] = ()) -> int:
+        cursor.execute(statement.format(S=s.stage, M=s.merge), params)
+        return int(cursor.rowcount or 0)
+
+    sql(
+        "CREATE TEMP TABLE {M} AS SELECT s.*, coalesce(cc.id, ce.id) AS cid FROM {S} s "
+        "LEFT JOIN contacts_contact cc ON cc.id = s.contact_id "
+        "LEFT JOIN contacts_contact ce ON s.contact_id IS NULL AND ce.email = s.email"
+    )
+    sql("SELECT line, email, contact_id FROM {M} WHERE cid IS NULL ORDER BY line")
+    for line, email, contact_id in cursor.fetchall():
+        reason = f"no contact with id {contact_id}" if contact_id is not None else f"no contact with email {email!r}"
+        result.errors.append((line, reason))
+    sql("DELETE FROM {M} WHERE cid IS NULL")
+    same = (
+        "{o}.funnel_type = {M}.funnel_type AND {o}.from_stage = {M}.from_stage "
+        "AND {o}.to_stage = {M}.to_stage AND {o}.created_at = {M}.created_at"
+    )
+    result.skipped = sql(
+        "DELETE FROM {M} WHERE EXISTS (SELECT 1 FROM {M} m2 WHERE m2.cid = {M}.cid AND m2.line > {M}.line AND "
+        + same.format(o="m2", M="{M}")
+        + ")"
+    )
+    if detail:
+        sql(
+            "SELECT line FROM {M} WHERE EXISTS (SELECT 1 FROM contacts_funnelevent e WHERE e.contact_id = {M}.cid AND "
+            + same.format(o="e", M="{M}")
+            + ")"
+        )
+        unchanged_lines = {line for (line,) in cursor.fetchall()}
+    # Events are immutable: one already recorded (same contact, funnel, stages and time) is left alone.
+    result.unchanged = sql(
+        "DELETE FROM {M} WHERE EXISTS (SELECT 1 FROM contacts_funnelevent e WHERE e.contact_id = {M}.cid AND "
+        + same.format(o="e", M="{M}")
+        + ")"
+    )
+    if detail:
+        sql("SELECT line, cid FROM {M}")
+        inserted = list(cursor.fetchall())
+    result.created = sql(
+        "INSERT INTO contacts_funnelevent (contact_id, funnel_type, from_stage, to_stage, created_at) "
+        "SELECT cid, funnel_type, from_stage, to_stage, created_at FROM {M} ORDER BY line"
+    )
+    if detail:
+        for line, cid in inserted:
+            result.outcomes[line] = ("created", cid)
+        for line in unchanged_lines:
+            result.outcomes[line] = ("unchanged", None)
+    return result
+
+
+def attrs_json(pairs: list[str]) -> str | None:
+    return "{" + ", ".join(pairs) + "}" if pairs else None
+
+
+__all__ = ["MergeResult", "Staging", "attrs_json", "json"]
