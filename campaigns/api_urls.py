@@ -1,3 +1,13 @@
 from __future__ import annotations
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from campaigns import api
+
+router = SimpleRouter()
+# ARCHITECTURE §5 writes paths without a slash; accept both so neither form is a redirect that drops a POST body.
+router.trailing_slash = "/?"
+router.register("campaigns", api.CampaignViewSet, basename="api-campaign")
+router.register("scenarios", api.ScenarioViewSet, basename="api-scenario")
+
+urlpatterns = router.urls

@@ -14,6 +14,8 @@ from django.utils import timezone as dj_timezone
 from campaigns.models import Campaign, Emailer, Scenario
 from contacts.models import BatchMember
 from contacts.selectors import batch_contact_ids
+from delivery import selectors as delivery_selectors
+from delivery.selectors import SendProgress
 
 
 def campaign_audience(*, campaign: Campaign) -> QuerySet[Any, int]:
@@ -175,3 +177,17 @@ def scenario_needs_plan_now(*, scenario: Scenario, now: dt.datetime | None = Non
 def emailers_due(*, now: dt.datetime | None = None) -> QuerySet[Emailer]:
     now = now or dj_timezone.now()
     return Emailer.objects.filter(active=True, dispatched_at__isnull=True, scheduled_at__lte=now)
+
+
+# --- progress ---------------------------------------------------------------------------------------------
+
+
+def scenario_progress(*, scenario: Scenario) -> SendProgress | None:
+    """The engine's `SendProgress` of the scenario's send (sent / total, rate, ETA), or None before it started.
+
+    Read from the Send's counters, so it costs the same at any audience size.
+    """
+    send_id = Emailer.objects.filter(scenario_id=scenario.pk).values_list("send_id", flat=True).first()
+    if send_id is None:
+        return None
+    return delivery_selectors.send_progress(send_id=send_id)

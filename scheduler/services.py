@@ -21,6 +21,7 @@ from django.utils import timezone
 from campaigns import selectors as campaign_selectors
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, Emailer, Scenario
+from delivery import services as delivery_services
 from scheduler.models import PlanRun
 
 logger = logging.getLogger(__name__)
@@ -134,9 +135,6 @@ def tick(*, now: dt.datetime | None = None) -> TickResult:
 
 
 def _engine() -> Any:
-    # Imported on use: delivery/services.py is written in parallel with this app.
-    from delivery import services as delivery_services  # type: ignore[attr-defined]
-
     return delivery_services
 
 
