@@ -1,0 +1,505 @@
+"""Rules segments: a JSON tree of conditions compiled to ONE SQL statement over contacts.
+
+Schema (what `Segment.rules` holds and the dashboard builder writes)::
+
+    group      := {"op": "and" | "or", "conditions": [node, ...], "negate": false}
+    node       := group | field | attribute | event | batch
+
+    field      := {"field": "contact.<name>", "operator": OP, "value": V}
+                  names: email, first_name, last_name, mobile, lms_lead_id (string), status (choice: the email
+                  status subscribed / unsubscribed / bounced / complained), created_at, updated_at,
+                  unsubscribed_at (timestamp)
+    attribute  := {"attribute": "<field_name>", "type": numeric | string | date | timestamp | boolean | array,
+                   "operator": OP, "value": V}
+    event      := {"event": {"to_stage": "enrolled", "from_stage": "", "funnel_type": "sales" | "service-delivery" | "",
+                             "within_days": 30}}
+                  (the contact moved to `to_stage` [from `from_stage`] [in that funnel] [in the last N days];
+                  every key but to_stage is optional)
+    batch      := {"batch": <batch id>}
+    Any node may carry "negate": true (NOT). An empty top-level group matches every contact.
+
+Operators by type (V is the value):
+
+    string     eq, neq, contains, not_contains, starts_with, in, not_in (V: list), is_set, is_not_set
+    numeric    eq, neq, lt, lte, gt, gte, between (V: [low, high], inclusive), in, not_in, is_set, is_not_set
+    date,      eq (same day), before, after (V: "YYYY-MM-DD"), between (V: [from, to], inclusive days),
+    timestamp  within_last_days, more_than_days_ago (V: whole days), is_set, is_not_set
+    boolean    is_true, is_false, is_set, is_not_set
+    array      contains, not_contains (V: one element), is_set, is_not_set
+    choice     eq, neq, in, not_in
+
+String `contains` / `starts_with` ignore case; `eq` does not. Negative attribute operators (neq, not_in,
+not_contains) match contacts that HAVE the attribute with another value; use `is_not_set` (or "negate") for
+contacts without it. Attribute values are jsonb in `contacts_contactattribute(field_name, field_value)`; a value
+of the wrong JSON type never matches (and never raises): numbers are read with
+`CASE WHEN jsonb_typeof(v) = 'number' THEN v::numeric END`, strings with `v #>> '{}'`.
+
+Each condition on another table is an `EXISTS (...)` subquery correlated on the contact, so the whole tree is
+one statement PostgreSQL can plan as semi-joins. Relative dates ("last N days") are resolved when compiled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db.models import (
+    BooleanField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+)
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from contacts.models import BatchMember, Contact, ContactAttribute, FunnelEvent
+from segments.errors import RuleError
+
+MAX_DEPTH = 5
+MAX_CONDITIONS = 50
+
+
+# --- jsonb value readers ----------------------------------------------------------------------------------
+
+
+class JsonbNumeric(Func):
+    template = "(CASE WHEN jsonb_typeof(%(expressions)s) = 'number' THEN (%(expressions)s)::numeric END)"
+    output_field = DecimalField()
+
+
+class JsonbText(Func):
+    template = "(%(expressions)s #>> '{}')"
+    output_field = TextField()
+
+
+class JsonbDate(Func):
+    template = "(CASE WHEN (%(expressions)s #>> '{}') ~ '^\\d{4}-\\d{2}-\\d{2}' THEN left(%(expressions)s #>> '{}', 10)::date END)"
+    output_field = DateField()
+
+
+class JsonbTimestamp(Func):
+    template = "(CASE WHEN (%(expressions)s #>> '{}') ~ '^\\d{4}-\\d{2}-\\d{2}' THEN (%(expressions)s #>> '{}')::timestamptz END)"
+    output_field = DateTimeField()
+
+
+class JsonbIsTrue(Func):
+    template = "(%(expressions)s = 'true'::jsonb)"
+    output_field = BooleanField()
+
+
+# --- vocabulary -------------------------------------------------------------------------------------------
+
+ATTRIBUTE_TYPES = ("numeric", "string", "date", "timestamp", "boolean", "array")
+
+OPERATORS: dict[str, tuple[str, ...]] = {
+    "string": ("eq", "neq", "contains", "not_contains", "starts_with", "in", "not_in", "is_set", "is_not_set"),
+    "numeric": ("eq", "neq", "lt", "lte", "gt", "gte", "between", "in", "not_in", "is_set", "is_not_set"),
+    "date": ("eq", "before", "after", "between", "within_last_days", "more_than_days_ago", "is_set", "is_not_set"),
+    "timestamp": (
+        "eq",
+        "before",
+        "after",
+        "between",
+        "within_last_days",
+        "more_than_days_ago",
+        "is_set",
+        "is_not_set",
+    ),
+    "boolean": ("is_true", "is_false", "is_set", "is_not_set"),
+    "array": ("contains", "not_contains", "is_set", "is_not_set"),
+    "choice": ("eq", "neq", "in", "not_in"),
+}
+
+OPERATOR_LABELS: dict[str, str] = {
+    "eq": "=",
+    "neq": "≠",
+    "lt": "<",
+    "lte": "≤",
+    "gt": ">",
+    "gte": "≥",
+    "between": "between",
+    "in": "is one of",
+    "not_in": "is none of",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "starts_with": "starts with",
+    "is_set": "is set",
+    "is_not_set": "is not set",
+    "before": "before",
+    "after": "after",
+    "within_last_days": "within the last N days",
+    "more_than_days_ago": "more than N days ago",
+    "is_true": "is true",
+    "is_false": "is false",
+}
+
+CONTACT_FIELDS: dict[str, str] = {
+    "email": "string",
+    "first_name": "string",
+    "last_name": "string",
+    "mobile": "string",
+    "lms_lead_id": "string",
+    "status": "choice",
+    "created_at": "timestamp",
+    "updated_at": "timestamp",
+    "unsubscribed_at": "timestamp",
+}
+
+NO_VALUE_OPERATORS = {"is_set", "is_not_set", "is_true", "is_false"}
+NEGATIVE_OPERATORS = {"neq", "not_in", "not_contains"}
+
+
+# --- value parsing ----------------------------------------------------------------------------------------
+
+
+def _as_list(value: Any, path: str) -> list[Any]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value:
+        raise RuleError(f"{path}: needs a non-empty list of values.")
+    return value
+
+
+def _as_pair(value: Any, path: str) -> tuple[Any, Any]:
+    if isinstance(value, dict):
+        value = [value.get("from"), value.get("to")]
+    if not isinstance(value, list | tuple) or len(value) != 2 or value[0] in (None, "") or value[1] in (None, ""):
+        raise RuleError(f"{path}: 'between' needs two values [low, high].")
+    return value[0], value[1]
+
+
+def _as_number(value: Any, path: str) -> Decimal:
+    if isinstance(value, bool):
+        raise RuleError(f"{path}: {value!r} is not a number.")
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise RuleError(f"{path}: {value!r} is not a number.") from None
+    if not number.is_finite():
+        raise RuleError(f"{path}: {value!r} is not a finite number.")
+    return number
+
+
+def _as_date(value: Any, path: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    parsed = parse_date(str(value).strip()[:10]) if value not in (None, "") else None
+    if parsed is None:
+        raise RuleError(f"{path}: {value!r} is not a date (YYYY-MM-DD).")
+    return parsed
+
+
+def _as_datetime(value: Any, path: str, *, end_of_day: bool = False) -> dt.datetime:
+    text = str(value).strip() if value is not None else ""
+    parsed: dt.datetime | None = None
+    try:
+        parsed = parse_datetime(text) if len(text) > 10 else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        day = _as_date(text, path)
+        parsed = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min)
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed
+
+
+def _as_days(value: Any, path: str) -> int:
+    try:
+        days = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise RuleError(f"{path}: {value!r} is not a whole number of days.") from None
+    if days < 0 or days > 36500:
+        raise RuleError(f"{path}: the number of days must be between 0 and 36500.")
+    return days
+
+
+def _as_text(value: Any, path: str) -> str:
+    if value is None or isinstance(value, dict | list):
+        raise RuleError(f"{path}: needs a text value.")
+    return str(value)
+
+
+# --- predicates on one value expression --------------------------------------------------------------------
+
+
+def _scalar_q(name: str, kind: str, operator: str, value: Any, path: str) -> Q:
+    """A predicate on `name` (a field of the queried model or an alias), of type `kind`."""
+    if operator in ("is_set", "is_not_set"):
+        raise AssertionError("handled by the caller")
+    if kind == "string":
+        if operator == "eq":
+            return Q(**{name: _as_text(value, path)})
+        if operator == "neq":
+            return ~Q(**{name: _as_text(value, path)})
+        if operator == "contains":
+            return Q(**{f"{name}__icontains": _as_text(value, path)})
+        if operator == "not_contains":
+            return ~Q(**{f"{name}__icontains": _as_text(value, path)})
+        if operator == "starts_with":
+            return Q(**{f"{name}__istartswith": _as_text(value, path)})
+        if operator == "in":
+            return Q(**{f"{name}__in": [str(v) for v in _as_list(value, path)]})
+        if operator == "not_in":
+            return ~Q(**{f"{name}__in": [str(v) for v in _as_list(value, path)]})
+    if kind == "choice":
+        allowed = set(Contact.Status.values)
+        values = _as_list(value, path) if operator in ("in", "not_in") else [_as_text(value, path)]
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            raise RuleError(f"{path}: {bad[0]!r} is not a status ({', '.join(sorted(allowed))}).")
+        q = Q(**{f"{name}__in": values}) if operator in ("in", "not_in") else Q(**{name: values[0]})
+        return ~q if operator in ("neq", "not_in") else q
+    if kind == "numeric":
+        if operator == "between":
+            low, high = _as_pair(value, path)
+            return Q(**{f"{name}__range": (_as_number(low, path), _as_number(high, path))})
+        if operator in ("in", "not_in"):
+            q = Q(**{f"{name}__in": [_as_number(v, path) for v in _as_list(value, path)]})
+            return ~q if operator == "not_in" else q
+        lookup = {"eq": "exact", "neq": "exact", "lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte"}[operator]
+        q = Q(**{f"{name}__{lookup}": _as_number(value, path)})
+        return ~q if operator == "neq" else q
+    if kind in ("date", "timestamp"):
+        return _date_q(name, kind, operator, value, path)
+    raise RuleError(f"{path}: operator {operator!r} does not fit type {kind!r}.")
+
+
+def _date_q(name: str, kind: str, operator: str, value: Any, path: str) -> Q:
+    now = timezone.now()
+    if kind == "date":
+        today = timezone.localdate()
+        if operator == "eq":
+            return Q(**{name: _as_date(value, path)})
+        if operator == "before":
+            return Q(**{f"{name}__lt": _as_date(value, path)})
+        if operator == "after":
+            return Q(**{f"{name}__gt": _as_date(value, path)})
+        if operator == "between":
+            low, high = _as_pair(value, path)
+            return Q(**{f"{name}__range": (_as_date(low, path), _as_date(high, path))})
+        if operator == "within_last_days":
+            days = _as_days(value, path)
+            return Q(**{f"{name}__gte": today - dt.timedelta(days=days), f"{name}__lte": today})
+        if operator == "more_than_days_ago":
+            return Q(**{f"{name}__lt": today - dt.timedelta(days=_as_days(value, path))})
+    else:
+        if operator == "eq":
+            return Q(
+                **{
+                    f"{name}__gte": _as_datetime(value, path),
+                    f"{name}__lte": _as_datetime(value, path, end_of_day=True),
+                }
+            )
+        if operator == "before":
+            return Q(**{f"{name}__lt": _as_datetime(value, path)})
+        if operator == "after":
+            return Q(**{f"{name}__gt": _as_datetime(value, path, end_of_day=True)})
+        if operator == "between":
+            low, high = _as_pair(value, path)
+            return Q(**{f"{name}__range": (_as_datetime(low, path), _as_datetime(high, path, end_of_day=True))})
+        if operator == "within_last_days":
+            days = _as_days(value, path)
+            return Q(**{f"{name}__gte": now - dt.timedelta(days=days), f"{name}__lte": now})
+        if operator == "more_than_days_ago":
+            return Q(**{f"{name}__lt": now - dt.timedelta(days=_as_days(value, path))})
+    raise RuleError(f"{path}: operator {operator!r} does not fit type {kind!r}.")
+
+
+# --- conditions -------------------------------------------------------------------------------------------
+
+
+def _check_operator(kind: str, operator: Any, path: str) -> str:
+    if not isinstance(operator, str) or operator not in OPERATORS[kind]:
+        allowed = ", ".join(OPERATORS[kind])
+        raise RuleError(f"{path}: operator {operator!r} does not fit type {kind!r} (use one of: {allowed}).")
+    return operator
+
+
+def _field_q(node: dict[str, Any], path: str) -> Q:
+    raw = node.get("field")
+    name = raw.removeprefix("contact.") if isinstance(raw, str) else ""
+    if name not in CONTACT_FIELDS:
+        raise RuleError(f"{path}: unknown contact field {raw!r} (known: {', '.join(CONTACT_FIELDS)}).")
+    kind = CONTACT_FIELDS[name]
+    operator = _check_operator(kind, node.get("operator"), path)
+    value = node.get("value")
+    if operator in ("is_set", "is_not_set"):
+        q = Q(**{f"{name}__isnull": False})
+        if kind == "string":
+            q &= ~Q(**{name: ""})
+        return q if operator == "is_set" else ~q
+    if name == "email" and operator in ("eq", "neq", "in", "not_in"):
+        # Emails are stored lower-cased; compare the same way so "Ann@X.org" finds ann@x.org.
+        value = [str(v).lower() for v in _as_list(value, path)] if operator in ("in", "not_in") else str(value).lower()
+    return _scalar_q(name, kind, operator, value, path)
+
+
+_READERS: dict[str, Callable[[Any], Func]] = {
+    "numeric": JsonbNumeric,
+    "string": JsonbText,
+    "date": JsonbDate,
+    "timestamp": JsonbTimestamp,
+}
+
+
+def _attribute_q(node: dict[str, Any], path: str) -> Q:
+    name = node.get("attribute")
+    if not isinstance(name, str) or not name.strip():
+        raise RuleError(f"{path}: an attribute condition needs the attribute's name.")
+    kind = node.get("type") or "string"
+    if kind not in ATTRIBUTE_TYPES:
+        raise RuleError(f"{path}: unknown attribute type {kind!r} (use one of: {', '.join(ATTRIBUTE_TYPES)}).")
+    operator = _check_operator(kind, node.get("operator"), path)
+    value = node.get("value")
+    rows = ContactAttribute.objects.filter(contact_id=OuterRef("pk"), field_name=name.strip())
+    if operator in ("is_set", "is_not_set"):
+        present = Exists(rows.exclude(field_value__isnull=True).exclude(field_value=None))
+        return Q(present) if operator == "is_set" else ~Q(present)
+    if kind == "boolean":
+        return Q(Exists(rows.filter(field_value=(operator == "is_true"))))
+    if kind == "array":
+        element = value if isinstance(value, int | float) and not isinstance(value, bool) else _as_text(value, path)
+        if operator == "contains":
+            return Q(Exists(rows.filter(field_value__contains=[element])))
+        return Q(Exists(rows.exclude(field_value__contains=[element])))
+    predicate = _scalar_q("v", kind, operator, value, path)
+    return Q(Exists(rows.alias(v=_READERS[kind](F("field_value"))).filter(predicate)))
+
+
+def _event_q(node: dict[str, Any], path: str) -> Q:
+    spec = node.get("event")
+    if not isinstance(spec, dict):
+        raise RuleError(f"{path}: an event condition is an object like {{'to_stage': 'enrolled'}}.")
+    to_stage = str(spec.get("to_stage") or "").strip()
+    if not to_stage:
+        raise RuleError(f"{path}: an event condition needs the stage the contact moved to (to_stage).")
+    rows = FunnelEvent.objects.filter(contact_id=OuterRef("pk"), to_stage=to_stage)
+    from_stage = str(spec.get("from_stage") or "").strip()
+    if from_stage:
+        rows = rows.filter(from_stage=from_stage)
+    funnel_type = str(spec.get("funnel_type") or "").strip()
+    if funnel_type:
+        if funnel_type not in FunnelEvent.FunnelType.values:
+            raise RuleError(
+                f"{path}: unknown funnel type {funnel_type!r} (use {', '.join(FunnelEvent.FunnelType.values)})."
+            )
+        rows = rows.filter(funnel_type=funnel_type)
+    if spec.get("within_days") not in (None, ""):
+        days = _as_days(spec.get("within_days"), path)
+        rows = rows.filter(created_at__gte=timezone.now() - dt.timedelta(days=days))
+    return Q(Exists(rows))
+
+
+def _batch_q(node: dict[str, Any], path: str) -> Q:
+    raw = node.get("batch")
+    if isinstance(raw, dict):
+        raw = raw.get("id")
+    try:
+        batch_id = int(str(raw))
+    except (TypeError, ValueError):
+        raise RuleError(f"{path}: a batch condition needs the batch id.") from None
+    return Q(Exists(BatchMember.objects.filter(contact_id=OuterRef("pk"), batch_id=batch_id)))
+
+
+def _node_q(node: Any, path: str, depth: int, counter: list[int]) -> Q:
+    if not isinstance(node, dict):
+        raise RuleError(f"{path}: each condition is a JSON object.")
+    if depth > MAX_DEPTH:
+        raise RuleError(f"{path}: groups nest at most {MAX_DEPTH} deep.")
+    if "conditions" in node or "op" in node:
+        q = _group_q(node, path, depth, counter)
+    else:
+        counter[0] += 1
+        if counter[0] > MAX_CONDITIONS:
+            raise RuleError(f"A segment has at most {MAX_CONDITIONS} conditions.")
+        if "field" in node:
+            q = _field_q(node, path)
+        elif "attribute" in node:
+            q = _attribute_q(node, path)
+        elif "event" in node:
+            q = _event_q(node, path)
+        elif "batch" in node:
+            q = _batch_q(node, path)
+        else:
+            raise RuleError(f"{path}: a condition needs one of 'field', 'attribute', 'event' or 'batch'.")
+    return ~q if node.get("negate") else q
+
+
+def _group_q(node: dict[str, Any], path: str, depth: int, counter: list[int]) -> Q:
+    op = node.get("op", "and")
+    if op not in ("and", "or"):
+        raise RuleError(f"{path or 'rules'}: 'op' must be 'and' or 'or', not {op!r}.")
+    children = node.get("conditions", [])
+    if not isinstance(children, list):
+        raise RuleError(f"{path or 'rules'}: 'conditions' must be a list.")
+    if not children:
+        if depth == 0:
+            return Q()
+        raise RuleError(f"{path}: an empty group; add a condition or remove the group.")
+    prefix = f"{path}." if path else ""
+    combined: Q | None = None
+    for index, child in enumerate(children):
+        q = _node_q(child, f"{prefix}conditions[{index}]", depth + 1, counter)
+        combined = q if combined is None else (combined & q if op == "and" else combined | q)
+    assert combined is not None
+    return combined
+
+
+def compile_rules(rules: Any) -> Q:
+    """The rules as one Q over Contact. Raises RuleError with a message naming the faulty condition."""
+    if rules in (None, "", {}):
+        return Q()
+    if not isinstance(rules, dict):
+        raise RuleError("The rules must be a JSON object like {'op': 'and', 'conditions': [...]}.")
+    return _group_q(rules, "", 0, [0])
+
+
+def rules_contact_ids(rules: Any) -> QuerySet:
+    return Contact.objects.filter(compile_rules(rules)).order_by().values_list("id", flat=True)
+
+
+def describe_rules(rules: Any) -> list[str]:
+    """Human-readable lines for the detail page (one per condition, indented by group depth)."""
+    lines: list[str] = []
+
+    def walk(node: Any, depth: int) -> None:
+        pad = "  " * depth
+        neg = "NOT " if isinstance(node, dict) and node.get("negate") else ""
+        if not isinstance(node, dict):
+            return
+        if "conditions" in node or "op" in node:
+            lines.append(f"{pad}{neg}{str(node.get('op', 'and')).upper()} of:")
+            for child in node.get("conditions") or []:
+                walk(child, depth + 1)
+            return
+        op = OPERATOR_LABELS.get(str(node.get("operator")), str(node.get("operator")))
+        value = "" if node.get("operator") in NO_VALUE_OPERATORS else f" {node.get('value')!r}"
+        if "field" in node:
+            lines.append(f"{pad}{neg}{node['field']} {op}{value}")
+        elif "attribute" in node:
+            lines.append(f"{pad}{neg}attribute {node['attribute']} ({node.get('type', 'string')}) {op}{value}")
+        elif "event" in node and isinstance(node["event"], dict):
+            ev = node["event"]
+            text = f"moved to stage {ev.get('to_stage')!r}"
+            if ev.get("from_stage"):
+                text += f" from {ev['from_stage']!r}"
+            if ev.get("funnel_type"):
+                text += f" in the {ev['funnel_type']} funnel"
+            if ev.get("within_days") not in (None, ""):
+                text += f" within the last {ev['within_days']} days"
+            lines.append(f"{pad}{neg}{text}")
+        elif "batch" in node:
+            lines.append(f"{pad}{neg}member of batch {node['batch']}")
+
+    walk(rules or {}, 0)
+    return lines

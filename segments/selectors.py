@@ -1,0 +1,127 @@
+"""Reads of segments. `segment_contact_ids` is the seam the send engine and campaigns use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlparse
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+from contacts.models import Contact, ContactAttribute
+from segments import sql as segment_sql
+from segments.errors import SegmentError
+from segments.functions import get_segment_function
+from segments.models import Segment, SegmentMember
+from segments.rules import compile_rules
+
+SAMPLE_SIZE = 20
+MEMBERS_PAGE_SIZE = 50
+
+
+def segment_contact_ids(*, segment: Segment) -> QuerySet:
+    """The segment's contacts as a query of contact ids (a subquery, never a Python list).
+
+    Raises SegmentError (with a message for the user) when the definition cannot be evaluated.
+    """
+    if segment.type == Segment.Type.MANUAL:
+        if segment.pk is None:
+            return SegmentMember.objects.none().values_list("contact_id", flat=True)
+        return SegmentMember.objects.filter(segment_id=segment.pk).values_list("contact_id", flat=True)
+    if segment.type == Segment.Type.RULES:
+        return Contact.objects.filter(compile_rules(segment.rules)).order_by().values_list("id", flat=True)
+    if segment.type == Segment.Type.SQL:
+        raw = RawSQL(segment_sql.wrapped_ids_sql(segment.selection_sql), [])
+        return Contact.objects.filter(pk__in=raw).order_by().values_list("id", flat=True)
+    if segment.type == Segment.Type.FUNCTION:
+        function = get_segment_function(segment.handler_function)
+        if function is None:
+            raise SegmentError(f"No segment function is registered as {segment.handler_function!r}.")
+        ids = function.handler()
+        if not isinstance(ids, QuerySet):
+            raise SegmentError(f"The segment function {function.name!r} must return a QuerySet of contact ids.")
+        return Contact.objects.filter(pk__in=ids).order_by().values_list("id", flat=True)
+    raise SegmentError(f"Unknown segment type {segment.type!r}.")
+
+
+def _guarded(segment: Segment, work: Any) -> Any:
+    """SQL segments are read under the read-only transaction and timeout every time they run for a page."""
+    if segment.type == Segment.Type.SQL:
+        return segment_sql.run_read_only(lambda _cursor: work())
+    return work()
+
+
+def segment_count(*, segment: Segment) -> int:
+    ids = segment_contact_ids(segment=segment)
+    return int(_guarded(segment, ids.count))
+
+
+def segment_contacts(*, segment: Segment) -> QuerySet[Contact]:
+    return Contact.objects.filter(pk__in=segment_contact_ids(segment=segment)).order_by("id")
+
+
+def segment_sample(*, segment: Segment, limit: int = SAMPLE_SIZE) -> list[Contact]:
+    qs = segment_contacts(segment=segment)[:limit]
+    return list(_guarded(segment, lambda: list(qs)))
+
+
+def segment_contacts_slice(*, segment: Segment, offset: int, limit: int) -> list[Contact]:
+    qs = segment_contacts(segment=segment)[offset : offset + limit]
+    return list(_guarded(segment, lambda: list(qs)))
+
+
+@dataclass(frozen=True)
+class MembersPage:
+    contacts: list[Contact]
+    after: int | None
+    next_after: int | None
+
+
+def segment_members_page(*, segment: Segment, after: int | None = None, limit: int = MEMBERS_PAGE_SIZE) -> MembersPage:
+    """One keyset page of members ordered by id: cost stays flat however deep the page."""
+    qs = segment_contacts(segment=segment)
+    if after:
+        qs = qs.filter(id__gt=after)
+    rows: list[Contact] = _guarded(segment, lambda: list(qs[: limit + 1]))
+    next_after = rows[limit - 1].pk if len(rows) > limit else None
+    return MembersPage(contacts=rows[:limit], after=after, next_after=next_after)
+
+
+def segment_sql_text(*, segment: Segment) -> str:
+    """The one SQL statement the segment runs, with values inlined, formatted for reading."""
+    ids = segment_contact_ids(segment=segment)
+    sql, params = ids.query.sql_with_params()
+    text = connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]
+    return str(sqlparse.format(text, reindent=True, keyword_case="upper"))
+
+
+def segment_list(*, search: str = "", type: str = "") -> QuerySet[Segment]:
+    qs = Segment.objects.select_related("created_by")
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(description__icontains=search))
+    if type:
+        qs = qs.filter(type=type)
+    return qs.order_by("name", "id")
+
+
+def attribute_catalog() -> list[tuple[str, str]]:
+    """Distinct attribute names with their type, for the rules builder.
+
+    A recursive skip-scan over the field_name index: one index probe per distinct name, not a pass over every row.
+    """
+    table = ContactAttribute._meta.db_table
+    sql = f"""
+        WITH RECURSIVE names(name) AS (
+            (SELECT field_name FROM {table} ORDER BY field_name LIMIT 1)
+            UNION ALL
+            SELECT (SELECT field_name FROM {table} WHERE field_name > names.name ORDER BY field_name LIMIT 1)
+            FROM names WHERE names.name IS NOT NULL
+        )
+        SELECT name, (SELECT field_type FROM {table} WHERE field_name = names.name LIMIT 1)
+        FROM names WHERE name IS NOT NULL LIMIT 500
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [(row[0], row[1]) for row in cursor.fetchall()]
