@@ -1,0 +1,435 @@
+"""Dashboard pages of campaigns and scenarios (seeds 000, 002, 004).
+
+Every page needs a login and is readable by every role; every POST needs the Admin or Campaign Manager role
+(`editor_required`). Views parse input, call one service or selector and format the result: the rules live
+in `campaigns.services` and their ValidationError / ScenarioStateError messages are shown as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone as dj_timezone
+from django.views.decorators.http import require_POST
+
+from accounts.permissions import editor_required
+from campaigns import selectors, services
+from campaigns.forms import (
+    CampaignFilterForm,
+    CampaignForm,
+    ContactUploadForm,
+    HistoryFilterForm,
+    QuickCampaignForm,
+    ScenarioFilterForm,
+    ScenarioForm,
+    apply_service_errors,
+)
+from campaigns.models import Campaign, Scenario
+from contacts.models import ImportJob
+
+PAGE_SIZE = 25
+S = Scenario.Status
+# Statuses after which nothing moves on its own: the progress partial stops polling.
+SETTLED = (S.SENT, S.CANCELLED, S.FAILED)
+
+
+# --- scoped getters ---------------------------------------------------------------------------------------
+
+
+def _get_campaign(pk: int) -> Campaign:
+    try:
+        return selectors.campaign_get(campaign_id=pk)
+    except Campaign.DoesNotExist:
+        raise Http404("No such campaign.") from None
+
+
+def _get_scenario(pk: int) -> Scenario:
+    scenario = selectors.scenario_list().filter(pk=pk).first()
+    if scenario is None:
+        raise Http404("No such scenario.")
+    return scenario
+
+
+def _page(request: HttpRequest, qs: Any) -> Any:
+    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _filters(form: Any) -> dict[str, Any]:
+    """Cleaned GET filters; a malformed filter is dropped (a list page never answers 400)."""
+    form.is_valid()
+    return {name: value for name, value in form.cleaned_data.items() if value not in (None, "")}
+
+
+# --- progress ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the live bar shows for one scenario."""
+
+    started: bool
+    total: int
+    sent: int
+    failed: int
+    queued: int
+    percent: int
+    failed_percent: int
+    rate: str
+    eta: str
+    reason: str
+    live: bool
+
+
+def _duration(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, whole = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {whole:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def scenario_progress_of(scenario: Scenario) -> Progress:
+    live = scenario.status not in SETTLED
+    progress = selectors.scenario_progress(scenario=scenario)
+    if progress is None:
+        served = scenario.contacts_served
+        return Progress(False, served, served, 0, 0, 100 if served else 0, 0, "", "", "", live)
+    total = progress.total
+    eta = progress.eta_seconds
+    return Progress(
+        started=True,
+        total=total,
+        sent=progress.sent,
+        failed=progress.failed,
+        queued=progress.queued,
+        percent=min(100, round(100 * progress.sent / total)) if total else 0,
+        failed_percent=min(100, round(100 * progress.failed / total)) if total else 0,
+        rate=f"{progress.rate_per_s:.1f} emails/s" if progress.rate_per_s else "",
+        eta=_duration(eta) if eta and scenario.status == S.SENDING else "",
+        reason=progress.reason,
+        live=live,
+    )
+
+
+def _actions_for(scenario: Scenario, progress: Progress) -> list[tuple[str, str, str]]:
+    """(action, label, button style) of the buttons the scenario's status allows."""
+    actions: list[tuple[str, str, str]] = []
+    if scenario.status in (S.DRAFT, S.SCHEDULED):
+        actions.append(("send", "Send now", "btn-primary"))
+    if scenario.status == S.SENDING:
+        actions.append(("pause", "Pause", "btn-warning"))
+    if scenario.status == S.PAUSED:
+        actions.append(("resume", "Resume", "btn-success"))
+    if scenario.status in (S.SENT, S.FAILED, S.PAUSED) and progress.failed:
+        actions.append(("retry", f"Retry {progress.failed} failed", "btn-outline-primary"))
+    if scenario.status in (S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED):
+        actions.append(("cancel", "Cancel", "btn-outline-danger"))
+    return actions
+
+
+def _progress_context(scenario: Scenario) -> dict[str, Any]:
+    progress = scenario_progress_of(scenario)
+    return {
+        "scenario": scenario,
+        "progress": progress,
+        "actions": _actions_for(scenario, progress),
+    }
+
+
+def _edit_refusal(scenario: Scenario) -> str:
+    """Why a scenario cannot be edited (the same words the service raises), or "" when it can."""
+    if scenario.is_editable:
+        return ""
+    return (
+        f"This scenario is {scenario.get_status_display().lower()}; only draft or scheduled scenarios can be "
+        "edited. Pause, resume or cancel it instead."
+    )
+
+
+# --- campaigns --------------------------------------------------------------------------------------------
+
+
+@login_required
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    form = CampaignFilterForm(request.GET)
+    page = _page(request, selectors.campaign_list(**_filters(form)))
+    for campaign in page:
+        campaign.audience = selectors.audience_label(campaign=campaign, batch_size=campaign.batch_size)
+    return render(request, "campaigns/campaign_list.html", {"page": page, "form": form})
+
+
+@editor_required
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = services.campaign_create(**form.cleaned_data, user=request.user)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Campaign “{campaign.name}” created with its own batch.")
+            return redirect("campaigns:detail", pk=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": None})
+
+
+@editor_required
+def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _get_campaign(pk)
+    form = CampaignForm(request.POST or None, initial=CampaignForm.initial_for(campaign))
+    if request.method == "POST" and form.is_valid():
+        changes = {field: form.cleaned_data[field] for field in form.changed_data if field in services.CAMPAIGN_FIELDS}
+        try:
+            if changes:
+                services.campaign_update(campaign=campaign, **changes)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, "Campaign saved." if changes else "Nothing changed.")
+            return redirect("campaigns:detail", pk=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign})
+
+
+@login_required
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _get_campaign(pk)
+    scenarios = list(selectors.scenario_list(campaign_id=campaign.pk).order_by("send_date", "send_time", "id"))
+    rows = [(scenario, scenario_progress_of(scenario)) for scenario in scenarios]
+    # Last resort read (no contacts selector for it yet): the latest uploads into this campaign's batch.
+    imports = ImportJob.objects.filter(batch_id=campaign.batch_id).order_by("-id")[:5]
+    return render(
+        request,
+        "campaigns/campaign_detail.html",
+        {
+            "campaign": campaign,
+            "audience": selectors.audience_label(campaign=campaign, batch_size=campaign.batch_size),  # type: ignore[attr-defined]
+            "rows": rows,
+            "imports": imports,
+            "upload_form": ContactUploadForm(),
+        },
+    )
+
+
+@editor_required
+@require_POST
+def campaign_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _get_campaign(pk)
+    form = ContactUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for error in form["file"].errors:
+            messages.error(request, str(error))
+        return redirect("campaigns:detail", pk=campaign.pk)
+    job = services.campaign_contacts_import(campaign=campaign, file=form.cleaned_data["file"], user=request.user)
+    # A small file was imported within this request: answer with its outcome. A big one runs on a worker:
+    # follow it on the import's progress page.
+    if job.status == ImportJob.Status.FAILED:
+        messages.error(request, f"{job.original_name} was not imported: {job.message}")
+    elif job.status == ImportJob.Status.DONE:
+        messages.success(request, f"{job.original_name} imported into the campaign's batch: {job.message}")
+    else:
+        messages.info(request, f"Importing {job.original_name} into the campaign's batch.")
+        return redirect(reverse("contacts:import-detail", args=[job.pk]))
+    return redirect("campaigns:detail", pk=campaign.pk)
+
+
+# --- scenarios --------------------------------------------------------------------------------------------
+
+
+@login_required
+def scenario_list(request: HttpRequest) -> HttpResponse:
+    form = ScenarioFilterForm(request.GET)
+    filters = _filters(form)
+    if "campaign" in filters:
+        filters["campaign_id"] = filters.pop("campaign").pk
+    page = _page(request, selectors.scenario_list(**filters))
+    return render(request, "campaigns/scenario_list.html", {"page": page, "form": form})
+
+
+@editor_required
+def scenario_create(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _get_campaign(pk)
+    initial = {"send_date": max(campaign.start_date, selectors.campaign_today(campaign=campaign))}
+    form = ScenarioForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            scenario = services.scenario_create(campaign=campaign, **form.cleaned_data, user=request.user)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Scenario “{scenario.subject}” {scenario.get_status_display().lower()}.")
+            return redirect("campaigns:scenario-detail", pk=scenario.pk)
+    return render(request, "campaigns/scenario_form.html", {"form": form, "campaign": campaign, "scenario": None})
+
+
+@editor_required
+def scenario_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    scenario = _get_scenario(pk)
+    form = ScenarioForm(request.POST or None, initial=ScenarioForm.initial_for(scenario))
+    refusal = _edit_refusal(scenario)
+    if request.method == "POST" and not refusal and form.is_valid():
+        data = dict(form.cleaned_data)
+        draft = data.pop("draft")
+        try:
+            scenario = services.scenario_update(scenario=scenario, draft=draft, **data)
+        except services.ScenarioStateError as exc:
+            refusal = str(exc)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, "Scenario saved.")
+            return redirect("campaigns:scenario-detail", pk=scenario.pk)
+    context = {"form": form, "campaign": scenario.campaign, "scenario": scenario, "refusal": refusal}
+    return render(
+        request, "campaigns/scenario_form.html", context, status=409 if refusal and request.method == "POST" else 200
+    )
+
+
+@login_required
+def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    scenario = _get_scenario(pk)
+    context = _progress_context(scenario)
+    context["refusal"] = _edit_refusal(scenario)
+    return render(request, "campaigns/scenario_detail.html", context)
+
+
+@login_required
+def scenario_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live bar: polled every second by HTMX while the scenario can still change."""
+    return render(request, "campaigns/_scenario_progress.html", _progress_context(_get_scenario(pk)))
+
+
+@editor_required
+@require_POST
+def scenario_action(request: HttpRequest, pk: int) -> HttpResponse:
+    scenario = _get_scenario(pk)
+    action = request.POST.get("action", "")
+    if action not in ("send", *services.SCENARIO_ACTIONS):
+        messages.error(request, f"Unknown action “{action}”.")
+        return redirect("campaigns:scenario-detail", pk=scenario.pk)
+    try:
+        scenario = services.scenario_action(scenario_id=scenario.pk, action=action, user=request.user)
+    except services.ScenarioStateError as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Scenario is now {scenario.get_status_display().lower()}.")
+    return redirect("campaigns:scenario-detail", pk=scenario.pk)
+
+
+# --- history and the quick wizard -------------------------------------------------------------------------
+
+
+@login_required
+def history(request: HttpRequest) -> HttpResponse:
+    form = HistoryFilterForm(request.GET)
+    filters = _filters(form)
+    if "created_by" in filters:
+        filters["created_by_id"] = filters.pop("created_by").pk
+    page = _page(request, selectors.campaign_history(**filters))
+    for scenario in page:
+        scenario.audience = selectors.audience_label(campaign=scenario.campaign, batch_size=scenario.batch_size)
+    # Campaigns with no scenario yet are part of the history too (seed 004: "all created campaigns").
+    empty = selectors.campaign_list(
+        search=filters.get("search", ""), status=filters.get("status", ""), created_by_id=filters.get("created_by_id")
+    ).filter(scenario_count=0)  # type: ignore[misc]
+    if filters.get("channel"):
+        empty = empty.filter(channel=filters["channel"])
+    if filters.get("date_from"):
+        empty = empty.filter(end_date__gte=filters["date_from"])
+    if filters.get("date_to"):
+        empty = empty.filter(start_date__lte=filters["date_to"])
+    return render(request, "campaigns/history.html", {"page": page, "form": form, "empty_campaigns": empty[:20]})
+
+
+@editor_required
+def quick_campaign(request: HttpRequest) -> HttpResponse:
+    form = QuickCampaignForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            scenario, job = _quick_campaign_create(form, user=request.user)
+        except (ValidationError, services.ScenarioStateError) as exc:
+            _quick_errors(form, exc)
+        else:
+            if job is not None and scenario.status == S.DRAFT:
+                messages.info(
+                    request,
+                    f"Campaign created. {job.original_name} is being imported; press “Send now” when the import "
+                    "is done.",
+                )
+            else:
+                imported = f" {job.message}" if job is not None else ""
+                status = scenario.get_status_display().lower()
+                messages.success(request, f"Campaign created; the scenario is {status}.{imported}")
+            return redirect("campaigns:scenario-detail", pk=scenario.pk)
+    return render(request, "campaigns/quick.html", {"form": form})
+
+
+@transaction.atomic
+def _quick_campaign_create(form: QuickCampaignForm, *, user: Any) -> tuple[Scenario, ImportJob | None]:
+    """A one-day campaign with one scenario, all or nothing.
+
+    An uploaded audience small enough is imported within the request (see `campaign_contacts_import`); a file
+    that cannot be imported undoes everything. A big file is imported by a worker, so "send now" would snapshot
+    an empty batch: the scenario then stays a draft, to be sent once the import is done.
+    """
+    data = form.cleaned_data
+    at = form.send_at_aware()
+    zone_now = dj_timezone.now().astimezone(ZoneInfo(data["timezone"]))
+    local = at or zone_now
+    uploading = data["audience"] == QuickCampaignForm.AUDIENCE_UPLOAD
+    campaign = services.campaign_create(
+        name=data["name"],
+        start_date=min(zone_now.date(), local.date()),
+        end_date=max(zone_now.date(), local.date()),
+        timezone=data["timezone"],
+        segment=None if uploading else data["segment"],
+        user=user,
+    )
+    scenario = services.scenario_create(
+        campaign=campaign,
+        subject=data["subject"],
+        content=data["content"],
+        template=data["template"],
+        send_date=local.date(),
+        send_time=local.time(),
+        draft=True,
+        user=user,
+    )
+    if at is not None:
+        scenario = services.scenario_send(scenario_id=scenario.pk, at=at, user=user)
+    job = None
+    if uploading:
+        job = services.campaign_contacts_import(campaign=campaign, file=data["file"], user=user)
+        if job.status == ImportJob.Status.FAILED:
+            raise ValidationError({"file": [job.message]})
+    if at is None and (job is None or job.status == ImportJob.Status.DONE):
+        scenario = services.scenario_send(scenario_id=scenario.pk, user=user)
+    return scenario, job
+
+
+def _quick_errors(form: QuickCampaignForm, exc: Exception) -> None:
+    if isinstance(exc, services.ScenarioStateError):
+        form.add_error(None, str(exc))
+        return
+    assert isinstance(exc, ValidationError)
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    # The scenario's date and time come from the wizard's single "send at" field.
+    renamed = {"send_date": "send_at", "send_time": "send_at", "start_date": "send_at", "end_date": "send_at"}
+    for field, errors in exc.message_dict.items():
+        target = renamed.get(field, field)
+        form.add_error(target if target in form.fields else None, errors)
