@@ -135,6 +135,11 @@ class FakeResend:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with fake.ledger.lock:
+                    fake.ledger.stats["connections"] += 1  # one per TCP connection: shows client-side reuse
+
             def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
@@ -93,7 +94,10 @@ def _audience_sql(audience: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
         raise ValueError("The audience must be a QuerySet of contact ids (values_list('id', flat=True)).")
     if not audience.query.values_select:
         audience = audience.values("pk")
-    sql, params = audience.query.sql_with_params()
+    try:
+        sql, params = audience.query.sql_with_params()
+    except EmptyResultSet:  # e.g. `.none()` or `pk__in=[]`: Django refuses to compile a query that matches nothing
+        return "SELECT 0 WHERE 1 = 0", ()
     return sql, tuple(params)
 
 
