@@ -7,6 +7,9 @@ in `campaigns.services` and their ValidationError / ScenarioStateError messages 
 
 from __future__ import annotations
 
+import csv
+import io
+import itertools
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +41,7 @@ from campaigns.models import Campaign, Scenario
 from contacts.models import ImportJob
 
 PAGE_SIZE = 25
+ERROR_LINES_SHOWN = 20
 S = Scenario.Status
 # Statuses after which nothing moves on its own: the progress partial stops polling.
 SETTLED = (S.SENT, S.CANCELLED, S.FAILED)
@@ -168,7 +172,14 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     page = _page(request, selectors.campaign_list(**_filters(form)))
     for campaign in page:
         campaign.audience = selectors.audience_label(campaign=campaign, batch_size=campaign.batch_size)
-    return render(request, "campaigns/campaign_list.html", {"page": page, "form": form})
+    context: dict[str, Any] = {"page": page, "form": form}
+    if not request.GET:
+        # Seed 004's overview: what goes out next, what is going out, what went out lately.
+        context["show_overview"] = True
+        context["upcoming"] = selectors.scenario_list(status=S.SCHEDULED).order_by("send_date", "send_time", "id")[:5]
+        context["ongoing"] = selectors.scenario_list().filter(status__in=(S.SENDING, S.PAUSED))[:5]
+        context["recent"] = selectors.scenario_list(status=S.SENT).order_by("-sent_at", "-id")[:5]
+    return render(request, "campaigns/campaign_list.html", context)
 
 
 @editor_required
@@ -208,7 +219,8 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     scenarios = list(selectors.scenario_list(campaign_id=campaign.pk).order_by("send_date", "send_time", "id"))
     rows = [(scenario, scenario_progress_of(scenario)) for scenario in scenarios]
     # Last resort read (no contacts selector for it yet): the latest uploads into this campaign's batch.
-    imports = ImportJob.objects.filter(batch_id=campaign.batch_id).order_by("-id")[:5]
+    imports = list(ImportJob.objects.filter(batch_id=campaign.batch_id).order_by("-id")[:5])
+    latest_errors = _error_lines(imports[0]) if imports and imports[0].errors else []
     return render(
         request,
         "campaigns/campaign_detail.html",
@@ -217,9 +229,30 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "audience": selectors.audience_label(campaign=campaign, batch_size=campaign.batch_size),  # type: ignore[attr-defined]
             "rows": rows,
             "imports": imports,
+            "latest_errors": latest_errors,
             "upload_form": ContactUploadForm(),
         },
     )
+
+
+def _error_lines(job: ImportJob, limit: int = ERROR_LINES_SHOWN) -> list[tuple[str, str]]:
+    """The first (line, reason) pairs of an import's error report: the per-line list seed 000's upload needs.
+
+    Last resort read while contacts has no selector for it; the full report stays downloadable.
+    """
+    if not job.error_report:
+        return []
+    lines: list[tuple[str, str]] = []
+    try:
+        with job.error_report.open("rb") as raw:
+            reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+            next(reader, None)  # the header: line, reason, data
+            for row in itertools.islice(reader, limit):
+                if len(row) >= 2:
+                    lines.append((row[0], row[1]))
+    except OSError:
+        return []  # the report file is gone (media cleaned): the counts on the page still tell the story
+    return lines
 
 
 @editor_required

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Scenario
 from contacts.models import Batch
 from tests.factories import CampaignFactory, ContactFactory, ScenarioFactory, add_to_batch
 
@@ -129,3 +129,19 @@ def test_detail_shows_scenarios_and_batch_size(viewer: User) -> None:
     assert [s.pk for s, _ in response.context["rows"]] == [first.pk, second.pk]
     assert '<strong id="batch-size">4</strong>' in body
     assert "Welcome aboard" in body and "Follow up" in body
+
+
+def test_list_overview_shows_next_sending_and_recently_sent(viewer: User) -> None:
+    ScenarioFactory.create(subject="Coming up", send_date=timezone.localdate() + dt.timedelta(days=1))
+    ScenarioFactory.create(subject="Going out", status=Scenario.Status.SENDING)
+    ScenarioFactory.create(subject="Went out", status=Scenario.Status.SENT, sent_at=timezone.now())
+    response = _client(viewer).get(reverse("campaigns:list"))
+    assert [s.subject for s in response.context["upcoming"]] == ["Coming up"]
+    assert [s.subject for s in response.context["ongoing"]] == ["Going out"]
+    assert [s.subject for s in response.context["recent"]] == ["Went out"]
+    assert 'id="overview"' in response.content.decode()
+
+
+def test_list_overview_is_hidden_while_filtering(viewer: User) -> None:
+    response = _client(viewer).get(reverse("campaigns:list"), {"search": "x"})
+    assert 'id="overview"' not in response.content.decode()
