@@ -37,7 +37,7 @@ from campaigns.forms import (
     ScenarioForm,
     apply_service_errors,
 )
-from campaigns.models import Campaign, Scenario
+from campaigns.models import Campaign, Emailer, Scenario
 from contacts.models import ImportJob
 
 PAGE_SIZE = 25
@@ -105,9 +105,17 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def _send_id(scenario: Scenario) -> int | None:
+    try:
+        return scenario.emailer.send_id
+    except Emailer.DoesNotExist:
+        return None
+
+
 def scenario_progress_of(scenario: Scenario) -> Progress:
     live = scenario.status not in SETTLED
-    progress = selectors.scenario_progress(scenario=scenario)
+    # scenario_list() joins the Emailer, so a scenario whose run has no Send yet costs no query here.
+    progress = selectors.scenario_progress(scenario=scenario) if _send_id(scenario) else None
     if progress is None:
         served = scenario.contacts_served
         return Progress(False, served, served, 0, 0, 100 if served else 0, 0, "", "", "", live)

@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -145,3 +147,16 @@ def test_list_overview_shows_next_sending_and_recently_sent(viewer: User) -> Non
 def test_list_overview_is_hidden_while_filtering(viewer: User) -> None:
     response = _client(viewer).get(reverse("campaigns:list"), {"search": "x"})
     assert 'id="overview"' not in response.content.decode()
+
+
+def test_detail_query_count_does_not_grow_with_unstarted_scenarios(viewer: User) -> None:
+    campaign = CampaignFactory.create()
+    ScenarioFactory.create_batch(3, campaign=campaign)
+    client = _client(viewer)
+    client.get(reverse("campaigns:detail", args=[campaign.pk]))  # warm the session and content types
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("campaigns:detail", args=[campaign.pk]))
+    ScenarioFactory.create_batch(10, campaign=campaign)
+    with CaptureQueriesContext(connection) as many:
+        client.get(reverse("campaigns:detail", args=[campaign.pk]))
+    assert len(many) == len(few)

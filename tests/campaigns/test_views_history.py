@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -119,3 +121,17 @@ def test_history_ignores_a_malformed_date(viewer: User) -> None:
     response = _client(viewer).get(reverse("campaigns:history"), {"date_from": "not-a-date"})
     assert response.status_code == 200
     assert _rows(response) == [scenario.pk]
+
+
+def test_history_query_count_does_not_grow_with_rows(viewer: User) -> None:
+    segment = Segment.objects.create(name="VIPs", type=Segment.Type.MANUAL)
+    ScenarioFactory.create(campaign=CampaignFactory.create(segment=segment, created_by=user_with_role()))
+    client = _client(viewer)
+    client.get(reverse("campaigns:history"))
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("campaigns:history"))
+    for _ in range(8):
+        ScenarioFactory.create(campaign=CampaignFactory.create(segment=segment, created_by=user_with_role()))
+    with CaptureQueriesContext(connection) as many:
+        client.get(reverse("campaigns:history"))
+    assert len(many) == len(few)
