@@ -1,10 +1,26 @@
-"""Reads of contacts and batches for other apps."""
+"""Reads of contacts, events, batches and imports: for other apps, the pages and the API.
+
+Lists at a million rows are keyset pages (`WHERE id < last seen ORDER BY id DESC LIMIT n`): every page costs
+the same, however deep. Totals are never a full COUNT(*): the table's size comes from pg_class.reltuples (the
+planner's estimate, kept by autovacuum) and a filtered total is counted only up to a small cap.
+"""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from contacts.models import BatchMember, Contact
+from django.db import connection
+from django.db.models import Model, Prefetch, Q, QuerySet
+from django.db.models.functions import Lower
+
+from contacts.models import BatchMember, Contact, ContactAttribute, FunnelEvent, ImportJob
+
+PAGE_SIZE = 50
+COUNT_CAP = 1000
+DETAIL_EVENTS = 100
+
+M = TypeVar("M", bound=Model)
 
 
 def batch_contact_ids(*, batch_id: int) -> QuerySet[BatchMember, int]:
@@ -14,3 +30,124 @@ def batch_contact_ids(*, batch_id: int) -> QuerySet[BatchMember, int]:
 
 def contacts_in(*, contact_ids: QuerySet) -> QuerySet[Contact]:
     return Contact.objects.filter(pk__in=contact_ids)
+
+
+# --- search --------------------------------------------------------------------------------------------------
+
+
+def _prefix(text: str) -> str:
+    return text.strip().lower()
+
+
+def contact_search(*, search: str = "", status: str = "") -> QuerySet[Contact]:
+    """Contacts matching `search`, every term a prefix served by an index: an email (`ann@`, `ann.lee@ex`),
+    a lead id, a first or last name, or `first last`."""
+    qs = Contact.objects.all()
+    if status:
+        qs = qs.filter(status=status)
+    term = _prefix(search)
+    if not term:
+        return qs
+    if "@" in term:
+        return qs.filter(email__startswith=term)
+    qs = qs.alias(first_lower=Lower("first_name"), last_lower=Lower("last_name"))
+    words = term.split()
+    if len(words) >= 2:
+        return qs.filter(first_lower__startswith=words[0], last_lower__startswith=" ".join(words[1:]))
+    return qs.filter(
+        Q(email__startswith=term)
+        | Q(first_lower__startswith=term)
+        | Q(last_lower__startswith=term)
+        | Q(lms_lead_id=search.strip())
+    )
+
+
+def funnel_event_search(*, search: str = "", funnel_type: str = "", stage: str = "") -> QuerySet[FunnelEvent]:
+    qs = FunnelEvent.objects.select_related("contact")
+    if funnel_type:
+        qs = qs.filter(funnel_type=funnel_type)
+    if stage:
+        qs = qs.filter(Q(to_stage=stage.strip()) | Q(from_stage=stage.strip()))
+    term = _prefix(search)
+    if term.isdigit():
+        return qs.filter(contact_id=int(term))
+    if term:
+        return qs.filter(contact__email__startswith=term)
+    return qs
+
+
+def import_job_list() -> QuerySet[ImportJob]:
+    return ImportJob.objects.select_related("batch", "created_by").order_by("-id")
+
+
+# --- keyset pages --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class KeysetPage(Generic[M]):
+    items: list[M]
+    next_after: int | None  # pass as ?after= for the next (older) page
+    prev_before: int | None  # pass as ?before= for the previous (newer) page
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_after is not None
+
+    @property
+    def has_previous(self) -> bool:
+        return self.prev_before is not None
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_next or self.has_previous
+
+
+def keyset_page(
+    qs: QuerySet[M], *, after: int | None = None, before: int | None = None, size: int = PAGE_SIZE
+) -> KeysetPage[M]:
+    """Newest first by id. `after`: rows older than that id; `before`: rows newer than it (the page before)."""
+    if before is not None:
+        rows = list(qs.filter(pk__gt=before).order_by("pk")[: size + 1])
+        more_newer = len(rows) > size
+        items = list(reversed(rows[:size]))
+        return KeysetPage(
+            items=items,
+            next_after=items[-1].pk if items else None,
+            prev_before=items[0].pk if items and more_newer else None,
+        )
+    if after is not None:
+        qs = qs.filter(pk__lt=after)
+    rows = list(qs.order_by("-pk")[: size + 1])
+    items = rows[:size]
+    return KeysetPage(
+        items=items,
+        next_after=items[-1].pk if len(rows) > size else None,
+        prev_before=items[0].pk if items and after is not None else None,
+    )
+
+
+def estimated_total(qs: QuerySet[M], *, filtered: bool) -> tuple[int, bool]:
+    """(number, exact). Unfiltered on PostgreSQL: the planner's row estimate for the table (no scan).
+    Filtered: an exact count when there are at most COUNT_CAP matches, else (COUNT_CAP, False)."""
+    if not filtered and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table])
+            row = cursor.fetchone()
+        if row and row[0] >= 0:
+            return int(row[0]), False
+    found = qs.order_by()[: COUNT_CAP + 1].count()
+    return (COUNT_CAP, False) if found > COUNT_CAP else (found, True)
+
+
+# --- one contact ---------------------------------------------------------------------------------------------
+
+
+def contact_detail(*, contact_id: int) -> Contact:
+    """A contact with its attributes (by name) and its latest funnel events."""
+    return Contact.objects.prefetch_related(
+        Prefetch("attributes", queryset=ContactAttribute.objects.order_by("field_name")),
+    ).get(pk=contact_id)
+
+
+def contact_events(*, contact_id: int, limit: int = DETAIL_EVENTS) -> list[FunnelEvent]:
+    return list(FunnelEvent.objects.filter(contact_id=contact_id).order_by("-created_at", "-id")[:limit])

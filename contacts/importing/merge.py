@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
+
+logger = logging.getLogger(__name__)
 
 CONTACT_STAGE_COLUMNS = ("line", "email", "first_name", "last_name", "mobile", "lms_lead_id", "status", "attrs")
 EVENT_STAGE_COLUMNS = ("line", "email", "contact_id", "funnel_type", "from_stage", "to_stage", "created_at")
@@ -127,7 +131,9 @@ class _ContactMerge:
         self.pg = staging.postgres
 
     def sql(self, statement: str, params: Sequence[Any] = ()) -> int:
+        started = time.perf_counter()
         self.cursor.execute(statement.format(S=self.s.stage, M=self.s.merge, T=self.s.types, CH=self.s.changed), params)
+        logger.debug("%.3fs %s", time.perf_counter() - started, statement[:100])
         return int(self.cursor.rowcount or 0)
 
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

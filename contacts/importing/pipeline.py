@@ -77,13 +77,13 @@ def stream_contacts(
     known = LazyTypes([a.name for a in plan.attributes])
     plan.settle_types({a.name: t for a in plan.attributes if (t := known.get(a.name))}, (v for _, v in sample))
     report = ErrorReport(report_out, fmt.delimiter)
-    row = plan.row
+    row = plan.compile(known)
     chunk: list[Any] = []
     read = 0
     for line, values in itertools.chain(sample, records):
         read += 1
         try:
-            chunk.append(row(line, values, known))
+            chunk.append(row(line, values))
         except RowError as exc:
             report.add(line, str(exc), values)
         if len(chunk) >= CHUNK_ROWS:

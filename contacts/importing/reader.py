@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 from collections.abc import Iterator
@@ -102,4 +103,6 @@ def iter_rows(f: BinaryIO, fmt: FileFormat) -> Iterator[tuple[int, list[str]]]:
         except csv.Error as exc:
             raise FileUnreadable(f"Line {reader.line_num}: the file is not valid CSV ({exc}).") from exc
     finally:
-        text.detach()
+        # The caller may close the file before it drops this generator; then there is nothing to detach.
+        with contextlib.suppress(ValueError):
+            text.detach()
