@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone as dj_timezone
 
@@ -157,6 +158,19 @@ def campaign_delete(*, campaign_id: int) -> None:
     batch_id = campaign.batch_id
     campaign.delete()
     Batch.objects.filter(pk=batch_id).delete()
+
+
+def campaigns_complete_ended(*, day: dt.date) -> int:
+    """Mark active campaigns whose timeline ended before `day`, with nothing waiting or sending, `completed`.
+
+    One conditional UPDATE: a campaign that still has a scheduled, sending or paused scenario stays active.
+    """
+    busy = Scenario.objects.filter(campaign_id=OuterRef("pk"), status__in=(S.SCHEDULED, S.SENDING, S.PAUSED))
+    return (
+        Campaign.objects.filter(status=Campaign.Status.ACTIVE, end_date__lt=day)
+        .exclude(Exists(busy))
+        .update(status=Campaign.Status.COMPLETED, updated_at=dj_timezone.now())
+    )
 
 
 def _replan_campaign(campaign: Campaign) -> None:

@@ -68,6 +68,7 @@ def plan_day(*, day: dt.date, trigger: str = PlanRun.Trigger.MANUAL, now: dt.dat
                 continue
             campaign_services.emailer_plan(scenario=scenario)
             planned += 1
+        campaign_services.campaigns_complete_ended(day=day)
         run, created = PlanRun.objects.get_or_create(
             day=day, defaults={"trigger": trigger, "planned": planned, "finished_at": now}
         )

@@ -170,3 +170,70 @@ def test_schedule_sync_creates_the_daily_plan_and_the_tick(settings: Any) -> Non
     assert tick.interval is not None
     assert (tick.interval.every, tick.interval.period) == (1, "seconds")
     assert PeriodicTask.objects.filter(name__startswith="herald:").count() == 2
+
+
+def test_plan_day_completes_campaigns_whose_timeline_ended() -> None:
+    ended = scenario_on(DAY - dt.timedelta(days=3), campaign__end_date=DAY - dt.timedelta(days=1))
+    Scenario.objects.filter(pk=ended.pk).update(status=Scenario.Status.SENT)
+    waiting = scenario_on(DAY - dt.timedelta(days=2), campaign__end_date=DAY - dt.timedelta(days=1))
+    with time_machine.travel(at(6), tick=False):
+        services.plan_day(day=DAY)
+    assert Campaign.objects.get(pk=ended.campaign_id).status == Campaign.Status.COMPLETED
+    # Still holding a scheduled scenario (its run was missed): stays active until it is sent or cancelled.
+    assert Campaign.objects.get(pk=waiting.campaign_id).status == Campaign.Status.ACTIVE
+
+
+def test_plan_today_task_twice_plans_once() -> None:
+    from scheduler.tasks import plan_today_task
+
+    scenario_on(DAY)
+    with time_machine.travel(at(6), tick=False):
+        assert plan_today_task.run() == 1
+        plan_today_task.run()
+    assert Emailer.objects.count() == 1
+    assert PlanRun.objects.get().trigger == PlanRun.Trigger.BEAT
+
+
+def test_emailer_run_task_twice_starts_one_send(engine: FakeEngine) -> None:
+    from campaigns.tasks import emailer_run_task
+
+    scenario_on(DAY)
+    with time_machine.travel(at(6), tick=False):
+        services.plan_day(day=DAY)
+    emailer = Emailer.objects.get()
+    emailer_run_task.run(emailer.pk)
+    emailer_run_task.run(emailer.pk)
+    assert engine.names().count("send_start") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_ticks_claim_each_due_emailer_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two dispatchers at once on separate connections (two beat ticks, or a tick and the command)."""
+    import threading
+
+    from django.db import connection
+
+    from campaigns.tasks import emailer_run_task
+
+    enqueued: list[int] = []
+    monkeypatch.setattr(emailer_run_task, "delay_on_commit", enqueued.append)
+    for hour in (7, 8, 9):
+        scenario_on(DAY, dt.time(hour, 0))
+    services.plan_day(day=DAY, now=at(6))
+    barrier = threading.Barrier(4)
+    claimed: list[int] = []
+
+    def dispatcher() -> None:
+        try:
+            barrier.wait()
+            claimed.extend(services.dispatch_due(now=at(10)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == sorted(Emailer.objects.values_list("pk", flat=True))
+    assert sorted(enqueued) == sorted(claimed)
