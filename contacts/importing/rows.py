@@ -119,15 +119,14 @@ class ContactPlan:
         valid_email = c.EMAIL_RE.match
         statuses = c.STATUS_VALUES
         json_attributes = self._json_attributes
+        padding = [[""] * (width + 1 - size) for size in range(width + 1)]
 
         def row(line: int, values: list[str]) -> ContactRow:
             size = len(values)
             if size > width and any(v.strip() for v in values[width:]):
                 raise RowError(f"{size} fields but the header has {width}")
-            if size <= width:
-                values.extend([""] * (width + 1 - size))
-            else:
-                values[width] = ""
+            # A padded copy, never the caller's list: the error report shows the record as it was read.
+            values = values + padding[size] if size <= width else [*values[:width], ""]
             email = values[i_email].strip().lower()
             if not email:
                 raise RowError("missing email")

@@ -1,0 +1,139 @@
+"""Dashboard pages: customers and funnel events (read-only, as seed 003 says) and CSV imports."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts import roles
+from accounts.permissions import editor_required
+from contacts import selectors, services
+from contacts.forms import ImportUploadForm
+from contacts.models import Batch, Contact, FunnelEvent, ImportJob
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+@login_required
+@require_GET
+def contact_list(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    status = request.GET.get("status", "")
+    if status not in Contact.Status.values:
+        status = ""
+    qs = selectors.contact_search(search=q, status=status)
+    page = selectors.keyset_page(qs, after=_int_param(request, "after"), before=_int_param(request, "before"))
+    total, exact = selectors.estimated_total(qs, filtered=bool(q or status))
+    return render(
+        request,
+        "contacts/contact_list.html",
+        {"page": page, "q": q, "status": status, "statuses": Contact.Status.choices, "total": total, "exact": exact},
+    )
+
+
+@login_required
+@require_GET
+def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        contact = selectors.contact_detail(contact_id=pk)
+    except Contact.DoesNotExist:
+        raise Http404("No such customer.") from None
+    return render(
+        request,
+        "contacts/contact_detail.html",
+        {
+            "contact": contact,
+            "events": selectors.contact_events(contact_id=pk),
+            "batches": contact.batches.order_by("-id")[:20],
+        },
+    )
+
+
+@login_required
+@require_GET
+def event_list(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    funnel_type = request.GET.get("funnel_type", "")
+    if funnel_type not in FunnelEvent.FunnelType.values:
+        funnel_type = ""
+    stage = request.GET.get("stage", "").strip()
+    qs = selectors.funnel_event_search(search=q, funnel_type=funnel_type, stage=stage)
+    page = selectors.keyset_page(qs, after=_int_param(request, "after"), before=_int_param(request, "before"))
+    return render(
+        request,
+        "contacts/event_list.html",
+        {
+            "page": page,
+            "q": q,
+            "funnel_type": funnel_type,
+            "stage": stage,
+            "funnel_types": FunnelEvent.FunnelType.choices,
+        },
+    )
+
+
+@login_required
+@require_GET
+def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    event = get_object_or_404(FunnelEvent.objects.select_related("contact"), pk=pk)
+    return render(request, "contacts/event_detail.html", {"event": event})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _import_upload(request)
+    page = Paginator(selectors.import_job_list(), 25).get_page(request.GET.get("page"))
+    form = ImportUploadForm() if roles.can_edit(request.user) else None
+    return render(request, "contacts/import_list.html", {"page": page, "form": form})
+
+
+@editor_required
+def _import_upload(request: HttpRequest) -> HttpResponse:
+    form = ImportUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        page = Paginator(selectors.import_job_list(), 25).get_page(1)
+        return render(request, "contacts/import_list.html", {"page": page, "form": form}, status=400)
+    upload = form.cleaned_data["file"]
+    batch = form.cleaned_data["batch"]
+    if form.cleaned_data["new_batch_name"]:
+        batch = services.batch_create(name=form.cleaned_data["new_batch_name"], source=Batch.Source.UPLOAD)
+    job = services.import_job_create(
+        file=upload, original_name=upload.name, kind=form.cleaned_data["kind"], batch=batch, user=request.user
+    )
+    messages.success(request, f"“{job.original_name}” is queued for import.")
+    return redirect("contacts:import-detail", pk=job.pk)
+
+
+@login_required
+@require_GET
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob.objects.select_related("batch", "created_by"), pk=pk)
+    return render(request, "contacts/import_detail.html", {"job": job})
+
+
+@login_required
+@require_GET
+def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress partial the detail page polls (HTMX, every second while the job runs)."""
+    job = get_object_or_404(ImportJob, pk=pk)
+    return render(request, "contacts/_import_progress.html", {"job": job})
+
+
+@login_required
+@require_GET
+def import_errors(request: HttpRequest, pk: int) -> FileResponse:
+    job = get_object_or_404(ImportJob, pk=pk)
+    if not job.error_report:
+        raise Http404("This import has no errors.")
+    return FileResponse(
+        job.error_report.open("rb"), as_attachment=True, filename=f"import-{job.pk}-errors.csv", content_type="text/csv"
+    )
