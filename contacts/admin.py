@@ -1,0 +1,158 @@
+"""Admin: every contacts model. Big CSVs go through the one import path (ImportJob "add"); django-import-export
+stays for small imports and exports of contacts. Funnel events are insert-only here too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.utils.functional import cached_property
+from import_export import resources
+from import_export.admin import ImportExportModelAdmin
+
+from contacts import services
+from contacts.models import Batch, BatchMember, Contact, ContactAttribute, FunnelEvent, ImportJob
+
+
+class EstimatedCountPaginator(Paginator):
+    """The changelist of a million-row table without a full COUNT(*): unfiltered, the planner's estimate."""
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        if isinstance(qs, QuerySet) and not qs.query.where and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table]
+                )
+                row = cursor.fetchone()
+            if row and row[0] > 10_000:
+                return int(row[0])
+        return super().count
+
+
+class ContactResource(resources.ModelResource):
+    class Meta:
+        model = Contact
+        import_id_fields = ["email"]
+        fields = ["email", "first_name", "last_name", "mobile", "lms_lead_id", "status", "created_at", "updated_at"]
+        skip_unchanged = True
+        report_skipped = True
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        # Emails are stored lower-cased (a check constraint enforces it); match and store them that way.
+        if row.get("email"):
+            row["email"] = str(row["email"]).strip().lower()
+
+
+class AttributeInline(admin.TabularInline):
+    model = ContactAttribute
+    extra = 0
+    fields = ["field_name", "field_type", "field_value", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+
+@admin.register(Contact)
+class ContactAdmin(ImportExportModelAdmin):
+    resource_classes = [ContactResource]
+    list_display = ["email", "first_name", "last_name", "mobile", "lms_lead_id", "status", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["=email", "^first_name", "^last_name", "=lms_lead_id"]
+    readonly_fields = ["created_at", "updated_at", "unsubscribed_at"]
+    inlines = [AttributeInline]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+
+@admin.register(ContactAttribute)
+class ContactAttributeAdmin(admin.ModelAdmin):
+    list_display = ["contact", "field_name", "field_type", "field_value", "updated_at"]
+    list_filter = ["field_type"]
+    search_fields = ["=field_name", "=contact__email"]
+    raw_id_fields = ["contact"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+
+@admin.register(FunnelEvent)
+class FunnelEventAdmin(admin.ModelAdmin):
+    """Insert-only: events can be added, never edited or deleted."""
+
+    list_display = ["id", "contact", "funnel_type", "from_stage", "to_stage", "created_at"]
+    list_filter = ["funnel_type"]
+    search_fields = ["=contact__email", "to_stage", "from_stage"]
+    raw_id_fields = ["contact"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = ["name", "source", "created_at"]
+    list_filter = ["source"]
+    search_fields = ["name"]
+
+
+@admin.register(BatchMember)
+class BatchMemberAdmin(admin.ModelAdmin):
+    list_display = ["batch", "contact", "import_job", "added_at"]
+    list_filter = ["batch__source"]
+    search_fields = ["=contact__email", "batch__name"]
+    raw_id_fields = ["batch", "contact", "import_job"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+
+class ImportUploadAdminForm(forms.ModelForm):
+    class Meta:
+        model = ImportJob
+        fields = ["file", "kind", "batch"]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """ "Add" uploads a CSV of any size through the product import path; the job then runs on a worker."""
+
+    list_display = ["id", "original_name", "kind", "status", "rows_total", "created", "updated", "errors", "created_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["original_name", "message"]
+    raw_id_fields = ["batch", "created_by"]
+    readonly_fields = [f.name for f in ImportJob._meta.fields if f.name != "id"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = ImportUploadAdminForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields if obj is not None else []
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["file", "kind", "batch"] if obj is None else super().get_fields(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: ImportJob, form: Any, change: bool) -> None:
+        if change:
+            return
+        upload = form.cleaned_data["file"]
+        job = services.import_job_create(
+            file=upload,
+            original_name=upload.name,
+            kind=form.cleaned_data["kind"],
+            batch=form.cleaned_data.get("batch"),
+            user=request.user,  # type: ignore[arg-type]
+        )
+        obj.__dict__.update(job.__dict__)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
