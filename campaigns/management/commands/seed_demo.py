@@ -107,7 +107,7 @@ class Command(BaseCommand):
         if not (user.is_staff and user.is_superuser):
             user.is_staff = user.is_superuser = True
             user.save(update_fields=["is_staff", "is_superuser"])
-        user.groups.add(Group.objects.get(name=roles.ADMIN))
+        user.groups.add(Group.objects.get_or_create(name=roles.ADMIN)[0])
         return stored
 
     def _campaign(self) -> Campaign:
