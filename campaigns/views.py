@@ -38,6 +38,7 @@ from campaigns.forms import (
     apply_service_errors,
 )
 from campaigns.models import Campaign, Emailer, Scenario
+from contacts import selectors as contact_selectors
 from contacts.models import ImportJob
 
 PAGE_SIZE = 25
@@ -226,8 +227,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _get_campaign(pk)
     scenarios = list(selectors.scenario_list(campaign_id=campaign.pk).order_by("send_date", "send_time", "id"))
     rows = [(scenario, scenario_progress_of(scenario)) for scenario in scenarios]
-    # Last resort read (no contacts selector for it yet): the latest uploads into this campaign's batch.
-    imports = list(ImportJob.objects.filter(batch_id=campaign.batch_id).order_by("-id")[:5])
+    imports = list(contact_selectors.import_job_list().filter(batch_id=campaign.batch_id)[:5])
     latest_errors = _error_lines(imports[0]) if imports and imports[0].errors else []
     return render(
         request,

@@ -53,6 +53,7 @@ def test_after_upload_the_page_shows_the_counts_and_the_batch_size(manager: User
     body = response.content.decode()  # type: ignore[attr-defined]
     assert '<strong id="batch-size">2</strong>' in body
     assert "2 created" in body
+    assert reverse("contacts:import-detail", args=[ImportJob.objects.get().pk]) in body
 
 
 def test_upload_without_email_column_shows_the_import_error(manager: User) -> None:
@@ -95,3 +96,5 @@ def test_rows_with_errors_are_listed_with_their_line_and_reason(manager: User) -
     assert response.context["latest_errors"] == [("3", "invalid email 'not-an-email'")]  # type: ignore[attr-defined]
     assert 'id="import-errors"' in body
     assert "<td>3</td><td>invalid email &#x27;not-an-email&#x27;</td>" in body
+    job = ImportJob.objects.get()
+    assert reverse("contacts:import-errors", args=[job.pk]) in body
