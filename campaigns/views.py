@@ -8,6 +8,7 @@ in `campaigns.services` and their ValidationError / ScenarioStateError messages 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import itertools
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ from contacts.models import ImportJob
 
 PAGE_SIZE = 25
 ERROR_LINES_SHOWN = 20
+# Suggestions a new campaign / scenario form starts with: a month-long timeline, a morning send.
+NEW_CAMPAIGN_DAYS = dt.timedelta(days=30)
+NEW_SCENARIO_TIME = dt.time(9, 0)
 S = Scenario.Status
 # Statuses after which nothing moves on its own: the progress partial stops polling.
 SETTLED = (S.SENT, S.CANCELLED, S.FAILED)
@@ -193,7 +197,8 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 
 @editor_required
 def campaign_create(request: HttpRequest) -> HttpResponse:
-    form = CampaignForm(request.POST or None)
+    today = dj_timezone.localdate()
+    form = CampaignForm(request.POST or None, initial={"start_date": today, "end_date": today + NEW_CAMPAIGN_DAYS})
     if request.method == "POST" and form.is_valid():
         try:
             campaign = services.campaign_create(**form.cleaned_data, user=request.user)
@@ -301,7 +306,10 @@ def scenario_list(request: HttpRequest) -> HttpResponse:
 @editor_required
 def scenario_create(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _get_campaign(pk)
-    initial = {"send_date": max(campaign.start_date, selectors.campaign_today(campaign=campaign))}
+    initial = {
+        "send_date": max(campaign.start_date, selectors.campaign_today(campaign=campaign)),
+        "send_time": NEW_SCENARIO_TIME,
+    }
     form = ScenarioForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

@@ -160,3 +160,9 @@ def test_detail_query_count_does_not_grow_with_unstarted_scenarios(viewer: User)
     with CaptureQueriesContext(connection) as many:
         client.get(reverse("campaigns:detail", args=[campaign.pk]))
     assert len(many) == len(few)
+
+
+def test_create_form_suggests_a_month_from_today(manager: User) -> None:
+    form = _client(manager).get(reverse("campaigns:create")).context["form"]
+    today = timezone.localdate()
+    assert (form["start_date"].value(), form["end_date"].value()) == (today, today + dt.timedelta(days=30))
