@@ -302,3 +302,10 @@ def test_unknown_action_changes_nothing(manager: User) -> None:
     assert "Unknown action" in response.content.decode()
     scenario.refresh_from_db()
     assert scenario.status == S.SCHEDULED
+
+
+def test_scenario_detail_links_its_template(viewer: User) -> None:
+    template = MessageTemplate.objects.create(name="Newsletter", templating_type="html", message="<p>Hi</p>")
+    scenario = ScenarioFactory.create(content="", template=template)
+    body = _client(viewer).get(reverse("campaigns:scenario-detail", args=[scenario.pk])).content.decode()
+    assert f'<a href="{reverse("templates_app:detail", args=[template.pk])}">Newsletter</a>' in body
