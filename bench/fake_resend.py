@@ -55,6 +55,7 @@ class Ledger:
         self.missing_unsubscribe: list[str] = []
         self.stats: Counter[str] = Counter()
         self.first_request_at: float | None = None
+        self.first_accepted_at: float | None = None
         self.last_accepted_at: float | None = None
         self.window: deque[float] = deque()
 
@@ -64,6 +65,7 @@ class Ledger:
                 "counts": dict(self.counts),
                 "stats": dict(self.stats),
                 "first_request_at": self.first_request_at,
+                "first_accepted_at": self.first_accepted_at,
                 "last_accepted_at": self.last_accepted_at,
                 "missing_unsubscribe": list(self.missing_unsubscribe[:100]),
             }
@@ -309,6 +311,8 @@ class FakeResend:
             self.ledger.stats["calls_accepted"] += 1
             self.ledger.stats["rejected"] += len(bad)
             self.ledger.last_accepted_at = now
+            if self.ledger.first_accepted_at is None:
+                self.ledger.first_accepted_at = now
         if not batch:
             return 200, data[0]
         payload: dict[str, Any] = {"data": data}

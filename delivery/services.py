@@ -45,7 +45,7 @@ from delivery import events
 from delivery.compose import Recipient, compose_page
 from delivery.models import Delivery, Send
 from delivery.ratelimit import HourlyCapReached, get_limiter
-from delivery.transports import PermanentError, SendResult, TransientError, get_transport
+from delivery.transports import PermanentError, SendResult, TransientError, Transport, get_transport
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def page_send(*, send_id: int, page: int) -> PageOutcome:
     return outcome
 
 
-def _send_rows(send: Send, page: int, rows: list[tuple[Any, ...]], transport: Any) -> PageOutcome:
+def _send_rows(send: Send, page: int, rows: list[tuple[Any, ...]], transport: Transport) -> PageOutcome:
     now = timezone.now()
     key = idempotency_key(send_id=send.pk, page=page, retry_round=send.retry_round, delivery_ids=[r[0] for r in rows])
     # Contacts who unsubscribed (or bounced) after the snapshot get nothing more.
@@ -260,12 +260,12 @@ def _send_rows(send: Send, page: int, rows: list[tuple[Any, ...]], transport: An
     attempts_by_id = {r[0]: r[3] for r in rows}
     results: list[SendResult] = []
     if recipients:
-        emails = compose_page(send=send, recipients=recipients)
+        emails = compose_page(send=send, recipients=recipients, derived_text=not transport.derives_text_part)
         try:
-            get_limiter().acquire(emails=len(emails))
+            waited = get_limiter().acquire(emails=len(emails))
         except HourlyCapReached as exc:
             return PageOutcome(status="hourly-cap", retry_in=max(1.0, exc.retry_after))
-        if _send_status(send.pk) != S.SENDING:
+        if waited > 0 and _send_status(send.pk) != S.SENDING:
             return PageOutcome(status="stopped")  # paused or cancelled while we waited for the rate limiter
         try:
             results = transport.send_batch(emails, idempotency_key=key)
@@ -273,7 +273,7 @@ def _send_rows(send: Send, page: int, rows: list[tuple[Any, ...]], transport: An
             return _transient(send, page, rows, attempts_by_id, exc)
         except PermanentError as exc:
             results = [SendResult(error=str(exc)[:500]) for _ in emails]
-    return _record(send, recipients, results, suppressed, attempts_by_id, now)
+    return _record(send, recipients, results, suppressed, now)
 
 
 def _transient(
@@ -306,44 +306,21 @@ def _record(
     recipients: list[Recipient],
     results: list[SendResult],
     suppressed: list[int],
-    attempts_by_id: dict[int, int],
     now: datetime,
 ) -> PageOutcome:
     if len(results) != len(recipients):
         raise RuntimeError(f"transport returned {len(results)} results for {len(recipients)} emails")
-    updated: list[Delivery] = []
-    sent = failed = 0
+    sent_rows: list[tuple[int, str]] = []
+    failed_rows: list[tuple[int, str]] = []
     for recipient, result in zip(recipients, results, strict=True):
-        attempts = attempts_by_id[recipient.delivery_id] + 1
         if result.sent:
-            sent += 1
-            updated.append(
-                Delivery(
-                    pk=recipient.delivery_id,
-                    status=D.SENT,
-                    provider_message_id=result.provider_message_id[:100],
-                    sent_at=now,
-                    attempts=attempts,
-                    last_error="",
-                )
-            )
+            sent_rows.append((recipient.delivery_id, result.provider_message_id[:100]))
         elif not result.retry:
-            failed += 1
-            updated.append(
-                Delivery(
-                    pk=recipient.delivery_id,
-                    status=D.FAILED,
-                    provider_message_id="",
-                    sent_at=None,
-                    attempts=attempts,
-                    last_error=result.error[:500],
-                )
-            )
+            failed_rows.append((recipient.delivery_id, result.error[:500]))
         # result.retry (SMTP's broken connection): the row stays queued for the page's next run.
-    if updated:
-        Delivery.objects.bulk_update(
-            updated, ["status", "provider_message_id", "sent_at", "attempts", "last_error"], batch_size=500
-        )
+    sent, failed = len(sent_rows), len(failed_rows)
+    _update_rows(sent_rows, status=D.SENT, column="provider_message_id", sent_at=now)
+    _update_rows(failed_rows, status=D.FAILED, column="last_error", sent_at=None)
     cancelled = 0
     if suppressed:
         cancelled = Delivery.objects.filter(pk__in=suppressed, status=D.QUEUED).update(
@@ -354,6 +331,27 @@ def _record(
         _auto_pause_if_needed(send.pk)
     retry_left = any(r.retry for r in results)
     return PageOutcome(status="sent", sent=sent, failed=failed, retry_in=_backoff(1) if retry_left else None)
+
+
+def _update_rows(rows: list[tuple[int, str]], *, status: str, column: str, sent_at: datetime | None) -> None:
+    """One UPDATE for the page's rows, each with its own value of `column` (provider id or error).
+
+    A VALUES list joined with UPDATE ... FROM runs on PostgreSQL and SQLite >= 3.33; Django's bulk_update
+    builds a CASE per row and cost ~0.4 s of CPU per page of 100, more than everything else together.
+    """
+    if not rows:
+        return
+    table = Delivery._meta.db_table
+    values = ", ".join(["(%s, %s)"] * len(rows))
+    other = "last_error = ''" if column == "provider_message_id" else "provider_message_id = ''"
+    sql = f"""
+        WITH v(id, val) AS (VALUES {values})
+        UPDATE {table} SET status = %s, {column} = v.val, {other}, sent_at = %s, attempts = {table}.attempts + 1
+        FROM v WHERE {table}.id = v.id AND {table}.status = %s
+    """
+    params: list[Any] = [x for row in rows for x in row]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, status, sent_at, D.QUEUED])
 
 
 def _count(send_id: int, *, sent: int, failed: int, cancelled: int) -> None:
@@ -384,9 +382,17 @@ def _auto_pause_if_needed(send_id: int) -> None:
         _publish_on_commit(send_id, "paused", reason)
 
 
-def send_finish_if_complete(*, send_id: int) -> bool:
+def send_finish_if_complete(*, send_id: int, trust_counters: bool = True) -> bool:
     """Close a `sending` Send once none of its rows is queued. Called after each page commits: the last page
     to commit sees every other page's commit, so exactly one caller (or the watchdog) closes it."""
+    # The counters move in each page's transaction, so they say cheaply whether a row can still be queued.
+    if (
+        trust_counters
+        and not Send.objects.filter(
+            pk=send_id, status=S.SENDING, total__lte=F("sent") + F("failed") + F("cancelled")
+        ).exists()
+    ):
+        return False
     with transaction.atomic():
         if Delivery.objects.filter(send_id=send_id, status__in=(D.QUEUED, D.SENDING)).exists():
             return False
@@ -431,7 +437,7 @@ def send_resume(*, send_id: int) -> int:
         transaction.on_commit(lambda: _enqueue_pages(send_id, pages))
         _publish_on_commit(send_id, "resumed")
     if not pages:
-        send_finish_if_complete(send_id=send_id)
+        send_finish_if_complete(send_id=send_id, trust_counters=False)
     return len(pages)
 
 
@@ -516,7 +522,7 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
                 enqueued += len(pages)
                 logger.warning("watchdog: send %s stalled, re-enqueued %s pages", send_id, len(pages))
         if not pages:
-            send_finish_if_complete(send_id=send_id)
+            send_finish_if_complete(send_id=send_id, trust_counters=False)
     leftovers = Send.objects.filter(status=S.CANCELLED, finished_at__gte=now - timedelta(days=1)).filter(
         Exists(Delivery.objects.filter(send_id=OuterRef("pk"), status=D.QUEUED))
     )

@@ -23,7 +23,7 @@ class TokenData:
 def token_make(*, delivery_id: int, contact_id: int, salt: str) -> str:
     # No timestamp (Signer, not signing.dumps' TimestampSigner): a retried page must render byte-identical
     # emails, or the provider would reject the replayed Idempotency-Key as a different request.
-    return signing.Signer(salt=salt).sign_object([delivery_id, contact_id], compress=False)
+    return signing.Signer(salt=salt).sign_object([delivery_id, contact_id])
 
 
 def token_read(*, token: str, salt: str) -> TokenData | None:

@@ -53,6 +53,8 @@ class Transport(Protocol):
     name: str
     # Whether a repeated call with the same idempotency key is replayed by the provider instead of sent again.
     idempotent: bool
+    # Whether the provider builds a plain-text part from the HTML when none is given (then we need not render it).
+    derives_text_part: bool
 
     def send_batch(self, emails: list[OutgoingEmail], *, idempotency_key: str) -> list[SendResult]: ...
 

@@ -10,6 +10,7 @@ class OutboxTransport:
     name = "outbox"
     # The rows are written in the page's own transaction, so a crash rolls them back with the claim.
     idempotent = True
+    derives_text_part = False
 
     def send_batch(self, emails: list[OutgoingEmail], *, idempotency_key: str) -> list[SendResult]:
         rows = OutboxMessage.objects.bulk_create(

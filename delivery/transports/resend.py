@@ -105,6 +105,7 @@ def _params(e: OutgoingEmail) -> dict[str, Any]:
 class ResendTransport:
     name = "resend"
     idempotent = True
+    derives_text_part = True
 
     def send_batch(self, emails: list[OutgoingEmail], *, idempotency_key: str) -> list[SendResult]:
         configure_sdk()

@@ -14,6 +14,7 @@ class SmtpTransport:
     name = "smtp"
     # SMTP has no idempotency: a crash between the server's accept and our commit can resend that one message.
     idempotent = False
+    derives_text_part = False
 
     def send_batch(self, emails: list[OutgoingEmail], *, idempotency_key: str) -> list[SendResult]:
         connection = get_connection("django.core.mail.backends.smtp.EmailBackend", fail_silently=False)

@@ -10,7 +10,6 @@ from delivery import events
 from tests.e2e.conftest import (  # noqa: F401 - fixtures
     FakeResendHandle,
     _fake_resend_server,
-    _role_groups,
     fake_resend,
 )
 

@@ -12,7 +12,7 @@ from delivery import services
 from delivery.models import Delivery, OutboxMessage
 from tests.delivery.helpers import make_contacts, started_send
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

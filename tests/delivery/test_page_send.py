@@ -207,3 +207,46 @@ def test_auto_pause_when_the_error_rate_passes_the_threshold(
     assert "Auto-paused: 100 of 100 recipients failed" in send.status_reason
     assert skipped.status == "skipped"
     assert [(e[0], e[1]) for e in published] == [(send.pk, "paused")]
+
+
+def test_resend_gets_no_derived_text_part_since_it_builds_one_from_the_html(resend_transport) -> None:
+    contacts = make_contacts(1)
+    send = started_send(contacts, body_text="", body_html="<p>Hi {{ first_name }}</p>")
+
+    services.page_send(send_id=send.pk, page=0)
+
+    message = resend_transport.messages(to=contacts[0].email)[0]
+    assert "text" not in message
+    assert message["html"].startswith("<p>Hi First0</p>")
+
+
+def test_outbox_keeps_a_text_part_derived_from_the_html() -> None:
+    send = started_send(make_contacts(1), body_text="", body_html="<p>Hi {{ first_name }}</p>")
+
+    services.page_send(send_id=send.pk, page=0)
+
+    message = OutboxMessage.objects.get()
+    assert message.body_text.startswith("Hi First0")
+    assert "Unsubscribe: http://testserver/u/" in message.body_text
+
+
+def test_a_template_send_uses_the_template_body_and_the_sends_subject() -> None:
+    from templates_app.models import MessageTemplate
+
+    template = MessageTemplate.objects.create(
+        name="t",
+        channel="email",
+        templating_type="html",
+        subject="Template subject",
+        message="<p>T {{ first_name }}</p>",
+    )
+    send = services.send_create(label="t", subject="Scenario {{ first_name }}", template_id=template.pk)
+    services.send_start(
+        send_id=send.pk, audience=Contact.objects.filter(pk__in=[c.pk for c in make_contacts(1)]).values("pk")
+    )
+
+    services.page_send(send_id=send.pk, page=0)
+
+    message = OutboxMessage.objects.get()
+    assert message.subject == "Scenario First0"
+    assert message.body_html.startswith("<p>T First0</p>")

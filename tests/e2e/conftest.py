@@ -193,16 +193,3 @@ def celery_worker(transactional_db: None, fake_resend: FakeResendHandle, tmp_pat
     yield workers
     workers.kill()
     _purge_broker(settings.REDIS_URL)
-
-
-@pytest.fixture(autouse=True)
-def _role_groups(django_db_blocker: Any) -> None:
-    """Transactional tests flush every table at teardown, including the role groups a data migration created;
-    with --reuse-db the next run would start without them. Put them back (idempotent)."""
-    from django.contrib.auth.models import Group
-
-    from accounts import roles
-
-    with django_db_blocker.unblock():
-        for name in roles.ALL_ROLES:
-            Group.objects.get_or_create(name=name)

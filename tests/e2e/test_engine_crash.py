@@ -11,7 +11,7 @@ from delivery import services
 from delivery.models import Delivery, Send
 from tests.e2e.test_engine_send import make_contacts, start_send, wait_done
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_sigkill_of_every_worker_five_times_while_sending_loses_and_duplicates_nothing(

@@ -11,7 +11,7 @@ from contacts.models import Contact
 from delivery import services
 from delivery.models import Send
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def make_contacts(n: int, *, prefix: str = "e2e") -> list[str]:

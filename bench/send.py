@@ -1,0 +1,503 @@
+"""Send benchmark: real Celery workers, the real `resend` SDK, a local Resend-compatible server (bench/fake_resend.py).
+
+    make bench BENCH="send"                       # everything, 100k recipients, 1M for the memory trial
+    make bench BENCH="send --only throughput,rate --recipients 20000"
+
+Use your own database and Redis db: DATABASE_URL=postgres://.../herald_delivery_bench REDIS_URL=redis://.../6.
+Trials (each prints one row of the final table, with its target and the baseline measured in the same run):
+  baseline    a bare SDK loop: `resend.Batch.send` of 100 personalised emails, one call after another
+  throughput  N recipients, no rate limit, 2 KB personalised HTML: due -> last accepted call
+  rate        RESEND_RATE_LIMIT=2 with 200 ms server latency: emails/s against the 200 emails/s ceiling
+  latency     due -> first request at the server, 100-recipient sends, --trials times
+  memory      peak RSS / PSS of the worker processes while sending --large recipients
+  kill        N recipients, SIGKILL every worker --kills times at random points, restart: duplicates / missing
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TRIALS = ("baseline", "throughput", "rate", "latency", "memory", "kill")
+
+HTML = (
+    '<!doctype html><html><body style="font-family:Arial,sans-serif">'
+    "<h1>Hello {{ first_name }} {{ last_name }}</h1>"
+    + "".join(
+        f"<p>Paragraph {i}: our autumn update for {{{{ first_name }}}} — new features, fixes and a few words from the "
+        "team about what is coming next quarter, written to be long enough to look like real content.</p>"
+        for i in range(8)
+    )
+    + '<p><a href="https://example.org/offer?u={{ email|urlencode }}">See the offer</a></p>'
+    "<p>Sent to {{ email }}.</p></body></html>"
+)
+
+
+# --- processes -----------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Fake:
+    """bench/fake_resend.py in its own process (its own core), driven over HTTP."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.fake_resend", "--port", str(self.port), "--keep-messages", "0"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                self.ledger()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("fake Resend did not start")
+
+    def _call(self, path: str, payload: dict[str, Any] | None = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(self.url + path, data=data, method="GET" if data is None else "POST")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def ledger(self) -> dict[str, Any]:
+        return dict(self._call("/__ledger"))
+
+    def reset(self, **knobs: Any) -> None:
+        self._call("/__reset", {})
+        defaults = {"latency_ms": 0.0, "rate_limit": 0.0, "error_rate": 0.0, "storm_429_rate": 0.0}
+        self._call("/__config", {**defaults, **knobs})
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Workers:
+    def __init__(self, fake: Fake, concurrency: int) -> None:
+        self.fake = fake
+        self.concurrency = concurrency
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.log = Path("/tmp") / f"herald-bench-worker-{os.getpid()}.log"
+
+    def start(self, **env: str) -> None:
+        full = dict(os.environ)
+        full.update(
+            {
+                "EMAIL_TRANSPORT": "resend",
+                "RESEND_API_URL": self.fake.url,
+                "RESEND_API_KEY": "re_bench",
+                "RESEND_RATE_LIMIT": "0",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        full.update(env)
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={self.concurrency}",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"bench-{len(self.procs)}-{os.getpid()}@%h",
+        ]
+        out = self.log.open("ab")
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        start = self.log.stat().st_size
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with self.log.open("rb") as f:
+                f.seek(start)
+                if b" ready." in f.read():
+                    return
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker died: see {self.log}")
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready: see {self.log}")
+
+    def kill(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        self.procs = []
+
+    def pids(self) -> list[int]:
+        pids: list[int] = []
+        for proc in self.procs:
+            stack = [proc.pid]
+            while stack:
+                pid = stack.pop()
+                pids.append(pid)
+                try:
+                    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                except OSError:
+                    children = []
+                stack.extend(int(c) for c in children)
+        return pids
+
+
+def _memory_kb(pids: list[int]) -> tuple[int, int]:
+    """Summed RSS and PSS (shared pages split between the prefork children) of the processes, in kB."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1])
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            continue
+    return rss, pss
+
+
+# --- data ----------------------------------------------------------------------------------------------------
+
+
+def _setup_data(count: int) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE delivery_outboxmessage, delivery_delivery, delivery_send CASCADE")
+        cursor.execute("SELECT count(*) FROM contacts_contact WHERE email LIKE 'bench%%'")
+        have = cursor.fetchone()[0]
+        if have < count:
+            print(f"inserting {count - have} contacts ...", flush=True)
+            cursor.execute(
+                """
+                INSERT INTO contacts_contact (email, first_name, last_name, mobile, status, created_at, updated_at)
+                SELECT 'bench' || g || '@example.com', 'First' || g, 'Last' || g, '', 'subscribed', now(), now()
+                FROM generate_series(%s, %s) g
+                ON CONFLICT DO NOTHING
+                """,
+                [have + 1, count],
+            )
+            cursor.execute("ANALYZE contacts_contact")
+
+
+def _audience(count: int) -> Any:
+    from contacts.models import Contact
+
+    ids = Contact.objects.filter(email__startswith="bench").order_by("pk").values_list("pk", flat=True)
+    first = ids.first()
+    assert first is not None
+    return Contact.objects.filter(pk__gte=first, pk__lt=first + count, email__startswith="bench").values("pk")
+
+
+def _emails(count: int) -> list[str]:
+    return [f"bench{i}@example.com" for i in range(1, count + 1)]
+
+
+def _purge_broker() -> None:
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = [k for pattern in ("celery*", "unacked*", "_kombu*", "herald:rate:*") for k in client.scan_iter(pattern)]
+    if keys:
+        client.delete(*keys)
+
+
+def _start_send(count: int, label: str) -> tuple[int, float]:
+    from delivery import services
+
+    send = services.send_create(label=label, subject="News for {{ first_name }}", body_html=HTML)
+    due = time.time()
+    services.send_start(send_id=send.pk, audience=_audience(count))
+    return send.pk, due
+
+
+def _wait(cond: Callable[[], bool], timeout: float, tick: Callable[[], Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        if tick:
+            tick()
+        time.sleep(0.2)
+    raise TimeoutError("benchmark step timed out")
+
+
+def _send_done(send_id: int) -> bool:
+    from delivery.models import Send
+
+    return Send.objects.filter(pk=send_id, status=Send.Status.DONE).exists()
+
+
+# --- trials --------------------------------------------------------------------------------------------------
+
+
+def trial_baseline(fake: Fake, count: int) -> dict[str, Any]:
+    """A bare SDK loop: personalise with str.replace, one Batch.send per 100 emails, the SDK's default client."""
+    import resend
+    from resend.http_client_requests import RequestsClient
+
+    fake.reset()
+    resend.api_key, resend.api_url = "re_bench", fake.url
+    resend.default_http_client = RequestsClient()
+    html = HTML.replace("{{ last_name }}", "Last").replace("{{ email|urlencode }}", "x")
+    started = time.time()
+    emails = _emails(count)
+    for i in range(0, count, 100):
+        resend.Batch.send(
+            [
+                {
+                    "from": "Herald <herald@example.com>",
+                    "to": [e],
+                    "subject": "News",
+                    "html": html.replace("{{ first_name }}", e).replace("{{ email }}", e),
+                }
+                for e in emails[i : i + 100]
+            ]
+        )
+    elapsed = fake.ledger()["last_accepted_at"] - started
+    return {"seconds": elapsed, "emails": count}
+
+
+def trial_throughput(fake: Fake, workers: Workers, count: int) -> dict[str, Any]:
+    fake.reset()
+    workers.start()
+    send_id, due = _start_send(count, "throughput")
+    _wait(lambda: _send_done(send_id), timeout=600)
+    ledger = fake.ledger()
+    workers.kill()
+    from bench.fake_resend import ledger_report
+
+    report = ledger_report(ledger["counts"], _emails(count))
+    return {"seconds": ledger["last_accepted_at"] - due, "first": ledger["first_request_at"] - due, **report}
+
+
+def trial_rate(fake: Fake, workers: Workers, count: int) -> dict[str, Any]:
+    fake.reset(latency_ms=200, rate_limit=2)
+    workers.start(RESEND_RATE_LIMIT="2")
+    send_id, due = _start_send(count, "rate")
+    _wait(lambda: _send_done(send_id), timeout=count / 100 + 120)
+    ledger = fake.ledger()
+    workers.kill()
+    from bench.fake_resend import ledger_report
+
+    report = ledger_report(ledger["counts"], _emails(count))
+    steady = (count - 100) / (ledger["last_accepted_at"] - ledger["first_accepted_at"])
+    overall = count / (ledger["last_accepted_at"] - due)
+    return {"steady": steady, "overall": overall, "429": ledger["stats"].get("429", 0), **report}
+
+
+def trial_latency(fake: Fake, workers: Workers, trials: int) -> dict[str, Any]:
+    workers.start()
+    samples = []
+    for _ in range(trials):
+        fake.reset()
+        time.sleep(random.uniform(0.2, 0.6))
+        send_id, due = _start_send(100, "latency")
+        _wait(lambda: fake.ledger()["first_request_at"] is not None, timeout=30)
+        samples.append(fake.ledger()["first_request_at"] - due)
+        _wait(lambda send_id=send_id: _send_done(send_id), timeout=30)  # type: ignore[misc]
+    workers.kill()
+    return {"p50": statistics.median(samples), "max": max(samples), "samples": samples}
+
+
+def trial_memory(fake: Fake, workers: Workers, count: int) -> dict[str, Any]:
+    fake.reset()
+    workers.start()
+    peak = [0, 0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            rss, pss = _memory_kb(workers.pids())
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    send_id, due = _start_send(count, "memory")
+    _wait(lambda: _send_done(send_id), timeout=3600)
+    stop.set()
+    sampler.join()
+    ledger = fake.ledger()
+    workers.kill()
+    return {
+        "rss_mb": peak[0] / 1024,
+        "pss_mb": peak[1] / 1024,
+        "seconds": ledger["last_accepted_at"] - due,
+        "accepted": ledger["stats"].get("accepted", 0),
+    }
+
+
+def trial_kill(fake: Fake, workers: Workers, count: int, kills: int) -> dict[str, Any]:
+    from bench.fake_resend import ledger_report
+    from delivery import services
+    from delivery.models import Send
+
+    fake.reset(latency_ms=20)
+    workers.start()
+    send_id, due = _start_send(count, "kill")
+    rng = random.Random(7)
+    done_kills = 0
+    while done_kills < kills:
+        time.sleep(rng.uniform(0.5, 3.0))
+        if _send_done(send_id):
+            break
+        workers.kill()
+        done_kills += 1
+        workers.start()
+    _wait(lambda: _send_done(send_id), timeout=900, tick=lambda: services.watchdog(stale_after=3))
+    ledger = fake.ledger()
+    workers.kill()
+    send = Send.objects.get(pk=send_id)
+    report = ledger_report(ledger["counts"], _emails(count))
+    return {
+        "kills": done_kills,
+        "seconds": ledger["last_accepted_at"] - due,
+        "replays": ledger["stats"].get("replays", 0),
+        "db_sent": send.sent,
+        **report,
+    }
+
+
+# --- main ----------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipients", type=int, default=100_000, help="audience of throughput and kill")
+    parser.add_argument("--rate-recipients", type=int, default=6_000, help="audience of the 2 req/s trial")
+    parser.add_argument("--large", type=int, default=1_000_000, help="audience of the memory trial")
+    parser.add_argument("--trials", type=int, default=20, help="latency trials")
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=4, help="prefork children of the worker")
+    parser.add_argument("--only", default=",".join(TRIALS), help=f"comma-separated subset of {', '.join(TRIALS)}")
+    args = parser.parse_args(argv)
+    only = [t.strip() for t in args.only.split(",") if t.strip()]
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    if not settings.REDIS_URL or not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        raise SystemExit("the send benchmark needs DATABASE_URL=postgres://... and REDIS_URL")
+    need = max(
+        args.recipients if {"baseline", "throughput", "kill"} & set(only) else 0,
+        args.rate_recipients if "rate" in only else 0,
+        args.large if "memory" in only else 0,
+        100,
+    )
+    _setup_data(need)
+    _purge_broker()
+    fake = Fake()
+    workers = Workers(fake, args.concurrency)
+    rows: list[tuple[str, str, str, str]] = []
+    try:
+        base: dict[str, Any] | None = None
+        if "baseline" in only or "throughput" in only:
+            base = trial_baseline(fake, args.recipients)
+            rows.append(
+                (
+                    f"baseline: bare SDK loop, {args.recipients:,} emails",
+                    f"{base['seconds']:.1f} s ({args.recipients / base['seconds']:,.0f}/s)",
+                    "",
+                    "",
+                )
+            )
+        if "throughput" in only:
+            r = trial_throughput(fake, workers, args.recipients)
+            ratio = f" = {r['seconds'] / base['seconds']:.2f} x baseline" if base else ""
+            rows.append(
+                (
+                    f"send {args.recipients:,}, no rate limit, 2 KB HTML: due -> last accepted",
+                    f"{r['seconds']:.1f} s ({args.recipients / r['seconds']:,.0f}/s){ratio}",
+                    "<= 20 s",
+                    f"dup {r['duplicates']} / missing {r['missing']}",
+                )
+            )
+        if "rate" in only:
+            r = trial_rate(fake, workers, args.rate_recipients)
+            rows.append(
+                (
+                    f"2 req/s, 200 ms latency, {args.rate_recipients:,} emails",
+                    f"steady {r['steady']:.1f}/s ({r['steady'] / 2:.1f} %), due->end {r['overall']:.1f}/s",
+                    ">= 95 % of 200/s",
+                    f"429s {r['429']}, dup {r['duplicates']} / missing {r['missing']}",
+                )
+            )
+        if "latency" in only:
+            r = trial_latency(fake, workers, args.trials)
+            rows.append(
+                (
+                    f"due -> first request, {args.trials} trials",
+                    f"p50 {r['p50']:.3f} s, max {r['max']:.3f} s",
+                    "p50 <= 1 s, max <= 2 s",
+                    "",
+                )
+            )
+        if "memory" in only:
+            r = trial_memory(fake, workers, args.large)
+            rows.append(
+                (
+                    f"peak memory of the worker ({args.concurrency} children), sending {args.large:,}",
+                    f"RSS {r['rss_mb']:.0f} MB, PSS {r['pss_mb']:.0f} MB; sent {r['accepted']:,} in {r['seconds']:.0f} s",
+                    "<= 400 MB",
+                    "",
+                )
+            )
+        if "kill" in only:
+            r = trial_kill(fake, workers, args.recipients, args.kills)
+            rows.append(
+                (
+                    f"SIGKILL all workers x{r['kills']} while sending {args.recipients:,}",
+                    f"dup {r['duplicates']} / missing {r['missing']} (received {r['received']:,}, "
+                    f"{r['replays']} replays, {r['seconds']:.0f} s)",
+                    "0 / 0",
+                    f"db sent {r['db_sent']:,}",
+                )
+            )
+    finally:
+        workers.kill()
+        fake.stop()
+    print()
+    print(f"worker: celery -A config worker --pool=prefork --concurrency={args.concurrency}; cores: {os.cpu_count()}")
+    widths = [max(len(r[i]) for r in [("trial", "measured", "target", "notes"), *rows]) for i in range(4)]
+    for row in [("trial", "measured", "target", "notes"), tuple("-" * w for w in widths), *rows]:
+        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
