@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -16,6 +16,23 @@ def pytest_configure(config: pytest.Config) -> None:
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         raise pytest.UsageError("Tests need DATABASE_URL=postgres://... (use `make test`).")
+
+
+@pytest.fixture(autouse=True)
+def _role_groups(request: pytest.FixtureRequest) -> None:
+    """Every database test starts with the role groups the `0002_roles` migration makes.
+
+    Transactional tests (the end-to-end ones, whose worker is another process) flush every table at teardown,
+    migration data included; putting the groups back here keeps later tests independent of the order.
+    """
+    uses_db = request.node.get_closest_marker("django_db") is not None or bool(
+        {"db", "transactional_db"} & set(request.fixturenames)
+    )
+    if not uses_db:
+        return
+    request.getfixturevalue("db")
+    for name in roles.ALL_ROLES:
+        Group.objects.get_or_create(name=name)
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ from campaigns.models import Emailer, Scenario
 from contacts.models import Contact
 from scheduler import services as scheduler_services
 
-# serialized_rollback: the flush after a transactional test would drop the role groups the migrations made.
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 N = 12
 

@@ -206,8 +206,7 @@ def test_emailer_run_task_twice_starts_one_send(engine: FakeEngine) -> None:
     assert engine.names().count("send_start") == 1
 
 
-# serialized_rollback: the flush after a transactional test would drop the role groups the migrations made.
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_racing_ticks_claim_each_due_emailer_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two dispatchers at once on separate connections (two beat ticks, or a tick and the command)."""
     import threading
