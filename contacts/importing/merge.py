@@ -49,6 +49,7 @@ class Staging:
         self.merge = f"import_merge_{self.key}"
         self.types = f"import_types_{self.key}"
         self.changed = f"import_changed_{self.key}"
+        self.new = f"import_new_{self.key}"
         self.postgres = connection.vendor == "postgresql"
         self.columns = CONTACT_STAGE_COLUMNS if kind == "contacts" else EVENT_STAGE_COLUMNS
         self.rows = 0
@@ -93,7 +94,7 @@ class Staging:
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
-            for table in (self.stage, self.merge, self.types, self.changed):
+            for table in (self.stage, self.merge, self.types, self.changed, self.new, f"{self.merge}_attrs"):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
     # --- contacts -------------------------------------------------------------------------------------------
@@ -129,10 +130,13 @@ class _ContactMerge:
         self.cursor = cursor
         self.now = now
         self.pg = staging.postgres
+        self.lost_race = 0
 
     def sql(self, statement: str, params: Sequence[Any] = ()) -> int:
         started = time.perf_counter()
-        self.cursor.execute(statement.format(S=self.s.stage, M=self.s.merge, T=self.s.types, CH=self.s.changed), params)
+        self.cursor.execute(
+            statement.format(S=self.s.stage, M=self.s.merge, T=self.s.types, CH=self.s.changed, NEW=self.s.new), params
+        )
         logger.debug("%.3fs %s", time.perf_counter() - started, statement[:100])
         return int(self.cursor.rowcount or 0)
 
@@ -146,17 +150,19 @@ class _ContactMerge:
             # Sorting and hashing a million staged rows in memory instead of spilling to disk; server memory,
             # and only for this transaction.
             self.sql("SET LOCAL work_mem = '256MB'")
+            # JIT compiles for the planner's (inflated) row estimates of jsonb_each; these statements are I/O bound.
+            self.sql("SET LOCAL jit = off")
         self._dedupe_and_match(result)
         self._changed_contacts()
         self._update_existing()
         new_rows = self.rows("SELECT count(*) FROM {M} WHERE email_id IS NULL AND lms_id IS NULL")[0][0]
         result.created = self._insert_new()
+        self.lost_race = new_rows - result.created
         self._attributes(types)
         matched = self.rows("SELECT count(*) FROM {M} WHERE coalesce(email_id, lms_id) IS NOT NULL")[0][0]
         changed = self.rows("SELECT count(*) FROM {CH}")[0][0]
         # A row whose email another import inserted a moment ago merged into that contact: it is an update.
-        lost_race = new_rows - result.created
-        result.updated = changed + lost_race
+        result.updated = changed + self.lost_race
         result.unchanged = matched - changed
         if batch_id is not None:
             self.sql(
@@ -176,6 +182,10 @@ class _ContactMerge:
             latest = (
                 "SELECT s.* FROM {S} s JOIN (SELECT max(line) AS line FROM {S} GROUP BY email) k ON k.line = s.line"
             )
+        if self.pg:
+            # Temp tables are never auto-analyzed; without statistics the planner takes a million staged rows
+            # for a handful and walks them with nested loops of index probes.
+            self.sql("ANALYZE {S}")
         self.sql(
             "CREATE TEMP TABLE {M} AS "
             "SELECT d.*, ce.id AS email_id, cl.id AS lms_id "
@@ -183,7 +193,9 @@ class _ContactMerge:
             "LEFT JOIN contacts_contact ce ON ce.email = d.email "
             "LEFT JOIN contacts_contact cl ON d.lms_lead_id IS NOT NULL AND cl.lms_lead_id = d.lms_lead_id"
         )
-        if not self.pg:
+        if self.pg:
+            self.sql("ANALYZE {M}")
+        else:
             self.sql("CREATE INDEX {M}_lms ON {M} (lms_lead_id)")
             self.sql("CREATE INDEX {M}_email_id ON {M} (email_id)")
             self.sql("CREATE INDEX {M}_lms_id ON {M} (lms_id)")
@@ -250,15 +262,24 @@ class _ContactMerge:
         )
 
     def _insert_new(self) -> int:
-        return self.sql(
+        insert = (
             "INSERT INTO contacts_contact (email, first_name, last_name, mobile, lms_lead_id, status, "
             "unsubscribed_at, created_at, updated_at) "
             "SELECT email, coalesce(first_name, ''), coalesce(last_name, ''), coalesce(mobile, ''), lms_lead_id, "
             "coalesce(status, 'subscribed'), CASE WHEN status = 'unsubscribed' THEN %s END, %s, %s "
             "FROM {M} WHERE email_id IS NULL AND lms_id IS NULL ORDER BY email "
-            "ON CONFLICT (email) DO NOTHING",
-            [self.now, self.now, self.now],
+            "ON CONFLICT (email) DO NOTHING"
         )
+        params = [self.now, self.now, self.now]
+        if not self.pg:
+            return self.sql(insert, params)
+        # Keep the new ids: their attributes join this narrow table instead of the whole contacts table.
+        self.sql("CREATE TEMP TABLE {NEW} (id bigint, email text)")
+        created = self.sql(
+            f"WITH ins AS ({insert} RETURNING id, email) INSERT INTO {{NEW}} SELECT id, email FROM ins", params
+        )
+        self.sql("ANALYZE {NEW}")
+        return created
 
     def _attributes(self, types: dict[str, str]) -> None:
         if not types:
@@ -297,14 +318,28 @@ class _ContactMerge:
             [self.now, self.now],
         )
         self.sql("DROP TABLE {M}_attrs")
-        # New contacts: every attribute, straight in.
+        columns = (
+            "INSERT INTO contacts_contactattribute "
+            "(contact_id, field_name, field_type, field_value, created_at, updated_at) "
+        )
+        pick = f"SELECT {{id}}, kv.key, t.type, {value}, %s, %s "
+        each = f"{pairs} JOIN {{T}} t ON t.name = kv.key WHERE m.email_id IS NULL AND m.lms_id IS NULL"
+        by_email = f"FROM {{M}} m JOIN contacts_contact c ON c.email = m.email {each}"
+        if not self.pg:
+            self.sql(f"{columns} {pick.format(id='c.id')} {by_email} {upsert}", [self.now, self.now])
+            return
+        # Contacts this statement created have no attributes yet: a plain insert, no conflict handling.
         self.sql(
-            "INSERT INTO contacts_contactattribute (contact_id, field_name, field_type, field_value, "
-            f"created_at, updated_at) SELECT c.id, kv.key, t.type, {value}, %s, %s "
-            f"FROM {{M}} m JOIN contacts_contact c ON c.email = m.email {pairs} JOIN {{T}} t ON t.name = kv.key "
-            f"WHERE m.email_id IS NULL AND m.lms_id IS NULL {upsert}",
+            f"{columns} {pick.format(id='n.id')} FROM {{NEW}} n JOIN {{M}} m ON m.email = n.email {each}",
             [self.now, self.now],
         )
+        if self.lost_race:
+            # Rows whose email another import inserted meanwhile: merge their attributes into that contact.
+            self.sql(
+                f"{columns} {pick.format(id='c.id')} {by_email} "
+                f"AND NOT EXISTS (SELECT 1 FROM {{NEW}} n WHERE n.email = m.email) {upsert}",
+                [self.now, self.now],
+            )
 
     def _outcomes(self, result: MergeResult) -> None:
         for line, contact_id, is_new, changed in self.rows(
