@@ -11,3 +11,7 @@ EMAIL_TRANSPORT = env("EMAIL_TRANSPORT", default="outbox")
 HERALD_BASE_URL = "http://testserver"
 MEDIA_ROOT = env.path("HERALD_MEDIA_ROOT", default="/tmp/herald-test-media")
 CELERY_TASK_ALWAYS_EAGER = False
+
+# Static files straight from static/ (no collectstatic outside production).
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
