@@ -81,6 +81,17 @@ class JsonbText(Func):
     output_field = TextField()
 
 
+class JsonbTextPrefix(Func):
+    """The first TEXT_PREFIX characters of a string value: what the proposed contacts index on
+    `(field_name, left(field_value #>> '{}', 200), contact_id)` holds (a btree entry must stay under ~2.7 KB)."""
+
+    template = "left(%(expressions)s #>> '{}', 200)"
+    output_field = TextField()
+
+
+TEXT_PREFIX = 200
+
+
 class JsonbDate(Func):
     template = "(CASE WHEN (%(expressions)s #>> '{}') ~ '^\\d{4}-\\d{2}-\\d{2}' THEN left(%(expressions)s #>> '{}', 10)::date END)"
     output_field = DateField()
@@ -352,7 +363,17 @@ _READERS: dict[str, Callable[[Any], Func]] = {
 }
 
 
-def _attribute_q(node: dict[str, Any], path: str) -> Q:
+# A compiled condition: the Q over Contact, and (for a positive condition on another table) the uncorrelated
+# query of the contact ids it selects, used to turn OR groups into one UNION instead of per-row subplans.
+Compiled = tuple[Q, QuerySet | None]
+
+
+def _rows_condition(rows: QuerySet) -> Compiled:
+    ids = rows.order_by().values("contact_id")
+    return Q(Exists(rows.filter(contact_id=OuterRef("pk")))), ids
+
+
+def _attribute_q(node: dict[str, Any], path: str) -> Compiled:
     name = node.get("attribute")
     if not isinstance(name, str) or not name.strip():
         raise RuleError(f"{path}: an attribute condition needs the attribute's name.")
@@ -361,29 +382,37 @@ def _attribute_q(node: dict[str, Any], path: str) -> Q:
         raise RuleError(f"{path}: unknown attribute type {kind!r} (use one of: {', '.join(ATTRIBUTE_TYPES)}).")
     operator = _check_operator(kind, node.get("operator"), path)
     value = node.get("value")
-    rows = ContactAttribute.objects.filter(contact_id=OuterRef("pk"), field_name=name.strip())
+    rows = ContactAttribute.objects.filter(field_name=name.strip())
     if operator in ("is_set", "is_not_set"):
-        present = Exists(rows.exclude(field_value__isnull=True).exclude(field_value=None))
-        return Q(present) if operator == "is_set" else ~Q(present)
+        present = rows.exclude(field_value__isnull=True).exclude(field_value=None)
+        if operator == "is_set":
+            return _rows_condition(present)
+        return ~Q(Exists(present.filter(contact_id=OuterRef("pk")))), None
     if kind == "boolean":
-        return Q(Exists(rows.filter(field_value=(operator == "is_true"))))
+        return _rows_condition(rows.filter(field_value=(operator == "is_true")))
     if kind == "array":
         element = value if isinstance(value, int | float) and not isinstance(value, bool) else _as_text(value, path)
         if operator == "contains":
-            return Q(Exists(rows.filter(field_value__contains=[element])))
-        return Q(Exists(rows.exclude(field_value__contains=[element])))
+            return _rows_condition(rows.filter(field_value__contains=[element]))
+        return _rows_condition(rows.exclude(field_value__contains=[element]))
     predicate = _scalar_q("v", kind, operator, value, path)
-    return Q(Exists(rows.alias(v=_READERS[kind](F("field_value"))).filter(predicate)))
+    reader = _READERS[kind]
+    if kind == "string" and operator in ("eq", "neq", "in", "not_in"):
+        values = _as_list(value, path) if operator in ("in", "not_in") else [_as_text(value, path)]
+        if all(len(str(v)) < TEXT_PREFIX for v in values):
+            # Exact: a prefix of 200 characters equals a shorter string only when the whole value does.
+            reader = JsonbTextPrefix
+    return _rows_condition(rows.alias(v=reader(F("field_value"))).filter(predicate))
 
 
-def _event_q(node: dict[str, Any], path: str) -> Q:
+def _event_q(node: dict[str, Any], path: str) -> Compiled:
     spec = node.get("event")
     if not isinstance(spec, dict):
         raise RuleError(f"{path}: an event condition is an object like {{'to_stage': 'enrolled'}}.")
     to_stage = str(spec.get("to_stage") or "").strip()
     if not to_stage:
         raise RuleError(f"{path}: an event condition needs the stage the contact moved to (to_stage).")
-    rows = FunnelEvent.objects.filter(contact_id=OuterRef("pk"), to_stage=to_stage)
+    rows = FunnelEvent.objects.filter(to_stage=to_stage)
     from_stage = str(spec.get("from_stage") or "").strip()
     if from_stage:
         rows = rows.filter(from_stage=from_stage)
@@ -397,10 +426,10 @@ def _event_q(node: dict[str, Any], path: str) -> Q:
     if spec.get("within_days") not in (None, ""):
         days = _as_days(spec.get("within_days"), path)
         rows = rows.filter(created_at__gte=timezone.now() - dt.timedelta(days=days))
-    return Q(Exists(rows))
+    return _rows_condition(rows)
 
 
-def _batch_q(node: dict[str, Any], path: str) -> Q:
+def _batch_q(node: dict[str, Any], path: str) -> Compiled:
     raw = node.get("batch")
     if isinstance(raw, dict):
         raw = raw.get("id")
@@ -408,14 +437,15 @@ def _batch_q(node: dict[str, Any], path: str) -> Q:
         batch_id = int(str(raw))
     except (TypeError, ValueError):
         raise RuleError(f"{path}: a batch condition needs the batch id.") from None
-    return Q(Exists(BatchMember.objects.filter(contact_id=OuterRef("pk"), batch_id=batch_id)))
+    return _rows_condition(BatchMember.objects.filter(batch_id=batch_id))
 
 
-def _node_q(node: Any, path: str, depth: int, counter: list[int]) -> Q:
+def _node_q(node: Any, path: str, depth: int, counter: list[int]) -> Compiled:
     if not isinstance(node, dict):
         raise RuleError(f"{path}: each condition is a JSON object.")
     if depth > MAX_DEPTH:
         raise RuleError(f"{path}: groups nest at most {MAX_DEPTH} deep.")
+    rows: QuerySet | None = None
     if "conditions" in node or "op" in node:
         q = _group_q(node, path, depth, counter)
     else:
@@ -425,17 +455,24 @@ def _node_q(node: Any, path: str, depth: int, counter: list[int]) -> Q:
         if "field" in node:
             q = _field_q(node, path)
         elif "attribute" in node:
-            q = _attribute_q(node, path)
+            q, rows = _attribute_q(node, path)
         elif "event" in node:
-            q = _event_q(node, path)
+            q, rows = _event_q(node, path)
         elif "batch" in node:
-            q = _batch_q(node, path)
+            q, rows = _batch_q(node, path)
         else:
             raise RuleError(f"{path}: a condition needs one of 'field', 'attribute', 'event' or 'batch'.")
-    return ~q if node.get("negate") else q
+    if node.get("negate"):
+        return ~q, None
+    return q, rows
 
 
 def _group_q(node: dict[str, Any], path: str, depth: int, counter: list[int]) -> Q:
+    """AND: conditions side by side (EXISTS become semi-joins). OR over other tables: `id IN (a UNION b ...)`.
+
+    PostgreSQL cannot turn `EXISTS (...) OR EXISTS (...)` into joins; it runs both subqueries for every contact.
+    A UNION of the id sets is planned as one hash semi-join, whatever the sizes.
+    """
     op = node.get("op", "and")
     if op not in ("and", "or"):
         raise RuleError(f"{path or 'rules'}: 'op' must be 'and' or 'or', not {op!r}.")
@@ -447,12 +484,18 @@ def _group_q(node: dict[str, Any], path: str, depth: int, counter: list[int]) ->
             return Q()
         raise RuleError(f"{path}: an empty group; add a condition or remove the group.")
     prefix = f"{path}." if path else ""
-    combined: Q | None = None
-    for index, child in enumerate(children):
-        q = _node_q(child, f"{prefix}conditions[{index}]", depth + 1, counter)
-        combined = q if combined is None else (combined & q if op == "and" else combined | q)
-    assert combined is not None
-    return combined
+    compiled = [
+        _node_q(child, f"{prefix}conditions[{index}]", depth + 1, counter) for index, child in enumerate(children)
+    ]
+    if op == "and" or len(compiled) == 1 or all(rows is None for _, rows in compiled):
+        combined = compiled[0][0]
+        for q, _ in compiled[1:]:
+            combined = combined & q if op == "and" else combined | q
+        return combined
+    id_sets = [rows if rows is not None else Contact.objects.filter(q).order_by().values("id") for q, rows in compiled]
+    # UNION, not UNION ALL: the planner estimates the distinct count of a UNION from its inputs, but guesses 200
+    # rows for an IN over UNION ALL and then picks a nested loop over what are often 100k+ ids.
+    return Q(pk__in=id_sets[0].union(*id_sets[1:]))
 
 
 def compile_rules(rules: Any) -> Q:
@@ -461,7 +504,8 @@ def compile_rules(rules: Any) -> Q:
         return Q()
     if not isinstance(rules, dict):
         raise RuleError("The rules must be a JSON object like {'op': 'and', 'conditions': [...]}.")
-    return _group_q(rules, "", 0, [0])
+    q = _group_q(rules, "", 0, [0])
+    return ~q if rules.get("negate") and q else q
 
 
 def rules_contact_ids(rules: Any) -> QuerySet:

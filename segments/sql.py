@@ -72,7 +72,7 @@ FORBIDDEN_KEYWORDS = {
 # Functions that read files, touch other sessions, change settings or run SQL given as a string.
 FORBIDDEN_FUNCTION = re.compile(
     r"^(pg_|lo_|dblink|set_config$|current_setting$|query_to_xml|cursor_to_xml|table_to_xml|schema_to_xml|"
-    r"database_to_xml|query_to_json|txid_|xmlexists$)",
+    r"database_to_xml|query_to_json|txid_|xmlexists$|setval$|nextval$)",
     re.IGNORECASE,
 )
 FORBIDDEN_TABLES = {"auth_user", "authtoken_token", "django_session", "pg_authid", "pg_shadow", "pg_user_mapping"}
@@ -227,6 +227,7 @@ def run_read_only(work: Callable[[Any], T], *, timeout: int | None = None) -> T:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {int(timeout or timeout_ms())}")
+            cursor.execute("SET LOCAL jit = off")  # see segments.selectors._guarded
             cursor.execute("SET TRANSACTION READ ONLY")
             raise _Rollback(work(cursor))
     except _Rollback as done:

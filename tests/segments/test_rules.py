@@ -200,7 +200,7 @@ def test_rules_compile_to_one_statement_shown_as_sql() -> None:
     sql = segment_sql_text(segment=segment)
     assert ";" not in sql
     assert sql.upper().startswith("SELECT")
-    assert "EXISTS" in sql.upper() and "'applied'" in sql
+    assert "UNION" in sql.upper() and "'applied'" in sql
     # The query is a QuerySet (usable as a subquery), not a list.
     assert hasattr(segment_contact_ids(segment=segment), "query")
 
@@ -219,3 +219,31 @@ def test_bad_rules_name_the_faulty_condition() -> None:
                 ],
             }
         )
+
+
+def test_or_mixing_fields_negations_and_other_tables() -> None:
+    bounced = make_contact(status=Contact.Status.BOUNCED)
+    applied = make_contact()
+    add_event(applied, "applied")
+    no_city = make_contact()
+    with_city = make_contact()
+    set_attribute(with_city, "city", "string", "Oslo")
+    rules = {
+        "op": "or",
+        "conditions": [
+            {"field": "contact.status", "operator": "eq", "value": "bounced"},
+            {"event": {"to_stage": "applied"}},
+            {"attribute": "city", "type": "string", "operator": "is_not_set"},
+        ],
+    }
+    assert ids(rules) == {bounced.pk, applied.pk, no_city.pk}
+    assert ids({"op": "and", "conditions": [rules], "negate": True}) == {with_city.pk}
+
+
+def test_and_of_conditions_on_other_tables_uses_exists() -> None:
+    segment = Segment(
+        name="s",
+        type=Segment.Type.RULES,
+        rules={"op": "and", "conditions": [{"event": {"to_stage": "applied"}}, {"batch": 1}]},
+    )
+    assert segment_sql_text(segment=segment).upper().count("EXISTS") == 2
