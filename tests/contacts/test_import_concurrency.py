@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import io
+import threading
+
+import pytest
+from django.db import connection
+
+from contacts import services
+from contacts.importing import pipeline
+from contacts.models import Contact, ContactAttribute, ImportJob
+
+
+@pytest.fixture(autouse=True)
+def _media(settings: pytest.FixtureRequest, tmp_path: object) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)  # type: ignore[attr-defined]
+
+
+def _csv(start: int, stop: int, plan: str) -> bytes:
+    rows = "".join(f"user{i}@example.com,User{i},{plan}\n" for i in range(start, stop))
+    return ("email,first_name,plan\n" + rows).encode()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_overlapping_imports_at_once_both_finish() -> None:
+    jobs = [
+        services.import_job_create(file=io.BytesIO(_csv(0, 3000, "a")), original_name="a.csv", start=False),
+        services.import_job_create(file=io.BytesIO(_csv(2000, 5000, "b")), original_name="b.csv", start=False),
+    ]
+    errors: list[BaseException] = []
+
+    def run(job_id: int) -> None:
+        try:
+            services.import_job_run(job_id=job_id)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(job.pk,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    finished = list(ImportJob.objects.order_by("pk"))
+    assert errors == []
+    assert [job.status for job in finished] == ["done", "done"]
+    assert Contact.objects.count() == 5000
+    assert ContactAttribute.objects.filter(field_name="plan").count() == 5000
+    for job in finished:
+        assert job.created + job.updated + job.unchanged + job.skipped + job.errors == job.rows_total == 3000
+
+
+@pytest.mark.django_db
+def test_progress_is_written_while_the_file_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 100)
+    monkeypatch.setattr(services, "PROGRESS_EVERY", 0)
+    job = services.import_job_create(file=io.BytesIO(_csv(0, 5000, "a")), original_name="a.csv", start=False)
+    seen: list[tuple[int, int]] = []
+
+    def record(current: ImportJob) -> None:
+        stored = ImportJob.objects.get(pk=current.pk)
+        seen.append((stored.rows_processed, stored.bytes_processed))
+
+    services.import_job_run(job_id=job.pk, progress=record)
+    rows = [r for r, _ in seen]
+    assert len(seen) >= 5
+    assert rows == sorted(rows)
+    assert 0 < seen[0][1] < job.bytes_total
