@@ -180,6 +180,8 @@ class PageOutcome:
     sent: int = 0
     failed: int = 0
     retry_in: float | None = None
+    # The Send's counters, right after this page, said every recipient is accounted for.
+    complete: bool = False
 
 
 def idempotency_key(*, send_id: int, page: int, retry_round: int, delivery_ids: list[int]) -> str:
@@ -212,7 +214,8 @@ def page_send(*, send_id: int, page: int) -> PageOutcome:
     """Send one page of a Send in one transaction (see the module docstring for why this is exactly-once)."""
     transport = get_transport()
     with transaction.atomic():
-        send = Send.objects.filter(pk=send_id).first()
+        # The content is loaded only when this process compiles the Send (compose caches it per process).
+        send = Send.objects.filter(pk=send_id).defer("body_text", "body_html").first()
         if send is None or send.status != S.SENDING:
             return PageOutcome(status="skipped")
         if not _lock_page(send_id, page):
@@ -234,8 +237,10 @@ def page_send(*, send_id: int, page: int) -> PageOutcome:
             )
         )
         outcome = PageOutcome(status="empty") if not rows else _send_rows(send, page, rows, transport)
-    if outcome.retry_in is None:
-        send_finish_if_complete(send_id=send_id)
+    if outcome.complete:
+        send_finish_if_complete(send_id=send_id, trust_counters=False)
+    elif outcome.status == "empty":
+        send_finish_if_complete(send_id=send_id)  # a repeated page message: cheap check on the counters
     return outcome
 
 
@@ -292,9 +297,8 @@ def _transient(
         failed = Delivery.objects.filter(pk__in=ids, status=D.QUEUED).update(
             status=D.FAILED, attempts=F("attempts") + 1, last_error=f"Gave up after {attempts} attempts: {reason}"
         )
-        _count(send.pk, sent=0, failed=failed, cancelled=0)
-        _auto_pause_if_needed(send.pk)
-        return PageOutcome(status="gave-up", failed=failed)
+        complete = _count(send.pk, sent=0, failed=failed, cancelled=0)
+        return PageOutcome(status="gave-up", failed=failed, complete=complete)
     Delivery.objects.filter(pk__in=ids, status=D.QUEUED).update(attempts=F("attempts") + 1, last_error=reason)
     wait = exc.retry_after if exc.retry_after is not None else _backoff(attempts)
     logger.warning("send %s page %s: %s (attempt %s), retry in %.1fs", send.pk, page, reason, attempts, wait)
@@ -326,11 +330,11 @@ def _record(
         cancelled = Delivery.objects.filter(pk__in=suppressed, status=D.QUEUED).update(
             status=D.CANCELLED, last_error="Contact no longer subscribed"
         )
-    _count(send.pk, sent=sent, failed=failed, cancelled=cancelled)
-    if failed:
-        _auto_pause_if_needed(send.pk)
+    complete = _count(send.pk, sent=sent, failed=failed, cancelled=cancelled)
     retry_left = any(r.retry for r in results)
-    return PageOutcome(status="sent", sent=sent, failed=failed, retry_in=_backoff(1) if retry_left else None)
+    return PageOutcome(
+        status="sent", sent=sent, failed=failed, retry_in=_backoff(1) if retry_left else None, complete=complete
+    )
 
 
 def _update_rows(rows: list[tuple[int, str]], *, status: str, column: str, sent_at: datetime | None) -> None:
@@ -354,21 +358,27 @@ def _update_rows(rows: list[tuple[int, str]], *, status: str, column: str, sent_
         cursor.execute(sql, [*params, status, sent_at, D.QUEUED])
 
 
-def _count(send_id: int, *, sent: int, failed: int, cancelled: int) -> None:
-    """One UPDATE per page, in the page's transaction, so the counters always match the rows."""
-    Send.objects.filter(pk=send_id).update(
-        sent=F("sent") + sent,
-        failed=F("failed") + failed,
-        cancelled=F("cancelled") + cancelled,
-        last_progress_at=timezone.now(),
-    )
-
-
-def _auto_pause_if_needed(send_id: int) -> None:
-    row = Send.objects.filter(pk=send_id).values_list("sent", "failed").first()
+def _count(send_id: int, *, sent: int, failed: int, cancelled: int) -> bool:
+    """One UPDATE per page, in the page's transaction, so the counters always match the rows. It returns the new
+    counters (RETURNING: PostgreSQL and SQLite >= 3.35), which decide the auto-pause and whether this page may
+    have been the last, without another query. True when every recipient is accounted for."""
+    table = Send._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET sent = sent + %s, failed = failed + %s, cancelled = cancelled + %s, "
+            "last_progress_at = %s WHERE id = %s RETURNING total, sent, failed, cancelled",
+            [sent, failed, cancelled, timezone.now(), send_id],
+        )
+        row = cursor.fetchone()
     if row is None:
-        return
-    sent, failed = row
+        return False
+    total, sent_now, failed_now, cancelled_now = row
+    if failed:
+        _auto_pause_if_needed(send_id, sent=sent_now, failed=failed_now)
+    return bool(sent_now + failed_now + cancelled_now >= total)
+
+
+def _auto_pause_if_needed(send_id: int, *, sent: int, failed: int) -> None:
     attempted = sent + failed
     threshold = float(settings.DELIVERY_ERROR_PAUSE_RATE)
     if threshold <= 0 or attempted < ERROR_PAUSE_MIN_ATTEMPTED or failed / attempted <= threshold:
@@ -394,7 +404,8 @@ def send_finish_if_complete(*, send_id: int, trust_counters: bool = True) -> boo
     ):
         return False
     with transaction.atomic():
-        if Delivery.objects.filter(send_id=send_id, status__in=(D.QUEUED, D.SENDING)).exists():
+        # Committed rows are never `sending` (that state lives only inside a page's transaction).
+        if Delivery.objects.filter(send_id=send_id, status=D.QUEUED).exists():
             return False
         now = timezone.now()
         if not Send.objects.filter(pk=send_id, status=S.SENDING).update(
