@@ -23,16 +23,16 @@ PAGE = 50
 
 FILL_SQL = """
 INSERT INTO contacts_contact (email, first_name, last_name, mobile, lms_lead_id, status, created_at, updated_at)
-SELECT lower(f.name) || '.' || lower(l.name) || n || '@' || (ARRAY['example.com','mail.test','campus.ac'])[1 + n % 3],
-       f.name, l.name, '+44 7' || lpad((n * 7919 % 1000000000)::text, 9, '0'), 'L-' || n,
-       CASE WHEN n % 50 = 0 THEN 'unsubscribed' ELSE 'subscribed' END, now(), now()
+SELECT lower(f.name) || '.' || lower(l.name) || n || '@' || (ARRAY['example.com','mail.test','campus.ac'])[1 + n %% 3],
+       f.name, l.name, '+44 7' || lpad((n::bigint * 7919 %% 1000000000)::text, 9, '0'), 'L-' || n,
+       CASE WHEN n %% 50 = 0 THEN 'unsubscribed' ELSE 'subscribed' END, now(), now()
 FROM generate_series(%s, %s) AS n
 JOIN (SELECT row_number() OVER () - 1 AS i, name FROM unnest(ARRAY['Ann','Bob','Chloe','Dev','Eve','Farid','Gia',
       'Hugo','Ines','Jon','Kai','Lena','Mo','Noor','Omar','Pia','Quinn','Rosa','Sam','Tara','Uma','Viktor',
-      'Wen','Xavi','Yara','Zoe']) AS name) f ON f.i = n % 26
+      'Wen','Xavi','Yara','Zoe']) AS name) f ON f.i = n %% 26
 JOIN (SELECT row_number() OVER () - 1 AS i, name FROM unnest(ARRAY['Lee','Ray','Patel','Quinn','Rossi','Smith',
       'Tanaka','Uribe','Vos','Wu','Young','Ahmed','Brown','Costa','Diaz','Evans','Fischer']) AS name) l
-  ON l.i = (n / 26) % 17
+  ON l.i = (n / 26) %% 17
 """
 
 

@@ -23,6 +23,7 @@ from contacts.serializers import (
     EventsSerializer,
     ImportCreateSerializer,
     ImportJobSerializer,
+    ItemResultsSerializer,
 )
 
 
@@ -60,7 +61,7 @@ class ContactDetail(APIView):
 class ContactBulk(APIView):
     """Upsert up to 1,000 contacts (`{"contacts": [...], "batch": id}` or a bare list); a result per item."""
 
-    @extend_schema(request=BulkContactsSerializer)
+    @extend_schema(request=BulkContactsSerializer, responses=ItemResultsSerializer)
     def post(self, request: Request) -> Response:
         data: Any = {"contacts": request.data} if isinstance(request.data, list) else request.data
         serializer = BulkContactsSerializer(data=data)
@@ -74,7 +75,7 @@ class ContactBulk(APIView):
 class EventCreate(APIView):
     """Record funnel events: one object, a list, or `{"events": [...]}`; by `contact_id` or `email`."""
 
-    @extend_schema(request=EventsSerializer)
+    @extend_schema(request=EventsSerializer, responses={200: ItemResultsSerializer, 201: ItemResultsSerializer})
     def post(self, request: Request) -> Response:
         payload: Any = request.data
         if isinstance(payload, list):

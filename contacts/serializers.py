@@ -116,3 +116,16 @@ class BulkContactsSerializer(serializers.Serializer[Any]):
 
 class EventsSerializer(serializers.Serializer[Any]):
     events = serializers.ListField(child=serializers.JSONField(), max_length=BULK_LIMIT, allow_empty=False)
+
+
+class ItemResultSerializer(serializers.Serializer[Any]):
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "skipped", "error"])
+    id = serializers.IntegerField(allow_null=True, required=False)
+    contact_id = serializers.IntegerField(allow_null=True, required=False)
+    error = serializers.CharField(required=False)
+
+
+class ItemResultsSerializer(serializers.Serializer[Any]):
+    results = ItemResultSerializer(many=True)
+    counts = serializers.DictField(child=serializers.IntegerField())

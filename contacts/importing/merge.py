@@ -182,10 +182,6 @@ class _ContactMerge:
             latest = (
                 "SELECT s.* FROM {S} s JOIN (SELECT max(line) AS line FROM {S} GROUP BY email) k ON k.line = s.line"
             )
-        if self.pg:
-            # Temp tables are never auto-analyzed; without statistics the planner takes a million staged rows
-            # for a handful and walks them with nested loops of index probes.
-            self.sql("ANALYZE {S}")
         self.sql(
             "CREATE TEMP TABLE {M} AS "
             "SELECT d.*, ce.id AS email_id, cl.id AS lms_id "
@@ -194,6 +190,8 @@ class _ContactMerge:
             "LEFT JOIN contacts_contact cl ON d.lms_lead_id IS NOT NULL AND cl.lms_lead_id = d.lms_lead_id"
         )
         if self.pg:
+            # Temp tables are never auto-analyzed; without statistics the planner takes the million rows with no
+            # match (`email_id IS NULL`) for a handful and walks them with nested loops of index probes.
             self.sql("ANALYZE {M}")
         else:
             self.sql("CREATE INDEX {M}_lms ON {M} (lms_lead_id)")
