@@ -86,7 +86,7 @@ def baseline_offset_ms(where: str, params: list[Any], offset: int, repeat: int) 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench contacts_page")
     parser.add_argument("--contacts", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     args = parser.parse_args(argv)
 
     setup_django(DB_NAME)

@@ -158,6 +158,8 @@ class _ContactMerge:
         new_rows = self.rows("SELECT count(*) FROM {M} WHERE email_id IS NULL AND lms_id IS NULL")[0][0]
         result.created = self._insert_new()
         self.lost_race = new_rows - result.created
+        if self.lost_race and self.pg:  # SQLite's write lock covers match-to-insert: no race there
+            self._update_lost_race()
         self._attributes(types)
         matched = self.rows("SELECT count(*) FROM {M} WHERE coalesce(email_id, lms_id) IS NOT NULL")[0][0]
         changed = self.rows("SELECT count(*) FROM {CH}")[0][0]
@@ -257,6 +259,19 @@ class _ContactMerge:
             "updated_at = %s "
             "FROM {M} m WHERE c.id = coalesce(m.email_id, m.lms_id) AND c.id IN (SELECT contact_id FROM {CH})",
             [self.now, self.now],
+        )
+
+    def _update_lost_race(self) -> None:
+        """Rows whose email another import inserted between our match and our insert: last writer wins."""
+        self.sql(
+            "UPDATE contacts_contact AS c SET "
+            "first_name = coalesce(m.first_name, c.first_name), "
+            "last_name = coalesce(m.last_name, c.last_name), "
+            "mobile = coalesce(m.mobile, c.mobile), "
+            "updated_at = %s "
+            "FROM {M} m WHERE m.email_id IS NULL AND m.lms_id IS NULL AND c.email = m.email "
+            "AND c.id NOT IN (SELECT id FROM {NEW})",
+            [self.now],
         )
 
     def _insert_new(self) -> int:

@@ -67,3 +67,27 @@ def test_progress_is_written_while_the_file_streams(monkeypatch: pytest.MonkeyPa
     assert len(seen) >= 5
     assert rows == sorted(rows)
     assert 0 < seen[0][1] < job.bytes_total
+
+
+@pytest.mark.django_db
+def test_email_inserted_by_another_import_mid_merge_is_merged_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    from contacts.importing import merge
+
+    original = merge._ContactMerge._insert_new
+
+    def racing_insert(self: merge._ContactMerge) -> int:
+        # Another import commits this email after our match and before our insert.
+        Contact.objects.create(email="ann@example.com", first_name="Other")
+        return original(self)
+
+    monkeypatch.setattr(merge._ContactMerge, "_insert_new", racing_insert)
+    job = services.import_job_create(
+        file=io.BytesIO(b"email,first_name,plan\nann@example.com,Ann,pro\nbob@example.com,Bob,pro\n"),
+        original_name="a.csv",
+        start=False,
+    )
+    job = services.import_job_run(job_id=job.pk)
+    ann = Contact.objects.get(email="ann@example.com")
+    assert (job.status, job.created, job.updated) == ("done", 1, 1)
+    assert ann.first_name == "Ann"
+    assert ann.attributes.get(field_name="plan").field_value == "pro"
