@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from html import escape as _escape
 from html.parser import HTMLParser
 from typing import Any
 
@@ -104,6 +105,31 @@ _PURE_NODES = (
 )
 
 
+_MISSING = object()
+
+
+def _fast_lookup(fe: Any) -> tuple[tuple[str, ...], Any] | None:
+    """For `{{ a }}`, `{{ a.b }}` and `{{ a|default:"x" }}`: the dict keys to follow and the default (or _MISSING).
+
+    Rendering follows the keys through plain dicts and falls back to Django's own resolution as soon as a key is
+    missing or a value is not a dict, so the output is the same as Django's; it only skips the general machinery.
+    """
+    from django.template.base import Variable
+
+    var = fe.var
+    if not isinstance(var, Variable) or not var.lookups or var.translate or var.message_context:
+        return None
+    if not all(bit.isidentifier() for bit in var.lookups):
+        return None
+    if not fe.filters:
+        return var.lookups, _MISSING
+    if len(fe.filters) == 1:
+        func, args = fe.filters[0]
+        if func is defaultfilters.default and len(args) == 1 and not args[0][0]:
+            return var.lookups, args[0][1]
+    return None
+
+
 class FastTemplate:
     """A compiled Template rendered faster per recipient, with the same output as `Template.render`.
 
@@ -112,29 +138,37 @@ class FastTemplate:
     Block tags (`{% if %}`, `{% for %}` ...) render through Django as usual.
     """
 
-    __slots__ = ("parts", "template")
+    __slots__ = ("has_blocks", "parts", "template")
 
     def __init__(self, template: Template) -> None:
         self.template = template
-        parts: list[tuple[int, Any]] = []
+        parts: list[tuple[int, Any, bool, Any]] = []
         for node in template.nodelist:
             if isinstance(node, TextNode):
                 if parts and parts[-1][0] == 0:
-                    parts[-1] = (0, parts[-1][1] + node.s)
+                    parts[-1] = (0, parts[-1][1] + node.s, False, None)
                 else:
-                    parts.append((0, node.s))
+                    parts.append((0, node.s, False, None))
             elif isinstance(node, VariableNode):
-                parts.append((1, node.filter_expression))
+                fe = node.filter_expression
+                # A value whose filters ignore autoescaping resolves the same for the subject, HTML and text:
+                # resolved once per recipient and shared between the three templates.
+                shared = not any(getattr(func, "needs_autoescape", False) for func, _args in fe.filters)
+                parts.append((1, fe, shared, _fast_lookup(fe)))
             else:
-                parts.append((2, node))
+                parts.append((2, node, False, None))
         self.parts = parts
+        self.has_blocks = any(part[0] == 2 for part in parts)
 
-    def render(self, context: Context) -> str:
+    def render(self, context: Context, resolved: dict[str, Any] | None = None) -> str:
         context.template = self.template
+        values = context.dicts[-1]
+        if resolved is None:
+            resolved = {}
         seen: dict[str, str] = {}
         out: list[str] = []
         append = out.append
-        for kind, item in self.parts:
+        for kind, item, shared, fast in self.parts:
             if kind == 0:
                 append(item)
             elif kind == 1:
@@ -142,7 +176,26 @@ class FastTemplate:
                 value = seen.get(token)
                 if value is None:
                     try:
-                        value = render_value_in_context(item.resolve(context), context)
+                        if shared and token in resolved:
+                            raw = resolved[token]
+                        else:
+                            raw = _MISSING
+                            if fast is not None:
+                                lookups, fallback = fast
+                                raw = values.get(lookups[0], _MISSING)
+                                for bit in lookups[1:]:
+                                    raw = raw.get(bit, _MISSING) if type(raw) is dict else _MISSING
+                                if raw is not _MISSING and fallback is not _MISSING:
+                                    raw = raw or fallback  # the `default` filter
+                            if raw is _MISSING:
+                                raw = item.resolve(context)
+                            if shared:
+                                resolved[token] = raw
+                        if type(raw) is str:
+                            # The common case, without Django's localisation checks: same output.
+                            value = _escape(raw) if context.autoescape else raw
+                        else:
+                            value = render_value_in_context(raw, context)
                     except UnicodeDecodeError:
                         value = ""
                     seen[token] = value
@@ -152,6 +205,7 @@ class FastTemplate:
                 if not isinstance(item, _PURE_NODES):
                     # cycle/firstof/regroup/now/widthratio "as x" set variables: resolve again after them.
                     seen.clear()
+                    resolved.clear()
         return "".join(out)
 
 
@@ -177,10 +231,15 @@ class CompiledMessage:
         values = personalisation_context(context)
         subject_tpl, html_tpl, text_tpl = self._fast
         plain_ctx = Context(values, autoescape=False)
-        subject = " ".join(subject_tpl.render(plain_ctx).split())
-        html = html_tpl.render(Context(values, autoescape=True)) if html_tpl is not None else ""
+        resolved: dict[str, Any] = {}
+        subject = " ".join(subject_tpl.render(plain_ctx, resolved).split())
+        html = html_tpl.render(Context(values, autoescape=True), resolved) if html_tpl is not None else ""
         if text_tpl is not None:
-            text = _BLANK_LINES.sub("\n\n", text_tpl.render(plain_ctx)).strip() + "\n"
+            text = text_tpl.render(plain_ctx, resolved)
+            if text_tpl.has_blocks and "\n\n\n" in text:
+                # {% if %} blocks that render nothing leave runs of blank lines behind.
+                text = _BLANK_LINES.sub("\n\n", text)
+            text = text.strip() + "\n"
         elif self.text_from_rendered_html and html:
             text = html_to_text(html)
         else:
@@ -188,7 +247,7 @@ class CompiledMessage:
         return RenderedEmail(subject=subject, html=html, text=text)
 
 
-_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_BLANK_LINES = re.compile(r"\n\n\n+")
 
 
 def personalisation_context(context: Mapping[str, Any]) -> dict[str, Any]:

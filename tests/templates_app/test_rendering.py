@@ -129,3 +129,30 @@ def test_template_variables_lists_reads_outside_loops() -> None:
     assert by_name["first_name"].has_default
     assert by_name["attributes.city"].attribute == "city"
     assert by_name["plan"].attribute == "plan"
+
+
+def test_fast_render_matches_django_stock_render() -> None:
+    from django.template import Context, Engine
+
+    source = (
+        '{{ first_name|default:"there" }}|{{ attributes.city }}|{{ city|default:"x" }}|{{ attributes.nested.k }}|'
+        "{{ attributes.items }}|{{ missing.deep }}|{{ score|add:1 }}|{{ tags.0 }}|{{ vip }}|{{ none|default:'n' }}|"
+        "{{ first_name|upper }}|{{ email|urlencode }}|{{ html }}|{{ html|safe }}|{{ True }}"
+    )
+    values = contact_context(
+        first_name="Ann",
+        email="a+b@x.org",
+        attributes={
+            "city": "Oslo",
+            "nested": {"k": "v"},
+            "score": 4,
+            "tags": ["t0"],
+            "vip": False,
+            "none": None,
+            "html": "<b>&</b>",
+        },
+    )
+    stock = Engine(autoescape=True).from_string(source)
+    expected = stock.render(Context(rendering.personalisation_context(values), autoescape=True))
+    compiled = compile_message(subject="s", body_html=source)
+    assert compiled.render(values).html == expected
