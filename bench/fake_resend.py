@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import random
+import sys
 import threading
 import time
 import uuid
@@ -98,12 +99,21 @@ def _validate(item: Any, reject: str) -> str | None:
     return None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client killed mid-request (the SIGKILL tests do it on purpose) is not the server's error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class FakeResend:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, knobs: Knobs | None = None) -> None:
         self.knobs = knobs or Knobs()
         self.ledger = Ledger()
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), self._handler())
         self.thread: threading.Thread | None = None
 
     @property
@@ -347,6 +357,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
     main(sys.argv[1:])

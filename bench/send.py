@@ -169,6 +169,26 @@ class Workers:
         return pids
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the processes (children that already exited are not counted)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_pids(database: str) -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _memory_kb(pids: list[int]) -> tuple[int, int]:
     """Summed RSS and PSS (shared pages split between the prefork children) of the processes, in kB."""
     rss = pss = 0
@@ -291,16 +311,30 @@ def trial_baseline(fake: Fake, count: int) -> dict[str, Any]:
 
 
 def trial_throughput(fake: Fake, workers: Workers, count: int) -> dict[str, Any]:
+    from django.conf import settings
+
     fake.reset()
     workers.start()
+    fake_cpu = _cpu_seconds([fake.proc.pid])
     send_id, due = _start_send(count, "throughput")
     _wait(lambda: _send_done(send_id), timeout=600)
     ledger = fake.ledger()
+    # Where the CPU went (the machine may be shared: wall time alone does not say whose cores were busy).
+    cpu = {
+        "workers": _cpu_seconds(workers.pids()),
+        "postgres": _cpu_seconds(_postgres_pids(settings.DATABASES["default"]["NAME"])),
+        "fake_server": _cpu_seconds([fake.proc.pid]) - fake_cpu,
+    }
     workers.kill()
     from bench.fake_resend import ledger_report
 
     report = ledger_report(ledger["counts"], _emails(count))
-    return {"seconds": ledger["last_accepted_at"] - due, "first": ledger["first_request_at"] - due, **report}
+    return {
+        "seconds": ledger["last_accepted_at"] - due,
+        "first": ledger["first_request_at"] - due,
+        "cpu": cpu,
+        **report,
+    }
 
 
 def trial_rate(fake: Fake, workers: Workers, count: int) -> dict[str, Any]:
@@ -377,7 +411,7 @@ def trial_kill(fake: Fake, workers: Workers, count: int, kills: int) -> dict[str
         workers.kill()
         done_kills += 1
         workers.start()
-    _wait(lambda: _send_done(send_id), timeout=900, tick=lambda: services.watchdog(stale_after=3))
+    _wait(lambda: _send_done(send_id), timeout=900, tick=lambda: services.watchdog(stale_after=10))
     ledger = fake.ledger()
     workers.kill()
     send = Send.objects.get(pk=send_id)
@@ -445,7 +479,8 @@ def main(argv: list[str]) -> None:
                     f"send {args.recipients:,}, no rate limit, 2 KB HTML: due -> last accepted",
                     f"{r['seconds']:.1f} s ({args.recipients / r['seconds']:,.0f}/s){ratio}",
                     "<= 20 s",
-                    f"dup {r['duplicates']} / missing {r['missing']}",
+                    f"dup {r['duplicates']} / missing {r['missing']}; CPU s: "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu"].items()),
                 )
             )
         if "rate" in only:

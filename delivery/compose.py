@@ -97,12 +97,13 @@ def attributes_for(contact_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
 def _with_footer(rendered_html: str, rendered_text: str, url: str) -> tuple[str, str]:
     """Every email carries a working unsubscribe link; content that placed none gets this footer."""
     html_out, text_out = rendered_html, rendered_text
-    if rendered_html and url not in rendered_html and html_lib.escape(url) not in rendered_html:
+    # Tokens are URL-safe base64 and ':', so the URL reads the same escaped or not: one substring test suffices.
+    if rendered_html and url not in rendered_html:
         footer = (
             '<p style="font-size:12px;color:#6c757d;margin-top:24px">'
             f'Don\'t want these emails? <a href="{html_lib.escape(url)}">Unsubscribe</a>.</p>'
         )
-        at = rendered_html.lower().rfind("</body>")
+        at = max(rendered_html.rfind("</body>"), rendered_html.rfind("</BODY>"))
         html_out = rendered_html + footer if at < 0 else rendered_html[:at] + footer + rendered_html[at:]
     if (rendered_text or not rendered_html) and url not in rendered_text:
         text_out = f"{rendered_text.rstrip()}\n\n--\nUnsubscribe: {url}\n"

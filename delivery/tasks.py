@@ -5,14 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from delivery import services
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None, soft_time_limit=120, time_limit=150)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    max_retries=None,
+    soft_time_limit=120,
+    time_limit=150,
+    # The database restarting or a connection dropping: the page's transaction rolled back, try again later.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+)
 def page_send_task(self: Any, send_id: int, page: int) -> str:
-    """Send one page. Retries (429 retry-after, 5xx backoff) are counted on the Delivery rows, not here, so
-    `max_retries` is unbounded: the rows fail for good after DELIVERY_MAX_ATTEMPTS and the page ends."""
+    """Send one page. Provider retries (429 retry-after, 5xx backoff) are counted on the Delivery rows, not
+    here, so `max_retries` is unbounded: the rows fail for good after DELIVERY_MAX_ATTEMPTS and the page ends."""
     outcome = services.page_send(send_id=send_id, page=page)
     if outcome.retry_in is not None:
         raise self.retry(countdown=max(0.0, outcome.retry_in))

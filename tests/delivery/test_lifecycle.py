@@ -145,3 +145,19 @@ def test_progress_reports_counts_rate_and_eta() -> None:
     assert progress.status == S.SENDING
     assert 9 <= progress.rate_per_s <= 10.1
     assert progress.eta_seconds is not None and 19 <= progress.eta_seconds <= 23
+
+
+def test_watchdog_command_re_enqueues_stalled_pages(django_capture_on_commit_callbacks, queued_messages) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    send = started_send(make_contacts(150))
+    Send.objects.filter(pk=send.pk).update(last_progress_at=timezone.now() - dt.timedelta(minutes=5))
+    out = StringIO()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("delivery_watchdog", stdout=out)
+
+    assert "Re-enqueued 2 page(s)." in out.getvalue()
+    assert queued_messages() == 2

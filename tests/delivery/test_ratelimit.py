@@ -8,7 +8,7 @@ from django.conf import settings as django_settings
 from delivery.ratelimit import HourlyCapReached, LocalLimiter, RedisLimiter
 
 
-def test_redis_bucket_spaces_requests_at_the_configured_rate_across_workers(settings) -> None:
+def test_redis_bucket_spaces_requests_evenly_at_the_configured_rate_across_workers(settings) -> None:
     settings.RESEND_RATE_LIMIT = 20
     worker_a, worker_b = RedisLimiter(django_settings.REDIS_URL), RedisLimiter(django_settings.REDIS_URL)
 
@@ -18,10 +18,8 @@ def test_redis_bucket_spaces_requests_at_the_configured_rate_across_workers(sett
         worker_b.acquire(emails=100)
     elapsed = time.monotonic() - started
 
-    # 10 requests at 20/s with a burst of 20: the bucket lets them through, then the next ones wait.
-    assert elapsed < 0.3
-    waits = [worker_a.reserve(emails=1) for _ in range(20)]
-    assert waits[-1] == pytest.approx(0.5, abs=0.1)
+    # Ten requests from two "workers" at 20/s (less the 3 % margin): nine intervals of 1/19.4 s, no burst.
+    assert 0.44 <= elapsed < 0.6
 
 
 def test_redis_bucket_without_a_limit_never_waits(settings) -> None:
