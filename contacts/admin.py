@@ -130,6 +130,16 @@ class ImportJobAdmin(admin.ModelAdmin):
     raw_id_fields = ["batch", "created_by"]
     readonly_fields = [f.name for f in ImportJob._meta.fields if f.name != "id"]
 
+    actions = ["mark_failed"]
+
+    @admin.action(description="Mark selected pending/running imports as failed (their worker died)")
+    def mark_failed(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
+        changed = sum(
+            services.import_job_fail(job_id=job.pk, message=f"Marked failed by {request.user} from the admin.")
+            for job in queryset.only("pk")
+        )
+        self.message_user(request, f"{changed} import(s) marked failed.")
+
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
             kwargs["form"] = ImportUploadAdminForm

@@ -26,6 +26,10 @@ BULK_LIMIT = 1000
 PROGRESS_EVERY = 0.5
 
 
+class JobStopped(Exception):
+    """The job left `running` (marked failed) while this run merged: the merge is rolled back."""
+
+
 def batch_create(*, name: str, source: str = Batch.Source.UPLOAD) -> Batch:
     return Batch.objects.create(name=name, source=source)
 
@@ -92,7 +96,7 @@ def import_job_run(*, job_id: int, progress: Callable[[ImportJob], None] | None 
     try:
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as report_out:
             outcome = _import_file(job, report_out, now=now, progress=progress)
-    except FileUnreadable as exc:
+    except (FileUnreadable, JobStopped) as exc:
         _fail(job, str(exc))
     except Exception as exc:
         logger.exception("import job %s failed", job_id)
@@ -154,7 +158,7 @@ def _import_file(job: ImportJob, report_out: IO[str], *, now: Any, progress: Cal
             )
             if not finished:
                 # Someone failed or finished the job meanwhile: undo this merge rather than double-count it.
-                raise FileUnreadable("The job was stopped while it ran; nothing was imported.")
+                raise JobStopped("The job was stopped while it ran; nothing was imported.")
     return _summary(streamed.rows_read, result, errors, streamed.description)
 
 
@@ -166,8 +170,16 @@ def _summary(rows: int, result: MergeResult, errors: int, description: str) -> s
 
 
 def _fail(job: ImportJob, message: str) -> None:
-    ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
-        status=ImportJob.Status.FAILED, message=message, finished_at=timezone.now()
+    import_job_fail(job_id=job.pk, message=message)
+
+
+def import_job_fail(*, job_id: int, message: str) -> bool:
+    """Mark a pending or running job failed (e.g. its worker was killed); True if this call changed it. A run
+    still in progress then finds its job no longer running and rolls its merge back."""
+    return bool(
+        ImportJob.objects.filter(pk=job_id, status__in=[ImportJob.Status.PENDING, ImportJob.Status.RUNNING]).update(
+            status=ImportJob.Status.FAILED, message=message, finished_at=timezone.now()
+        )
     )
 
 

@@ -98,3 +98,14 @@ def test_command_fails_loudly_on_an_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="no email column"):
         call_command("contacts_import", str(path), stdout=io.StringIO())
     assert not Contact.objects.exists()
+
+
+def test_admin_action_marks_a_stuck_import_failed(superuser: User) -> None:
+    job = ImportJob.objects.create(kind="contacts", file="imports/x.csv", status=ImportJob.Status.RUNNING)
+    done = ImportJob.objects.create(kind="contacts", file="imports/y.csv", status=ImportJob.Status.DONE)
+    client = Client()
+    client.force_login(superuser)
+    client.post("/admin/contacts/importjob/", {"action": "mark_failed", "_selected_action": [job.pk, done.pk]})
+    job.refresh_from_db()
+    done.refresh_from_db()
+    assert (job.status, done.status) == (ImportJob.Status.FAILED, ImportJob.Status.DONE)

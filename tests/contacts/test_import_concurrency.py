@@ -91,3 +91,24 @@ def test_email_inserted_by_another_import_mid_merge_is_merged_not_lost(monkeypat
     assert (job.status, job.created, job.updated) == ("done", 1, 1)
     assert ann.first_name == "Ann"
     assert ann.attributes.get(field_name="plan").field_value == "pro"
+
+
+@pytest.mark.django_db
+def test_job_marked_failed_mid_merge_rolls_the_merge_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from contacts.importing.merge import Staging
+
+    original = Staging.merge_contacts
+    job = services.import_job_create(file=io.BytesIO(b"email\nann@example.com\n"), original_name="a.csv", start=False)
+
+    def merge_then_stop(self: Staging, **kwargs: object) -> object:
+        result = original(self, **kwargs)  # type: ignore[arg-type]
+        services.import_job_fail(job_id=job.pk, message="stopped by an admin")
+        return result
+
+    monkeypatch.setattr(Staging, "merge_contacts", merge_then_stop)
+    job = services.import_job_run(job_id=job.pk)
+    # Here the stop shares the run's transaction (one connection), so it is rolled back too and the run writes
+    # its own message; from another connection (the admin) the admin's message stays.
+    assert job.status == "failed"
+    assert "stopped" in job.message
+    assert not Contact.objects.exists()
