@@ -19,6 +19,9 @@ Why every recipient gets exactly one email, even when workers are SIGKILLed at a
 5. Because the whole page is claimed under one lock, the set of ids (and so the key) of a retried page is the set
    of the attempt that crashed: rows are only removed from `queued` by a committed page, a cancel, or a retry
    round (which changes `retry_round` and so the key on purpose, since those rows failed and were not sent).
+   A contact who unsubscribes between a crashed attempt and its retry is left out of the retry, but the key still
+   covers every claimed row; the provider then refuses the changed payload (409) and the page is marked failed
+   with that reason instead of being sent a second time.
 The `outbox` transport writes its rows inside the same transaction, so it is exactly-once by construction; SMTP
 has no idempotency, so with `smtp` a crash between the server's accept and our commit can resend one page.
 """

@@ -120,9 +120,16 @@ class ResendTransport:
             ) from exc
         except ResendError as exc:
             code = _code(exc)
-            if code >= 500 or code in (408, 409):
-                # 409: the same Idempotency-Key is still being processed (a crashed attempt's twin): wait and replay.
+            if code >= 500 or code == 408 or (code == 409 and exc.error_type != "invalid_idempotent_request"):
+                # 409 concurrent_idempotent_requests: a crashed attempt's twin is still being processed; replay soon.
                 raise TransientError(f"Resend {code}: {exc.message}", retry_after=_retry_after(exc.headers)) from exc
+            if code == 409:
+                # The key was used with other content: a crashed attempt of this page was accepted, then a
+                # recipient left before the retry. Sending again under a new key would duplicate the others.
+                raise PermanentError(
+                    "Resend already accepted this page with different content (Idempotency-Key conflict); "
+                    "not sent again to avoid duplicates"
+                ) from exc
             raise PermanentError(f"Resend {code} {exc.error_type}: {exc.message}") from exc
         return _results(response, len(emails))
 

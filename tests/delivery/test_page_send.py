@@ -250,3 +250,17 @@ def test_a_template_send_uses_the_template_body_and_the_sends_subject() -> None:
     message = OutboxMessage.objects.get()
     assert message.subject == "Scenario First0"
     assert message.body_html.startswith("<p>T First0</p>")
+
+
+def test_a_changed_page_under_an_already_used_key_is_not_sent_again(resend_transport) -> None:
+    contacts = make_contacts(10)
+    send = started_send(contacts)
+    resend_transport.configure(error_after_accept_rate=1.0)
+    services.page_send(send_id=send.pk, page=0)  # accepted by the server, the answer lost
+    resend_transport.configure(error_after_accept_rate=0.0)
+    Contact.objects.filter(pk=contacts[0].pk).update(status=Contact.Status.UNSUBSCRIBED)
+
+    services.page_send(send_id=send.pk, page=0)
+
+    assert resend_transport.report([c.email for c in contacts])["duplicates"] == 0
+    assert Delivery.objects.filter(send=send, status=D.FAILED, last_error__contains="Idempotency-Key").count() == 9
