@@ -41,6 +41,7 @@ one statement PostgreSQL can plan as semi-joins. Relative dates ("last N days") 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -53,11 +54,15 @@ from django.db.models import (
     Exists,
     F,
     Func,
+    IntegerField,
+    JSONField,
     OuterRef,
     Q,
     QuerySet,
     TextField,
+    Value,
 )
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -382,7 +387,10 @@ def _attribute_q(node: dict[str, Any], path: str) -> Compiled:
         raise RuleError(f"{path}: unknown attribute type {kind!r} (use one of: {', '.join(ATTRIBUTE_TYPES)}).")
     operator = _check_operator(kind, node.get("operator"), path)
     value = node.get("value")
-    rows = ContactAttribute.objects.filter(field_name=name.strip())
+    rows = ContactAttribute.objects.filter(field_name=name.strip()).alias(
+        jtype=Func(F("field_value"), function="jsonb_typeof", output_field=TextField()),
+        jbytes=Func(Cast(F("field_value"), TextField()), function="octet_length", output_field=IntegerField()),
+    )
     if operator in ("is_set", "is_not_set"):
         present = rows.exclude(field_value__isnull=True).exclude(field_value=None)
         if operator == "is_set":
@@ -395,14 +403,48 @@ def _attribute_q(node: dict[str, Any], path: str) -> Compiled:
         if operator == "contains":
             return _rows_condition(rows.filter(field_value__contains=[element]))
         return _rows_condition(rows.exclude(field_value__contains=[element]))
+    if kind == "numeric" or (kind == "string" and operator in ("eq", "neq", "in", "not_in")):
+        return _rows_condition(rows.filter(_jsonb_q(kind, operator, value, path)))
     predicate = _scalar_q("v", kind, operator, value, path)
-    reader = _READERS[kind]
-    if kind == "string" and operator in ("eq", "neq", "in", "not_in"):
+    return _rows_condition(rows.alias(v=_READERS[kind](F("field_value"))).filter(predicate))
+
+
+# Short strings only: the proposed partial index holds strings whose JSON text is under this many bytes.
+STRING_INDEX_BYTES = 1000
+
+
+def _jsonb_literal(value: Any) -> Cast:
+    return Cast(Value(value if isinstance(value, str) and not isinstance(value, bool) else str(value)), JSONField())
+
+
+def _jsonb_q(kind: str, operator: str, value: Any, path: str) -> Q:
+    """Numbers and exact strings compared as jsonb values (`field_value > '70'::jsonb`), guarded by the JSON type.
+
+    jsonb orders numbers numerically and compares strings exactly, so this equals comparing the decoded values,
+    and it lets PostgreSQL use the proposed partial indexes on (field_name, field_value, contact_id) WHERE
+    jsonb_typeof(field_value) = 'number' / 'string' for index-only scans (no expression to recompute per row).
+    """
+    typed = Q(jtype="number" if kind == "numeric" else "string")
+    if kind == "string":
         values = _as_list(value, path) if operator in ("in", "not_in") else [_as_text(value, path)]
-        if all(len(str(v)) < TEXT_PREFIX for v in values):
-            # Exact: a prefix of 200 characters equals a shorter string only when the whole value does.
-            reader = JsonbTextPrefix
-    return _rows_condition(rows.alias(v=reader(F("field_value"))).filter(predicate))
+        literals = [json.dumps(str(v)) for v in values]
+        if all(len(text.encode()) < STRING_INDEX_BYTES for text in literals):
+            # Exact: a stored string equal to a short literal is itself short.
+            typed &= Q(jbytes__lt=STRING_INDEX_BYTES)
+        q = Q(field_value__in=[_jsonb_literal(text) for text in literals])
+        return typed & (~q if operator in ("neq", "not_in") else q)
+    if operator == "between":
+        low, high = _as_pair(value, path)
+        return typed & Q(
+            field_value__gte=_jsonb_literal(_as_number(low, path)),
+            field_value__lte=_jsonb_literal(_as_number(high, path)),
+        )
+    if operator in ("in", "not_in"):
+        q = Q(field_value__in=[_jsonb_literal(_as_number(v, path)) for v in _as_list(value, path)])
+        return typed & (~q if operator == "not_in" else q)
+    lookup = {"eq": "exact", "neq": "exact", "lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte"}[operator]
+    q = Q(**{f"field_value__{lookup}": _jsonb_literal(_as_number(value, path))})
+    return typed & (~q if operator == "neq" else q)
 
 
 def _event_q(node: dict[str, Any], path: str) -> Compiled:
