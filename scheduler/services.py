@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from campaigns import selectors as campaign_selectors
 from campaigns import services as campaign_services
-from campaigns.models import Campaign, Emailer, Scenario
+from campaigns.models import Emailer
 from delivery import services as delivery_services
+from scheduler import selectors
 from scheduler.models import PlanRun
 
 logger = logging.getLogger(__name__)
@@ -36,36 +37,13 @@ def _plan_zone() -> ZoneInfo:
 
 def plan_day(*, day: dt.date, trigger: str = PlanRun.Trigger.MANUAL, now: dt.datetime | None = None) -> PlanRun:
     """Seed 000's 06:00 script: active campaigns whose timeline holds `day`, their scheduled scenarios due before
-    the next plan, one Emailer each (`active=true, sent=false`). Idempotent: a second run changes nothing.
-
-    Scenarios are few per day (they are messages, not recipients), so a loop over them is fine.
+    the next plan (`selectors.scenarios_to_plan`), one Emailer each (`active=true, sent=false`), and campaigns
+    whose timeline ended marked completed. Idempotent: a second run changes nothing.
     """
     now = now or timezone.now()
-    next_plan = campaign_selectors.plan_at(day=day + dt.timedelta(days=1))
-    window_start = campaign_selectors.plan_at(day=day - dt.timedelta(days=1))
-    # A campaign zone may differ from TIME_ZONE by up to a day, so look one day either side and decide by instant.
-    candidates = (
-        Scenario.objects.select_related("campaign")
-        .filter(
-            status=Scenario.Status.SCHEDULED,
-            campaign__status=Campaign.Status.ACTIVE,
-            send_date__range=(day - dt.timedelta(days=1), day + dt.timedelta(days=1)),
-            campaign__start_date__lte=day + dt.timedelta(days=1),
-            campaign__end_date__gte=day - dt.timedelta(days=1),
-        )
-        .exclude(emailer__dispatched_at__isnull=False)
-        .order_by("send_date", "send_time", "id")
-    )
     planned = 0
     with transaction.atomic():
-        for scenario in candidates:
-            campaign = scenario.campaign
-            if not campaign.start_date <= scenario.send_date <= campaign.end_date:
-                continue
-            # The window runs from the previous plan (a run missed while beat was down still goes, late) to the
-            # next one (which writes everything after it).
-            if not window_start <= campaign_selectors.scenario_scheduled_at(scenario=scenario) < next_plan:
-                continue
+        for scenario in selectors.scenarios_to_plan(day=day):
             campaign_services.emailer_plan(scenario=scenario)
             planned += 1
         campaign_services.campaigns_complete_ended(day=day)

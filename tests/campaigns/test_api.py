@@ -289,3 +289,15 @@ def test_json_upload_with_a_row_without_email_is_400(api: APIClient) -> None:
 def test_viewer_cannot_upload_contacts(api: APIClient, viewer_api: APIClient) -> None:
     campaign = _campaign(api)
     assert _upload(viewer_api, campaign["id"], "email\na@example.com\n").status_code == 403
+
+
+def test_big_csv_upload_is_left_to_a_worker(
+    api: APIClient, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    monkeypatch.setattr(services, "INLINE_IMPORT_BYTES", 10)
+    campaign = _campaign(api)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = _upload(api, campaign["id"], "name,email\nAda Lovelace,ada@example.com\n")
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["batch"]) == ("pending", campaign["batch"])
+    assert len(callbacks) == 1  # import_job_run_task, once this commits

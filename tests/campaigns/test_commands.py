@@ -149,3 +149,13 @@ def test_seed_demo_schedules_one_scenario_about_a_minute_ahead(settings: Any, tm
     emailer = Emailer.objects.get(scenario=scenario)
     assert emailer.active and emailer.scheduled_at == NOW + dt.timedelta(minutes=1)
     assert PeriodicTask.objects.filter(name__startswith="herald:").count() == 2
+
+
+def test_plan_day_dry_run_lists_and_writes_nothing() -> None:
+    campaign = _campaign()
+    scenario = Scenario.objects.create(
+        campaign=campaign, subject="Tomorrow", content="x", send_date=TODAY + dt.timedelta(days=1), send_time=dt.time(9)
+    )
+    out = run("plan_day", "--date", str(TODAY + dt.timedelta(days=1)), "--dry-run")
+    assert f"#{scenario.pk} Tomorrow" in out and "1 emailer(s) would be planned" in out
+    assert not Emailer.objects.exists() and not PlanRun.objects.exists()

@@ -6,7 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from scheduler import services
+from campaigns import selectors as campaign_selectors
+from scheduler import selectors, services
 from scheduler.models import PlanRun
 
 
@@ -15,6 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--date", help="YYYY-MM-DD (default: today in TIME_ZONE)")
+        parser.add_argument("--dry-run", action="store_true", help="List what would be planned; write nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["date"]:
@@ -24,5 +26,12 @@ class Command(BaseCommand):
                 raise CommandError(f"--date must be YYYY-MM-DD, not {options['date']!r}.") from exc
         else:
             day = timezone.localdate()
+        if options["dry_run"]:
+            scenarios = selectors.scenarios_to_plan(day=day)
+            for scenario in scenarios:
+                at = timezone.localtime(campaign_selectors.scenario_scheduled_at(scenario=scenario))
+                self.stdout.write(f"  {at:%Y-%m-%d %H:%M %Z}  #{scenario.pk} {scenario} ({scenario.campaign})")
+            self.stdout.write(f"Plan for {day}: {len(scenarios)} emailer(s) would be planned (dry run).")
+            return
         run = services.plan_day(day=day, trigger=PlanRun.Trigger.MANUAL)
         self.stdout.write(self.style.SUCCESS(f"Plan for {run.day}: {run.planned} emailer(s) planned."))
