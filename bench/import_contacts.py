@@ -66,7 +66,7 @@ CREATE TABLE bench_copy_baseline (
 );
 -- The contacts table's indexes. Email cannot be UNIQUE here: the file has duplicates (the product dedupes them).
 CREATE INDEX bench_copy_email ON bench_copy_baseline (email);
-CREATE INDEX bench_copy_email_like ON bench_copy_baseline (email varchar_pattern_ops);
+CREATE INDEX bench_copy_email_prefix_id ON bench_copy_baseline (email varchar_pattern_ops, id);
 CREATE UNIQUE INDEX bench_copy_lms ON bench_copy_baseline (lms_lead_id) WHERE lms_lead_id IS NOT NULL;
 CREATE INDEX bench_copy_status_id ON bench_copy_baseline (status, id);
 CREATE INDEX bench_copy_first ON bench_copy_baseline (lower(first_name) text_pattern_ops);

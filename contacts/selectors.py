@@ -7,6 +7,7 @@ planner's estimate, kept by autovacuum) and a filtered total is counted only up 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -48,7 +49,8 @@ def contact_search(*, search: str = "", status: str = "") -> QuerySet[Contact]:
     term = _prefix(search)
     if not term:
         return qs
-    if "@" in term:
+    if "@" in term or "." in term:
+        # Looks like an email (names rarely hold a dot): one index-only range scan of (email, id).
         return qs.filter(email__startswith=term)
     qs = qs.alias(first_lower=Lower("first_name"), last_lower=Lower("last_name"))
     words = term.split()
@@ -63,7 +65,7 @@ def contact_search(*, search: str = "", status: str = "") -> QuerySet[Contact]:
 
 
 def funnel_event_search(*, search: str = "", funnel_type: str = "", stage: str = "") -> QuerySet[FunnelEvent]:
-    qs = FunnelEvent.objects.select_related("contact")
+    qs = FunnelEvent.objects.all()
     if funnel_type:
         qs = qs.filter(funnel_type=funnel_type)
     if stage:
@@ -103,25 +105,38 @@ class KeysetPage(Generic[M]):
 
 
 def keyset_page(
-    qs: QuerySet[M], *, after: int | None = None, before: int | None = None, size: int = PAGE_SIZE
+    qs: QuerySet[M],
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    size: int = PAGE_SIZE,
+    related: Sequence[str] = (),
 ) -> KeysetPage[M]:
-    """Newest first by id. `after`: rows older than that id; `before`: rows newer than it (the page before)."""
+    """Newest first by id. `after`: rows older than that id; `before`: rows newer than it (the page before).
+
+    The page's ids are picked first (an index-only scan when an index covers the filter and the id), then only
+    those rows are read: a search matching thousands of contacts reads thousands of index entries, not rows.
+    `related` are the foreign keys to join for display (select_related)."""
     if before is not None:
-        rows = list(qs.filter(pk__gt=before).order_by("pk")[: size + 1])
-        more_newer = len(rows) > size
-        items = list(reversed(rows[:size]))
+        ids = list(qs.filter(pk__gt=before).order_by("pk").values_list("pk", flat=True)[: size + 1])
+        more_newer = len(ids) > size
+        ids = ids[:size]
+    else:
+        if after is not None:
+            qs = qs.filter(pk__lt=after)
+        ids = list(qs.order_by("-pk").values_list("pk", flat=True)[: size + 1])
+        more_older = len(ids) > size
+        ids = ids[:size]
+    items = list(qs.model._default_manager.select_related(*related).filter(pk__in=ids).order_by("-pk")) if ids else []
+    if before is not None:
         return KeysetPage(
             items=items,
             next_after=items[-1].pk if items else None,
             prev_before=items[0].pk if items and more_newer else None,
         )
-    if after is not None:
-        qs = qs.filter(pk__lt=after)
-    rows = list(qs.order_by("-pk")[: size + 1])
-    items = rows[:size]
     return KeysetPage(
         items=items,
-        next_after=items[-1].pk if len(rows) > size else None,
+        next_after=items[-1].pk if items and more_older else None,
         prev_before=items[0].pk if items and after is not None else None,
     )
 

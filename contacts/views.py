@@ -65,7 +65,9 @@ def event_list(request: HttpRequest) -> HttpResponse:
         funnel_type = ""
     stage = request.GET.get("stage", "").strip()
     qs = selectors.funnel_event_search(search=q, funnel_type=funnel_type, stage=stage)
-    page = selectors.keyset_page(qs, after=_int_param(request, "after"), before=_int_param(request, "before"))
+    page = selectors.keyset_page(
+        qs, after=_int_param(request, "after"), before=_int_param(request, "before"), related=["contact"]
+    )
     return render(
         request,
         "contacts/event_list.html",

@@ -131,6 +131,8 @@ class _ContactMerge:
         self.now = now
         self.pg = staging.postgres
         self.lost_race = 0
+        self.new_rows = 0
+        self._last_stats: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def sql(self, statement: str, params: Sequence[Any] = ()) -> int:
         started = time.perf_counter()
@@ -155,13 +157,12 @@ class _ContactMerge:
         self._dedupe_and_match(result)
         self._changed_contacts()
         self._update_existing()
-        new_rows = self.rows("SELECT count(*) FROM {M} WHERE email_id IS NULL AND lms_id IS NULL")[0][0]
         result.created = self._insert_new()
-        self.lost_race = new_rows - result.created
+        self.lost_race = self.new_rows - result.created
         if self.lost_race and self.pg:  # SQLite's write lock covers match-to-insert: no race there
             self._update_lost_race()
         self._attributes(types)
-        matched = self.rows("SELECT count(*) FROM {M} WHERE coalesce(email_id, lms_id) IS NOT NULL")[0][0]
+        matched = self._last_stats[0] - self.new_rows
         changed = self.rows("SELECT count(*) FROM {CH}")[0][0]
         # A row whose email another import inserted a moment ago merged into that contact: it is an update.
         result.updated = changed + self.lost_race
@@ -199,29 +200,46 @@ class _ContactMerge:
             self.sql("CREATE INDEX {M}_lms ON {M} (lms_lead_id)")
             self.sql("CREATE INDEX {M}_email_id ON {M} (email_id)")
             self.sql("CREATE INDEX {M}_lms_id ON {M} (lms_id)")
-        kept = self.rows("SELECT count(*) FROM {M}")[0][0]
+        kept, with_lead_id, lead_matches, _ = self._stats()
         result.skipped = self.s.rows - kept
-        conflict = "email_id IS NOT NULL AND lms_id IS NOT NULL AND email_id <> lms_id"
-        for line, lms_lead_id, owner in self.rows(
-            f"SELECT m.line, m.lms_lead_id, c.email FROM {{M}} m JOIN contacts_contact c ON c.id = m.lms_id "
-            f"WHERE {conflict} ORDER BY m.line"
-        ):
-            result.errors.append((line, f"lms_lead_id {lms_lead_id!r} belongs to another contact ({owner})"))
-        self.sql(f"DELETE FROM {{M}} WHERE {conflict}")
+        deleted = 0
+        # Fresh contacts without lead ids (the usual upload) need none of the lead id checks below.
+        if lead_matches:
+            conflict = "email_id IS NOT NULL AND lms_id IS NOT NULL AND email_id <> lms_id"
+            for line, lms_lead_id, owner in self.rows(
+                f"SELECT m.line, m.lms_lead_id, c.email FROM {{M}} m JOIN contacts_contact c ON c.id = m.lms_id "
+                f"WHERE {conflict} ORDER BY m.line"
+            ):
+                result.errors.append((line, f"lms_lead_id {lms_lead_id!r} belongs to another contact ({owner})"))
+            deleted += self.sql(f"DELETE FROM {{M}} WHERE {conflict}")
         # The last row wins for one lead id, and for one existing contact reached by email in one row and by
         # lead id in another.
-        result.skipped += self.sql(
-            "DELETE FROM {M} WHERE lms_lead_id IS NOT NULL AND EXISTS "
-            "(SELECT 1 FROM {M} m2 WHERE m2.lms_lead_id = {M}.lms_lead_id AND m2.line > {M}.line)"
-        )
-        result.skipped += self.sql(
-            "DELETE FROM {M} WHERE email_id IS NULL AND lms_id IS NOT NULL AND EXISTS "
-            "(SELECT 1 FROM {M} m2 WHERE m2.email_id = {M}.lms_id AND m2.line > {M}.line)"
-        )
-        result.skipped += self.sql(
-            "DELETE FROM {M} WHERE email_id IS NOT NULL AND EXISTS "
-            "(SELECT 1 FROM {M} m2 WHERE m2.lms_id = {M}.email_id AND m2.email_id IS NULL AND m2.line > {M}.line)"
-        )
+        skipped = 0
+        if with_lead_id:
+            skipped += self.sql(
+                "DELETE FROM {M} WHERE lms_lead_id IS NOT NULL AND EXISTS "
+                "(SELECT 1 FROM {M} m2 WHERE m2.lms_lead_id = {M}.lms_lead_id AND m2.line > {M}.line)"
+            )
+        if lead_matches:
+            skipped += self.sql(
+                "DELETE FROM {M} WHERE email_id IS NULL AND lms_id IS NOT NULL AND EXISTS "
+                "(SELECT 1 FROM {M} m2 WHERE m2.email_id = {M}.lms_id AND m2.line > {M}.line)"
+            )
+            skipped += self.sql(
+                "DELETE FROM {M} WHERE email_id IS NOT NULL AND EXISTS "
+                "(SELECT 1 FROM {M} m2 WHERE m2.lms_id = {M}.email_id AND m2.email_id IS NULL "
+                "AND m2.line > {M}.line)"
+            )
+        result.skipped += skipped
+        self.new_rows = self._stats()[3] if deleted or skipped else self._last_stats[3]
+
+    def _stats(self) -> tuple[int, int, int, int]:
+        """(rows, rows with a lead id, rows whose lead id matched a contact, rows matching no contact)."""
+        self._last_stats = self.rows(
+            "SELECT count(*), count(lms_lead_id), count(lms_id), "
+            "count(*) FILTER (WHERE email_id IS NULL AND lms_id IS NULL) FROM {M}"
+        )[0]
+        return self._last_stats
 
     def _changed_contacts(self) -> None:
         differs = (
@@ -291,7 +309,6 @@ class _ContactMerge:
         created = self.sql(
             f"WITH ins AS ({insert} RETURNING id, email) INSERT INTO {{NEW}} SELECT id, email FROM ins", params
         )
-        self.sql("ANALYZE {NEW}")
         return created
 
     def _attributes(self, types: dict[str, str]) -> None:
