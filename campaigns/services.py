@@ -606,3 +606,51 @@ def emailers_notify_upcoming(*, now: dt.datetime | None = None) -> int:
                 f"({dj_timezone.localtime(emailer.scheduled_at):%Y-%m-%d %H:%M}).",
             )
     return len(ids)
+
+
+# --- recovery (run by the tick) ---------------------------------------------------------------------------
+
+# Longer than the slowest healthy `emailer_run` (one snapshot statement, seconds even for a million contacts).
+EMAILER_STALE_AFTER = dt.timedelta(minutes=2)
+
+_CLOSING_EVENTS: dict[str, str] = {
+    Send.Status.DONE: "finished",
+    Send.Status.FAILED: "failed",
+    Send.Status.CANCELLED: "cancelled",
+}
+
+
+def emailers_redispatch_stale(*, now: dt.datetime | None = None) -> list[int]:
+    """Hand a claimed Emailer whose run never started (its worker died before `emailer_run` committed) to a
+    worker again. Re-claimed by a conditional update on its old `dispatched_at`, so one tick re-enqueues it once;
+    `emailer_run` is idempotent under the row lock, so a late original run does no harm."""
+    from campaigns.tasks import emailer_run_task
+
+    now = now or dj_timezone.now()
+    stale = Emailer.objects.filter(
+        active=True, sent=False, send__isnull=True, dispatched_at__lte=now - EMAILER_STALE_AFTER
+    ).values_list("pk", "dispatched_at")
+    again: list[int] = []
+    with transaction.atomic():
+        for emailer_id, claimed_at in stale:
+            if Emailer.objects.filter(pk=emailer_id, dispatched_at=claimed_at, send__isnull=True).update(
+                dispatched_at=now
+            ):
+                again.append(emailer_id)
+                emailer_run_task.delay_on_commit(emailer_id)
+    if again:
+        logger.warning("emailers %s were claimed but never started; dispatched again", again)
+    return again
+
+
+def emailers_reconcile() -> int:
+    """Close Emailers whose Send ended while its event was lost (the process died between the engine's commit
+    and the publish). `on_send_event` is conditional, so replaying an event that did arrive changes nothing."""
+    open_ended = Emailer.objects.filter(active=True, sent=False, send__status__in=list(_CLOSING_EVENTS)).values_list(
+        "send_id", "send__status", "send__status_reason"
+    )
+    replayed = 0
+    for send_id, status, reason in open_ended:
+        on_send_event(send_id, _CLOSING_EVENTS[status], reason)
+        replayed += 1
+    return replayed

@@ -100,17 +100,27 @@ class TickResult:
     caught_up: bool
     dispatched: int
     notified: int
+    redispatched: int = 0
+    reconciled: int = 0
 
 
 def tick(*, now: dt.datetime | None = None) -> TickResult:
     """What beat runs every SCHEDULER_TICK_SECONDS: catch up a missed plan, dispatch due runs, tell creators of
-    runs about to start, and let the engine's watchdog re-drive stalled sends."""
+    runs about to start, recover runs a dead worker dropped, and let the engine's watchdog re-drive stalled sends."""
     now = now or timezone.now()
     caught_up = plan_catch_up(now=now) is not None
     dispatched = dispatch_due(now=now)
     notified = campaign_services.emailers_notify_upcoming(now=now)
+    redispatched = campaign_services.emailers_redispatch_stale(now=now)
+    reconciled = campaign_services.emailers_reconcile()
     _engine().watchdog()
-    return TickResult(caught_up=caught_up, dispatched=len(dispatched), notified=notified)
+    return TickResult(
+        caught_up=caught_up,
+        dispatched=len(dispatched),
+        notified=notified,
+        redispatched=len(redispatched),
+        reconciled=reconciled,
+    )
 
 
 def _engine() -> Any:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 from celery import shared_task
 from django.utils import timezone
 
@@ -18,4 +20,4 @@ def plan_today_task() -> int:
 def tick_task() -> dict[str, int | bool]:
     """The dispatch tick (beat, every SCHEDULER_TICK_SECONDS). Two ticks at once claim each Emailer once."""
     result = services.tick()
-    return {"caught_up": result.caught_up, "dispatched": result.dispatched, "notified": result.notified}
+    return dataclasses.asdict(result)

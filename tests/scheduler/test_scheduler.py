@@ -237,3 +237,35 @@ def test_racing_ticks_claim_each_due_emailer_once(monkeypatch: pytest.MonkeyPatc
         thread.join()
     assert sorted(claimed) == sorted(Emailer.objects.values_list("pk", flat=True))
     assert sorted(enqueued) == sorted(claimed)
+
+
+def test_claimed_emailer_whose_run_never_started_is_dispatched_again(
+    engine: FakeEngine, django_capture_on_commit_callbacks: Any
+) -> None:
+    scenario_on(DAY, dt.time(9, 0))
+    with time_machine.travel(at(6), tick=False):
+        services.plan_day(day=DAY)
+    with time_machine.travel(at(9), tick=False):
+        services.dispatch_due()  # the worker that got it died before emailer_run committed
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert services.tick(now=at(9, 1)).redispatched == 0  # too early to call it lost
+        assert services.tick(now=at(9, 5)).redispatched == 1
+        assert services.tick(now=at(9, 5)).redispatched == 0
+    assert len(callbacks) == 1
+    assert Emailer.objects.get().dispatched_at == at(9, 5)
+
+
+def test_send_that_ended_without_its_event_is_closed_by_the_tick(engine: FakeEngine) -> None:
+    from delivery.models import Send
+
+    scenario = scenario_on(DAY, dt.time(9, 0))
+    with time_machine.travel(at(6), tick=False):
+        services.plan_day(day=DAY)
+    campaign_services.emailer_run(emailer_id=Emailer.objects.get().pk)
+    Send.objects.update(status=Send.Status.DONE, sent=0)  # finished, but the `finished` event was lost
+    with time_machine.travel(at(9, 1), tick=False):
+        assert services.tick().reconciled == 1
+        assert services.tick().reconciled == 0
+    emailer = Emailer.objects.get()
+    assert (emailer.active, emailer.sent) == (False, True)
+    assert Scenario.objects.get(pk=scenario.pk).status == Scenario.Status.SENT
