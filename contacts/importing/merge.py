@@ -132,6 +132,7 @@ class _ContactMerge:
         self.pg = staging.postgres
         self.lost_race = 0
         self.new_rows = 0
+        self.matched = 0
         self._last_stats: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def sql(self, statement: str, params: Sequence[Any] = ()) -> int:
@@ -155,14 +156,16 @@ class _ContactMerge:
             # JIT compiles for the planner's (inflated) row estimates of jsonb_each; these statements are I/O bound.
             self.sql("SET LOCAL jit = off")
         self._dedupe_and_match(result)
+        self.matched = self._last_stats[0] - self.new_rows
         self._changed_contacts()
-        self._update_existing()
+        if self.matched:
+            self._update_existing()
         result.created = self._insert_new()
         self.lost_race = self.new_rows - result.created
         if self.lost_race and self.pg:  # SQLite's write lock covers match-to-insert: no race there
             self._update_lost_race()
         self._attributes(types)
-        matched = self._last_stats[0] - self.new_rows
+        matched = self.matched
         changed = self.rows("SELECT count(*) FROM {CH}")[0][0]
         # A row whose email another import inserted a moment ago merged into that contact: it is an update.
         result.updated = changed + self.lost_race
@@ -331,23 +334,8 @@ class _ContactMerge:
             f"AND a.field_name = kv.key AND a.field_type = t.type AND a.field_value = {value})"
         )
         cid = "coalesce(m.email_id, m.lms_id)"
-        # Existing contacts: write only the attributes that differ, and remember who changed.
-        self.sql(
-            f"CREATE TEMP TABLE {{M}}_attrs AS SELECT {cid} AS contact_id, kv.key AS field_name, "
-            f"t.type AS field_type, {value} AS field_value FROM {{M}} m {pairs} JOIN {{T}} t ON t.name = kv.key "
-            f"WHERE {cid} IS NOT NULL AND {differs.format(cid=cid)}"
-        )
-        self.sql(
-            "INSERT INTO {CH} (contact_id) SELECT DISTINCT a.contact_id FROM {M}_attrs a "
-            "WHERE NOT EXISTS (SELECT 1 FROM {CH} ch WHERE ch.contact_id = a.contact_id)"
-        )
-        self.sql(
-            "INSERT INTO contacts_contactattribute (contact_id, field_name, field_type, field_value, "
-            "created_at, updated_at) SELECT contact_id, field_name, field_type, field_value, %s, %s "
-            f"FROM {{M}}_attrs WHERE true ORDER BY 1, 2 {upsert}",
-            [self.now, self.now],
-        )
-        self.sql("DROP TABLE {M}_attrs")
+        if self.matched:
+            self._existing_attributes(pairs, value, cid, differs, upsert)
         columns = (
             "INSERT INTO contacts_contactattribute "
             "(contact_id, field_name, field_type, field_value, created_at, updated_at) "
@@ -370,6 +358,25 @@ class _ContactMerge:
                 f"AND NOT EXISTS (SELECT 1 FROM {{NEW}} n WHERE n.email = m.email) {upsert}",
                 [self.now, self.now],
             )
+
+    def _existing_attributes(self, pairs: str, value: str, cid: str, differs: str, upsert: str) -> None:
+        # Existing contacts: write only the attributes that differ, and remember who changed.
+        self.sql(
+            f"CREATE TEMP TABLE {{M}}_attrs AS SELECT {cid} AS contact_id, kv.key AS field_name, "
+            f"t.type AS field_type, {value} AS field_value FROM {{M}} m {pairs} JOIN {{T}} t ON t.name = kv.key "
+            f"WHERE {cid} IS NOT NULL AND {differs.format(cid=cid)}"
+        )
+        self.sql(
+            "INSERT INTO {CH} (contact_id) SELECT DISTINCT a.contact_id FROM {M}_attrs a "
+            "WHERE NOT EXISTS (SELECT 1 FROM {CH} ch WHERE ch.contact_id = a.contact_id)"
+        )
+        self.sql(
+            "INSERT INTO contacts_contactattribute (contact_id, field_name, field_type, field_value, "
+            "created_at, updated_at) SELECT contact_id, field_name, field_type, field_value, %s, %s "
+            f"FROM {{M}}_attrs WHERE true ORDER BY 1, 2 {upsert}",
+            [self.now, self.now],
+        )
+        self.sql("DROP TABLE {M}_attrs")
 
     def _outcomes(self, result: MergeResult) -> None:
         for line, contact_id, is_new, changed in self.rows(
