@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from django.db.models import ProtectedError
@@ -18,6 +19,8 @@ from segments import selectors, services
 from segments.errors import SegmentError
 from segments.models import Segment
 from segments.serializers import (
+    MembersAddSerializer,
+    MembersResultSerializer,
     SegmentContactSerializer,
     SegmentContactsPageSerializer,
     SegmentCountSerializer,
@@ -82,5 +85,32 @@ class SegmentViewSet(viewsets.ModelViewSet):
                 "next": replace_query_param(url, "page", page + 1) if page * CONTACTS_PAGE_SIZE < total else None,
                 "previous": replace_query_param(url, "page", page - 1) if page > 1 else None,
                 "results": SegmentContactSerializer(rows, many=True).data,
+            }
+        )
+
+    @extend_schema(request=MembersAddSerializer, responses=MembersResultSerializer)
+    @action(detail=True, methods=["post"])
+    def members(self, request: Request, pk: str | None = None) -> Response:
+        """Add members to a manual segment: `contact_ids` and/or `emails` (JSON), or a CSV `file` (multipart)."""
+        segment = self.get_object()
+        data = MembersAddSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        source: Any = values.get("file")
+        if source is None:
+            keys = [str(i) for i in values["contact_ids"]] + [e.strip() for e in values["emails"]]
+            if not keys:
+                raise ValidationError({"contact_ids": "Give contact_ids, emails or a file."})
+            source = io.StringIO("\n".join(keys))
+        result = services.segment_members_upload(
+            segment=segment, user=request.user, file=source, replace=values["replace"]
+        )
+        return Response(
+            {
+                "rows": result.rows,
+                "matched": result.matched,
+                "added": result.added,
+                "removed": result.removed,
+                "not_found": result.not_found,
             }
         )

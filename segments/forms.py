@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import io
 import json
-from typing import Any
+from typing import IO, Any
 
 from django import forms
 
@@ -60,5 +61,26 @@ class SegmentForm(forms.ModelForm):
 
 
 class MembersUploadForm(forms.Form):
-    file = forms.FileField(help_text="CSV with one customer id or email per row (a header row is optional).")
+    file = forms.FileField(
+        required=False, help_text="CSV with one customer id or email per row (a header row is optional)."
+    )
+    members = forms.CharField(
+        required=False,
+        label="Or list them",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "42\nann@example.org"}),
+        help_text="Customer ids or emails, one per line.",
+    )
     replace = forms.BooleanField(required=False, label="Replace the current members")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("file") and not (data.get("members") or "").strip():
+            raise forms.ValidationError("Choose a CSV file or list customer ids or emails.")
+        return data
+
+    def source(self) -> IO[bytes] | IO[str]:
+        """The uploaded file, or the listed members as a one-column CSV."""
+        upload = self.cleaned_data.get("file")
+        if upload:
+            return upload  # type: ignore[no-any-return]
+        return io.StringIO(self.cleaned_data["members"])

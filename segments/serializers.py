@@ -43,3 +43,18 @@ class SegmentContactsPageSerializer(serializers.Serializer):
     next = serializers.CharField(allow_null=True)
     previous = serializers.CharField(allow_null=True)
     results = SegmentContactSerializer(many=True)
+
+
+class MembersAddSerializer(serializers.Serializer):
+    contact_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+    emails = serializers.ListField(child=serializers.CharField(max_length=254), required=False, default=list)
+    file = serializers.FileField(required=False, help_text="CSV of customer ids or emails (multipart).")
+    replace = serializers.BooleanField(required=False, default=False)
+
+
+class MembersResultSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    matched = serializers.IntegerField()
+    added = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    not_found = serializers.ListField(child=serializers.CharField())

@@ -159,11 +159,11 @@ def segment_upload(request: HttpRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
     form = MembersUploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        messages.error(request, "Choose a CSV file of customer ids or emails.")
+        messages.error(request, "Choose a CSV file or list customer ids or emails.")
         return redirect("segments:detail", pk=pk)
     try:
         result = services.segment_members_upload(
-            segment=segment, user=request.user, file=form.cleaned_data["file"], replace=form.cleaned_data["replace"]
+            segment=segment, user=request.user, file=form.source(), replace=form.cleaned_data["replace"]
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))

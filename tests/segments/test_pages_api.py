@@ -166,3 +166,47 @@ def test_upload_page_adds_members(manager: User) -> None:
     response = _client(manager).post(reverse("segments:upload", args=[segment.pk]), {"file": upload})
     assert response.status_code == 302
     assert SegmentMember.objects.filter(segment=segment, contact=contact).exists()
+
+
+def test_members_can_be_listed_on_the_page(manager: User) -> None:
+    a, b = make_contact(), make_contact()
+    segment = services.segment_create(user=manager, name="m", type=Segment.Type.MANUAL)
+    response = _client(manager).post(reverse("segments:upload", args=[segment.pk]), {"members": f"{a.pk}\n{b.email}"})
+    assert response.status_code == 302
+    assert set(SegmentMember.objects.filter(segment=segment).values_list("contact_id", flat=True)) == {a.pk, b.pk}
+
+
+def test_api_adds_members_by_id_and_email(api: APIClient, manager: User) -> None:
+    a, b = make_contact(), make_contact()
+    segment = services.segment_create(user=manager, name="m", type=Segment.Type.MANUAL)
+    response = api.post(
+        f"/api/v1/segments/{segment.pk}/members",
+        {"contact_ids": [a.pk], "emails": [b.email.upper(), "nobody@example.org"]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["added"] == 2 and response.json()["not_found"] == ["nobody@example.org"]
+    assert api.get(f"/api/v1/segments/{segment.pk}/count").json() == {"count": 2}
+
+
+def test_api_members_of_a_rules_segment_is_a_400(api: APIClient, manager: User) -> None:
+    segment = _rules_segment(manager)
+    response = api.post(f"/api/v1/segments/{segment.pk}/members", {"contact_ids": [1]}, format="json")
+    assert response.status_code == 400
+
+
+def test_api_sql_segment_timeout_on_count_is_a_400_not_500(
+    admin_api: APIClient, admin_user: User, settings: object
+) -> None:
+    make_contact()
+    segment = services.segment_create(
+        user=admin_user, name="slow", type=Segment.Type.SQL, selection_sql="SELECT id FROM contacts_contact"
+    )
+    # Saved while fast; slow by the time it is counted (data grows): the timeout must come back as a message.
+    Segment.objects.filter(pk=segment.pk).update(
+        selection_sql="SELECT g FROM generate_series(1::bigint, 50000000::bigint) AS g WHERE g % 7 = 8"
+    )
+    settings.SEGMENT_SQL_TIMEOUT_MS = 100  # type: ignore[attr-defined]
+    response = admin_api.get(f"/api/v1/segments/{segment.pk}/count")
+    assert response.status_code == 400
+    assert "longer than" in response.json()["detail"]
