@@ -428,8 +428,10 @@ def emailer_run(*, emailer_id: int) -> int | None:
 
 
 def _lock_with_send(scenario_id: int) -> tuple[Scenario, Emailer | None]:
+    # Lock order everywhere is Emailer, then Scenario (as in emailer_run and on_send_event), so no two of these
+    # operations can deadlock on the same scenario.
+    emailer = Emailer.objects.select_for_update().filter(scenario_id=scenario_id).first()
     scenario = Scenario.objects.select_for_update().select_related("campaign").get(pk=scenario_id)
-    emailer = Emailer.objects.filter(scenario_id=scenario.pk).first()
     return scenario, emailer
 
 
@@ -466,20 +468,24 @@ def scenario_resume(*, scenario_id: int, user: Any = None) -> Scenario:
     return scenario
 
 
-@transaction.atomic
 def scenario_cancel(*, scenario_id: int, user: Any = None) -> Scenario:
     """Stop a scenario for good: before it starts (nothing is sent) or while sending (the rest is not sent)."""
-    scenario, emailer = _lock_with_send(scenario_id)
-    if scenario.status not in (S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED):
-        raise ScenarioStateError(f"A {scenario.get_status_display().lower()} scenario cannot be cancelled.")
-    now = dj_timezone.now()
-    Scenario.objects.filter(pk=scenario.pk, status=scenario.status).update(status=S.CANCELLED, updated_at=now)
-    if emailer is not None:
-        Emailer.objects.filter(pk=emailer.pk, sent=False).update(active=False, finished_at=now)
-        if emailer.send_id is not None:
-            _engine().send_cancel(send_id=emailer.send_id)
-    scenario.refresh_from_db()
-    return scenario
+    with transaction.atomic():
+        scenario, emailer = _lock_with_send(scenario_id)
+        if scenario.status not in (S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED):
+            raise ScenarioStateError(f"A {scenario.get_status_display().lower()} scenario cannot be cancelled.")
+        now = dj_timezone.now()
+        Scenario.objects.filter(pk=scenario.pk, status=scenario.status).update(status=S.CANCELLED, updated_at=now)
+        send_id = None
+        if emailer is not None:
+            Emailer.objects.filter(pk=emailer.pk, sent=False).update(active=False, finished_at=now)
+            send_id = emailer.send_id
+    if send_id is not None:
+        # After our commit, not inside it: the engine commits the Send's status, then cancels its queued rows,
+        # waiting for pages in flight. Inside our transaction that wait would hold our locks, and the Send row
+        # lock we would hold is what those pages need to write their counters: a deadlock.
+        _engine().send_cancel(send_id=send_id, reason=f"Cancelled by {_actor(user)}")
+    return Scenario.objects.select_related("campaign").get(pk=scenario_id)
 
 
 @transaction.atomic

@@ -113,3 +113,70 @@ def test_seed_000_end_to_end(celery_worker: Any, fake_resend: Any, api: APIClien
     assert fake_resend.report(remaining) == {"received": N - 1, "duplicates": 0, "missing": 0, "unexpected": 0}
     assert fake_resend.messages(to="person3@example.com") == []
     assert scenario.contacts_served == N - 1
+
+
+def _wait(condition: Any, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(message)
+
+
+def test_pause_resume_and_cancel_through_the_api_while_sending(
+    celery_worker: Any, fake_resend: Any, api: APIClient
+) -> None:
+    """Seeds 002/004: once sending, a scenario is paused, resumed and stopped, never edited; nothing twice."""
+    n = 800
+    today = timezone.localdate()
+    campaign = api.post(
+        "/api/v1/campaigns",
+        {"name": "Lifecycle", "start_date": str(today), "end_date": str(today + dt.timedelta(days=2))},
+        format="json",
+    ).json()
+    upload = api.post(f"/api/v1/campaigns/{campaign['id']}/contacts", {"file": _csv(n)}, format="multipart")
+    assert upload.status_code == 201, upload.content
+    emails = [f"person{i}@example.com" for i in range(n)]
+    fake_resend.configure(latency_ms=400)  # pages slow enough to act while the send is under way
+    celery_worker.start(concurrency=2)
+
+    def received() -> int:
+        return sum(fake_resend.ledger().values())
+
+    scenario = api.post(
+        "/api/v1/scenarios",
+        {
+            "campaign": campaign["id"],
+            "subject": "Lifecycle",
+            "content": "Hi",
+            "send_date": str(today),
+            "send_time": "00:00",
+            "draft": True,
+        },
+        format="json",
+    ).json()
+    url = f"/api/v1/scenarios/{scenario['id']}"
+    assert api.post(f"{url}/send", {"at": None}, format="json").json()["status"] == "sending"
+    _wait(lambda: received() >= 100, 30, f"nothing sent\n{celery_worker.logs()}")
+
+    paused = api.post(f"{url}/pause")
+    assert paused.status_code == 200 and paused.json()["status"] == "paused"
+    assert api.patch(url, {"subject": "Edited"}, format="json").status_code == 409
+    time.sleep(1.5)  # pages already at the server finish; no new page starts
+    at_pause = received()
+    time.sleep(2.0)
+    assert received() == at_pause < n
+
+    assert api.post(f"{url}/resume").json()["status"] == "sending"
+    _wait(lambda: received() > at_pause, 30, "resume sent nothing")
+    cancelled = api.post(f"{url}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    time.sleep(1.5)
+    at_cancel = received()
+    time.sleep(2.0)
+    assert received() == at_cancel < n
+    report = fake_resend.report(emails)
+    assert report["duplicates"] == 0 and report["unexpected"] == 0
+    assert Scenario.objects.get(pk=scenario["id"]).status == Scenario.Status.CANCELLED
+    assert Emailer.objects.get(scenario_id=scenario["id"]).active is False

@@ -40,8 +40,9 @@ class FakeEngine:
     def send_resume(self, *, send_id: int) -> None:
         self.calls.append(("send_resume", {"send_id": send_id}))
 
-    def send_cancel(self, *, send_id: int) -> None:
-        self.calls.append(("send_cancel", {"send_id": send_id}))
+    def send_cancel(self, *, send_id: int, reason: str = "") -> int:
+        self.calls.append(("send_cancel", {"send_id": send_id, "reason": reason}))
+        return 0
 
     def send_retry_failed(self, *, send_id: int) -> int:
         self.calls.append(("send_retry_failed", {"send_id": send_id}))
