@@ -67,6 +67,10 @@ def segment_count(*, segment: Segment) -> int:
 
 
 def segment_contacts(*, segment: Segment) -> QuerySet[Contact]:
+    """The segment's contacts ordered by id. Rules filter contacts directly, so a page (`id > after LIMIT n`)
+    can walk the primary key and stop after n matches instead of materialising the whole segment."""
+    if segment.type == Segment.Type.RULES:
+        return Contact.objects.filter(compile_rules(segment.rules)).order_by("id")
     return Contact.objects.filter(pk__in=segment_contact_ids(segment=segment)).order_by("id")
 
 
