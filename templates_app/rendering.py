@@ -54,6 +54,28 @@ _sandbox.filters.update(defaultfilters.register.filters)
 for _name in ALLOWED_TAGS:
     _sandbox.tags[_name] = defaulttags.register.tags[_name]
 
+# Padding filters take their width from the template: `{{ x|ljust:"999999999" }}` would build a gigabyte string
+# per recipient. Same filters, width capped.
+MAX_PAD_WIDTH = 1000
+
+
+def _capped(name: str) -> Any:
+    original = defaultfilters.register.filters[name]
+
+    def padded(value: Any, arg: Any) -> Any:
+        try:
+            width = min(int(arg), MAX_PAD_WIDTH)
+        except (TypeError, ValueError):
+            return value
+        return original(value, width)
+
+    padded.is_safe = getattr(original, "is_safe", False)  # type: ignore[attr-defined]
+    return padded
+
+
+for _name in ("center", "ljust", "rjust"):
+    _sandbox.filters[_name] = _capped(_name)
+
 
 def _make_engine() -> Engine:
     engine = Engine(loaders=[], libraries={}, debug=True, autoescape=True, string_if_invalid="")

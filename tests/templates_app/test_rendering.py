@@ -156,3 +156,8 @@ def test_fast_render_matches_django_stock_render() -> None:
     expected = stock.render(Context(rendering.personalisation_context(values), autoescape=True))
     compiled = compile_message(subject="s", body_html=source)
     assert compiled.render(values).html == expected
+
+
+def test_padding_filters_are_capped() -> None:
+    compiled = compile_message(subject="s", body_text='[{{ first_name|ljust:"999999999" }}]')
+    assert len(compiled.render(contact_context(first_name="Ann")).text.strip()) == rendering.MAX_PAD_WIDTH + 2
