@@ -163,3 +163,19 @@ def test_viewer_cannot_upload_members(manager: User, viewer: User) -> None:
     segment = services.segment_create(user=manager, name="m", type=Segment.Type.MANUAL)
     with pytest.raises(PermissionDenied):
         services.segment_members_upload(segment=segment, user=viewer, file=io.StringIO("1\n"))
+
+
+def test_sql_segment_with_percent_signs_counts_and_shows_its_sql(admin_user: User) -> None:
+    from segments.selectors import segment_sample, segment_sql_text
+
+    keep = make_contact(email="keep-1@example.org")
+    make_contact(email="other@example.org")
+    segment = services.segment_create(
+        user=admin_user,
+        name="like",
+        type=Segment.Type.SQL,
+        selection_sql="SELECT id FROM contacts_contact WHERE email LIKE 'keep%' AND 10 % 3 = 1",
+    )
+    assert segment_count(segment=segment) == 1
+    assert [c.pk for c in segment_sample(segment=segment)] == [keep.pk]
+    assert "LIKE 'keep%'" in segment_sql_text(segment=segment)
