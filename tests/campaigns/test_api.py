@@ -301,3 +301,16 @@ def test_big_csv_upload_is_left_to_a_worker(
     assert response.status_code == 202
     assert (response.json()["status"], response.json()["batch"]) == ("pending", campaign["batch"])
     assert len(callbacks) == 1  # import_job_run_task, once this commits
+
+
+def test_scenario_list_with_a_malformed_campaign_filter_is_400(api: APIClient) -> None:
+    response = api.get("/api/v1/scenarios?campaign=abc")
+    assert response.status_code == 400
+    assert "campaign" in response.json()
+
+
+def test_viewer_cannot_patch_or_delete(api: APIClient, viewer_api: APIClient) -> None:
+    scenario = _scenario(api, _campaign(api)["id"])
+    assert viewer_api.patch(f"/api/v1/scenarios/{scenario['id']}", {"subject": "x"}, format="json").status_code == 403
+    assert viewer_api.delete(f"/api/v1/scenarios/{scenario['id']}").status_code == 403
+    assert Scenario.objects.get(pk=scenario["id"]).subject == "Hello"

@@ -285,3 +285,47 @@ def test_notification_email_copy_goes_to_the_creator(
     mail = mailoutbox
     assert [m.to for m in mail] == [[manager.email]]
     assert "Invalid API key" in mail[0].body
+
+
+def test_scenario_time_is_read_in_the_campaign_zone() -> None:
+    campaign = _campaign(timezone="Asia/Kolkata")
+    scenario = _scenario(campaign, send_time=dt.time(18, 30))
+    # 18:30 in Kolkata (UTC+5:30) is 13:00 UTC.
+    assert Emailer.objects.get(scenario=scenario).scheduled_at == dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)
+
+
+def test_unknown_time_zone_is_rejected() -> None:
+    with pytest.raises(ValidationError) as exc:
+        _campaign(timezone="Mars/Olympus")
+    assert "Unknown time zone" in exc.value.message_dict["timezone"][0]
+
+
+def test_pausing_the_campaign_takes_back_waiting_emailers_and_activating_replans() -> None:
+    campaign = _campaign()
+    scenario = _scenario(campaign)
+    services.campaign_update(campaign=campaign, status=Campaign.Status.PAUSED)
+    assert Emailer.objects.get(scenario=scenario).active is False
+    services.campaign_update(campaign=campaign, status=Campaign.Status.ACTIVE)
+    assert Emailer.objects.get(scenario=scenario).active is True
+
+
+def test_event_of_a_send_without_emailer_is_ignored(engine: FakeEngine) -> None:
+    send = Send.objects.create(subject="Automation run")
+    services.on_send_event(send.pk, "finished", "")
+    assert not Notification.objects.exists()
+
+
+def test_cancel_before_the_start_deactivates_the_emailer(engine: FakeEngine) -> None:
+    scenario = _scenario(_campaign())
+    assert services.scenario_cancel(scenario_id=scenario.pk).status == Scenario.Status.CANCELLED
+    assert Emailer.objects.get(scenario=scenario).active is False
+    assert engine.calls == []  # nothing was started, so the engine is not involved
+
+
+def test_deleting_a_campaign_that_never_sent_removes_its_batch() -> None:
+    from contacts.models import Batch
+
+    campaign = _campaign()
+    _scenario(campaign)
+    services.campaign_delete(campaign_id=campaign.pk)
+    assert not Campaign.objects.exists() and not Batch.objects.filter(pk=campaign.batch_id).exists()
