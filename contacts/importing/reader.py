@@ -63,17 +63,19 @@ def detect_encoding(f: BinaryIO) -> str:
 
 def sniff_delimiter(sample: str) -> str:
     """The delimiter is whichever candidate occurs most often in the header line outside quotes."""
-    header: list[str] = []
+    outside: list[str] = []
     in_quotes = False
     for ch in sample:
         if ch == '"':
             in_quotes = not in_quotes
-        elif ch in "\r\n" and not in_quotes:
-            if header:
-                break
+        elif in_quotes:
             continue
-        header.append(ch)
-    line = "".join(header)
+        elif ch in "\r\n":
+            if outside:
+                break
+        else:
+            outside.append(ch)
+    line = "".join(outside)
     counts = {d: line.count(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] else ","

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from contacts.importing import columns as c
 from contacts.importing.reader import FileUnreadable
@@ -102,83 +102,102 @@ class ContactPlan:
         return self.compile(known)(line, list(values))
 
     def compile(self, known: TypeLookup) -> Callable[[int, list[str]], ContactRow]:
-        """The per-record validator as one closure over precomputed indexes: this runs a million times per
-        file, so it avoids lookups by name, allocations and calls it does not need."""
-        width = self.width
-        fields = self.fields
-        # An absent column reads the empty string every record gets appended at index `width`.
-        i_email, i_first, i_last, i_name, i_mobile, i_lms, i_status, i_json = (
-            fields.get(name, width)
-            for name in ("email", "first_name", "last_name", "name", "mobile", "lms_lead_id", "status", "attributes")
-        )
-        attributes = [
-            (a.index, f"{c.json_string(a.name)}: ", c.fast_coercer(a.type or c.FieldType.STRING), a.name)
-            for a in self.attributes
+        """The per-record validator, generated for this header: it runs a million times per file, so it holds
+        only the statements the file's columns need (no lookups by name, no absent columns, no padding)."""
+        width, fields = self.width, self.fields
+        env: dict[str, Any] = {
+            "RowError": RowError,
+            "CoercionError": c.CoercionError,
+            "valid_email": c.EMAIL_RE.match,
+            "statuses": c.STATUS_VALUES,
+            "normalize": c.normalize_header,
+            "json_attributes": self._json_attributes,
+            "known": known,
+            "taken": {a.name for a in self.attributes},
+            "width": width,
+        }
+
+        def field(name: str) -> str:
+            return f"values[{fields[name]}].strip()" if name in fields else '""'
+
+        code = [
+            "def row(line, values):",
+            "    if len(values) != width:",
+            "        values = fit(values)",
+            f"    email = {field('email')}.lower()",
+            "    if not email:",
+            "        raise RowError('missing email')",
+            "    if len(email) > 254 or valid_email(email) is None:",
+            "        raise RowError(f'invalid email {email!r}')",
+            f"    first = {field('first_name')}",
+            f"    last = {field('last_name')}",
         ]
-        taken = {a.name for a in self.attributes}
-        valid_email = c.EMAIL_RE.match
-        statuses = c.STATUS_VALUES
-        json_attributes = self._json_attributes
-        padding = [[""] * (width + 1 - size) for size in range(width + 1)]
+        if "name" in fields:
+            code += [
+                "    if not first and not last:",
+                f"        first, _, last = {field('name')}.partition(' ')",
+                "        last = last.strip()",
+            ]
+        code += [f"    mobile = {field('mobile')}", f"    lms = {field('lms_lead_id')}"]
+        for name, variable in (
+            ("first_name", "first"),
+            ("last_name", "last"),
+            ("mobile", "mobile"),
+            ("lms_lead_id", "lms"),
+        ):
+            if name in fields or (name in ("first_name", "last_name") and "name" in fields):
+                limit = MAX_LENGTHS[name]
+                code += [
+                    f"    if len({variable}) > {limit}:",
+                    f"        raise RowError('{name} is longer than {limit} characters')",
+                ]
+        code.append("    status = None")
+        if "status" in fields:
+            code += [
+                f"    raw_status = {field('status')}",
+                "    if raw_status:",
+                "        status = statuses.get(normalize(raw_status))",
+                "        if status is None:",
+                "            raise RowError(f'unknown status {raw_status!r}')",
+            ]
+        code.append("    parts = []")
+        for i, attribute in enumerate(self.attributes):
+            env[f"coerce{i}"] = c.fast_coercer(attribute.type or c.FieldType.STRING)
+            env[f"prefix{i}"] = f"{c.json_string(attribute.name)}: "
+            env[f"name{i}"] = attribute.name
+            code += [
+                f"    value = values[{attribute.index}]",
+                "    if value:",
+                "        value = value.strip()",
+                "        if value:",
+                "            try:",
+                f"                parts.append(prefix{i} + coerce{i}(value))",
+                "            except CoercionError as exc:",
+                f"                raise RowError(f'column {{name{i}!r}}: {{value!r}} is {{exc}}') from None",
+            ]
+        if "attributes" in fields:
+            code += [
+                f"    raw_json = {field('attributes')}",
+                "    if raw_json:",
+                "        parts.extend(json_attributes(raw_json, known, taken))",
+            ]
+        code.append(
+            "    return (line, email, first or None, last or None, mobile or None, lms or None, status, "
+            "'{' + ', '.join(parts) + '}' if parts else None)"
+        )
 
-        def row(line: int, values: list[str]) -> ContactRow:
-            size = len(values)
-            if size > width and any(v.strip() for v in values[width:]):
-                raise RowError(f"{size} fields but the header has {width}")
-            # A padded copy, never the caller's list: the error report shows the record as it was read.
-            values = values + padding[size] if size <= width else [*values[:width], ""]
-            email = values[i_email].strip().lower()
-            if not email:
-                raise RowError("missing email")
-            if len(email) > 254 or valid_email(email) is None:
-                raise RowError(f"invalid email {email!r}")
-            first = values[i_first].strip()
-            last = values[i_last].strip()
-            if not first and not last:
-                first, _, last = values[i_name].strip().partition(" ")
-                last = last.strip()
-            mobile = values[i_mobile].strip()
-            lms = values[i_lms].strip()
-            if len(first) > 150 or len(last) > 150 or len(mobile) > 40 or len(lms) > 100:
-                for name, text in (
-                    ("first_name", first),
-                    ("last_name", last),
-                    ("mobile", mobile),
-                    ("lms_lead_id", lms),
-                ):
-                    if len(text) > MAX_LENGTHS[name]:
-                        raise RowError(f"{name} is longer than {MAX_LENGTHS[name]} characters")
-            status = None
-            raw_status = values[i_status]
-            if raw_status:
-                status = statuses.get(c.normalize_header(raw_status))
-                if status is None:
-                    raise RowError(f"unknown status {raw_status.strip()!r}")
-            parts = []
-            for index, prefix, coerce, name in attributes:
-                value = values[index]
-                if value:
-                    value = value.strip()
-                    if value:
-                        try:
-                            parts.append(prefix + coerce(value))
-                        except c.CoercionError as exc:
-                            raise RowError(f"column {name!r}: {value!r} is {exc}") from None
-            raw_json = values[i_json].strip()
-            if raw_json:
-                parts.extend(json_attributes(raw_json, known, taken))
-            return (
-                line,
-                email,
-                first or None,
-                last or None,
-                mobile or None,
-                lms or None,
-                status,
-                "{" + ", ".join(parts) + "}" if parts else None,
-            )
+        def fit(values: list[str]) -> list[str]:
+            # A fitted copy, never the caller's list: the error report shows the record as it was read.
+            if len(values) > width:
+                if any(v.strip() for v in values[width:]):
+                    raise RowError(f"{len(values)} fields but the header has {width}")
+                return values[:width]
+            return values + [""] * (width - len(values))
 
-        return row
+        env["fit"] = fit
+        # Only column positions and constants are interpolated; header names and file values stay in `env`.
+        exec("\n".join(code), env)
+        return cast(Callable[[int, list[str]], ContactRow], env["row"])
 
     def _json_attributes(self, text: str, known: TypeLookup, taken: set[str]) -> list[str]:
         try:

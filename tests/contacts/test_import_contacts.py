@@ -265,3 +265,36 @@ def test_running_a_finished_job_again_does_nothing(run_import: RunImport) -> Non
     job = run_import("email\nann@example.com\n")
     again = import_job_run(job_id=job.pk)
     assert (again.status, again.created, Contact.objects.count()) == (ImportJob.Status.DONE, 1, 1)
+
+
+def test_record_with_more_fields_than_the_header_is_a_row_error(run_import: RunImport) -> None:
+    job = run_import("email,first_name\nann@example.com,Ann,extra\nbob@example.com,Bob,\n")
+    assert (job.created, job.errors) == (1, 1)
+    assert _error_rows(job)[0]["reason"] == "3 fields but the header has 2"
+
+
+def test_short_record_reads_missing_fields_as_empty(run_import: RunImport) -> None:
+    job = run_import("email,first_name,age\nann@example.com\n")
+    assert (job.created, job.errors) == (1, 0)
+    assert not ContactAttribute.objects.exists()
+
+
+def test_too_long_field_is_a_row_error(run_import: RunImport) -> None:
+    job = run_import(f"email,mobile\nann@example.com,{'9' * 41}\n")
+    assert _error_rows(job)[0]["reason"] == "mobile is longer than 40 characters"
+
+
+def test_unknown_status_is_a_row_error(run_import: RunImport) -> None:
+    job = run_import("email,status\nann@example.com,maybe\n")
+    assert _error_rows(job)[0]["reason"] == "unknown status 'maybe'"
+
+
+def test_header_names_cannot_inject_code(run_import: RunImport) -> None:
+    job = run_import("email,\"x'); import os; ('\"\nann@example.com,1\n")
+    assert job.status == ImportJob.Status.DONE
+    assert ContactAttribute.objects.get().field_name == "x_import_os"
+
+
+def test_delimiters_inside_quoted_header_names_do_not_count(run_import: RunImport) -> None:
+    run_import('email,"a; b; c"\nann@example.com,x\n')
+    assert ContactAttribute.objects.get().field_name == "a_b_c"
