@@ -78,6 +78,11 @@ def psql(sql: str) -> None:
     subprocess.run(["psql", database_url(DB_NAME), "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True)
 
 
+def load() -> str:
+    """The 1-minute load average: this machine is shared, so every figure is printed with it."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def baseline(path: Path) -> float:
     psql(BASELINE_TABLE)
     copy = (
@@ -159,19 +164,34 @@ def main(argv: list[str]) -> None:
     reset_contacts()
     # The machine is shared: the baseline runs before and after the product's fresh import, and the ratio is
     # taken against their mean, so a change of load during the run moves both sides.
+    loads = [load()]
     copy_before = baseline(path)
+    loads.append(load())
     first = product(path)
+    loads.append(load())
     copy_after = baseline(path)
+    loads.append(load())
     copy_seconds = (copy_before + copy_after) / 2
     rows = [
-        {"run": "psql \\copy (baseline, before)", "seconds": copy_before, "rows/s": int(args.rows / copy_before)},
-        {"run": "psql \\copy (baseline, after)", "seconds": copy_after, "rows/s": int(args.rows / copy_after)},
+        {
+            "run": "psql \\copy (baseline, before)",
+            "seconds": copy_before,
+            "rows/s": int(args.rows / copy_before),
+            "load avg": loads[1],
+        },
+        {
+            "run": "psql \\copy (baseline, after)",
+            "seconds": copy_after,
+            "rows/s": int(args.rows / copy_after),
+            "load avg": loads[3],
+        },
         {
             "run": "product: fresh import",
             "seconds": first["seconds"],
             "rows/s": int(args.rows / float(first["seconds"])),  # type: ignore[arg-type]
             "x baseline": float(first["seconds"]) / copy_seconds,  # type: ignore[arg-type]
             "peak RSS MB": first["peak_rss_mb"],
+            "load avg": loads[2],
         },
     ]
     if not args.no_reimport:
@@ -183,6 +203,7 @@ def main(argv: list[str]) -> None:
                 "rows/s": int(args.rows / float(again["seconds"])),  # type: ignore[arg-type]
                 "x baseline": float(again["seconds"]) / copy_seconds,  # type: ignore[arg-type]
                 "peak RSS MB": again["peak_rss_mb"],
+                "load avg": load(),
             }
         )
     print_table(f"Import {args.rows:,} contacts rows (file {path.stat().st_size / 1e6:.1f} MB)", rows)
