@@ -73,3 +73,29 @@ def test_admin_scenario_outside_the_timeline_is_a_form_error(staff: Client) -> N
     assert response.status_code == 200
     assert "timeline" in response.content.decode()
     assert not Scenario.objects.filter(subject="Out").exists()
+
+
+def test_admin_pause_action_goes_through_the_service(staff: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from campaigns import services
+    from campaigns.models import Emailer
+    from tests.scheduler.fake_engine import FakeEngine
+
+    engine = FakeEngine()
+    monkeypatch.setattr(services, "_engine", lambda: engine)
+    scenario = cast(Scenario, ScenarioFactory(send_time=dt.time(23, 59)))
+    emailer = services.emailer_plan(scenario=scenario)
+    services.emailer_run(emailer_id=emailer.pk)
+    response = staff.post(
+        "/admin/campaigns/scenario/", {"action": "pause", "_selected_action": [scenario.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    assert Scenario.objects.get(pk=scenario.pk).status == Scenario.Status.PAUSED
+    assert engine.names()[-1] == "send_pause"
+    assert Emailer.objects.get(pk=emailer.pk).send_id is not None
+
+
+def test_admin_does_not_edit_a_sent_scenario(staff: Client) -> None:
+    scenario = cast(Scenario, ScenarioFactory(status=Scenario.Status.SENT))
+    response = staff.post(f"/admin/campaigns/scenario/{scenario.pk}/change/", {"subject": "Changed"})
+    assert response.status_code == 403
+    assert Scenario.objects.get(pk=scenario.pk).subject != "Changed"
