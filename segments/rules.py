@@ -31,11 +31,13 @@ Operators by type (V is the value):
 String `contains` / `starts_with` ignore case; `eq` does not. Negative attribute operators (neq, not_in,
 not_contains) match contacts that HAVE the attribute with another value; use `is_not_set` (or "negate") for
 contacts without it. Attribute values are jsonb in `contacts_contactattribute(field_name, field_value)`; a value
-of the wrong JSON type never matches (and never raises): numbers are read with
-`CASE WHEN jsonb_typeof(v) = 'number' THEN v::numeric END`, strings with `v #>> '{}'`.
+of the wrong JSON type never matches (and never raises): numbers and exact string matches are compared as typed
+jsonb values (`jsonb_typeof(v) = 'number' AND v > '70'::jsonb`, index-friendly), other string operators read
+`v #>> '{}'`, dates `left(v #>> '{}', 10)::date`.
 
-Each condition on another table is an `EXISTS (...)` subquery correlated on the contact, so the whole tree is
-one statement PostgreSQL can plan as semi-joins. Relative dates ("last N days") are resolved when compiled.
+The whole tree is one statement: AND-ed conditions on other tables are `EXISTS (...)` subqueries (semi-joins);
+an OR group over other tables is `id IN (a UNION b ...)` (see `_group_q`). Relative dates ("last N days") are
+resolved when compiled.
 """
 
 from __future__ import annotations
@@ -84,17 +86,6 @@ class JsonbNumeric(Func):
 class JsonbText(Func):
     template = "(%(expressions)s #>> '{}')"
     output_field = TextField()
-
-
-class JsonbTextPrefix(Func):
-    """The first TEXT_PREFIX characters of a string value: what the proposed contacts index on
-    `(field_name, left(field_value #>> '{}', 200), contact_id)` holds (a btree entry must stay under ~2.7 KB)."""
-
-    template = "left(%(expressions)s #>> '{}', 200)"
-    output_field = TextField()
-
-
-TEXT_PREFIX = 200
 
 
 class JsonbDate(Func):
