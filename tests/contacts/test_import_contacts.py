@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import pytest
 
@@ -298,3 +299,36 @@ def test_header_names_cannot_inject_code(run_import: RunImport) -> None:
 def test_delimiters_inside_quoted_header_names_do_not_count(run_import: RunImport) -> None:
     run_import('email,"a; b; c"\nann@example.com,x\n')
     assert ContactAttribute.objects.get().field_name == "a_b_c"
+
+
+def test_task_called_twice_imports_once(settings: pytest.FixtureRequest, tmp_path: object) -> None:
+    from django.core.files.base import ContentFile
+
+    from contacts.services import import_job_create
+    from contacts.tasks import import_job_run_task
+
+    settings.MEDIA_ROOT = str(tmp_path)  # type: ignore[attr-defined]
+    job = import_job_create(file=ContentFile(b"email\nann@example.com\n"), original_name="a.csv", start=False)
+    assert import_job_run_task(job.pk) == "done"
+    assert import_job_run_task(job.pk) == "done"
+    job.refresh_from_db()
+    assert (job.created, job.unchanged, Contact.objects.count()) == (1, 0, 1)
+
+
+def test_create_enqueues_the_task_after_commit(
+    settings: pytest.FixtureRequest,
+    tmp_path: object,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.core.files.base import ContentFile
+
+    from contacts import tasks
+    from contacts.services import import_job_create
+
+    settings.MEDIA_ROOT = str(tmp_path)  # type: ignore[attr-defined]
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.import_job_run_task, "delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = import_job_create(file=ContentFile(b"email\nann@example.com\n"), original_name="a.csv")
+    assert queued == [job.pk]
