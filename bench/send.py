@@ -97,9 +97,10 @@ class Fake:
 
 
 class Workers:
-    def __init__(self, fake: Fake, concurrency: int) -> None:
+    def __init__(self, fake: Fake, concurrency: int, *, db_reuse: bool = False) -> None:
         self.fake = fake
         self.concurrency = concurrency
+        self.app = "bench._celery_reuse" if db_reuse else "config"
         self.procs: list[subprocess.Popen[bytes]] = []
         self.log = Path("/tmp") / f"herald-bench-worker-{os.getpid()}.log"
 
@@ -120,7 +121,7 @@ class Workers:
             "-m",
             "celery",
             "-A",
-            "config",
+            self.app,
             "worker",
             "--pool=prefork",
             f"--concurrency={self.concurrency}",
@@ -315,13 +316,14 @@ def trial_throughput(fake: Fake, workers: Workers, count: int) -> dict[str, Any]
 
     fake.reset()
     workers.start()
-    fake_cpu = _cpu_seconds([fake.proc.pid])
+    time.sleep(1)  # let the pool children finish booting, so their start-up CPU is not counted below
+    fake_cpu, worker_cpu = _cpu_seconds([fake.proc.pid]), _cpu_seconds(workers.pids())
     send_id, due = _start_send(count, "throughput")
     _wait(lambda: _send_done(send_id), timeout=600)
     ledger = fake.ledger()
     # Where the CPU went (the machine may be shared: wall time alone does not say whose cores were busy).
     cpu = {
-        "workers": _cpu_seconds(workers.pids()),
+        "workers": _cpu_seconds(workers.pids()) - worker_cpu,
         "postgres": _cpu_seconds(_postgres_pids(settings.DATABASES["default"]["NAME"])),
         "fake_server": _cpu_seconds([fake.proc.pid]) - fake_cpu,
     }
@@ -436,6 +438,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--trials", type=int, default=20, help="latency trials")
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=4, help="prefork children of the worker")
+    parser.add_argument(
+        "--db-reuse",
+        action="store_true",
+        help="keep database connections across tasks (CELERY_DB_REUSE_MAX, see bench/_celery_reuse.py)",
+    )
     parser.add_argument("--only", default=",".join(TRIALS), help=f"comma-separated subset of {', '.join(TRIALS)}")
     args = parser.parse_args(argv)
     only = [t.strip() for t in args.only.split(",") if t.strip()]
@@ -457,7 +464,7 @@ def main(argv: list[str]) -> None:
     _setup_data(need)
     _purge_broker()
     fake = Fake()
-    workers = Workers(fake, args.concurrency)
+    workers = Workers(fake, args.concurrency, db_reuse=args.db_reuse)
     rows: list[tuple[str, str, str, str]] = []
     try:
         base: dict[str, Any] | None = None
@@ -528,7 +535,10 @@ def main(argv: list[str]) -> None:
         workers.kill()
         fake.stop()
     print()
-    print(f"worker: celery -A config worker --pool=prefork --concurrency={args.concurrency}; cores: {os.cpu_count()}")
+    print(
+        f"worker: celery -A {workers.app} worker --pool=prefork --concurrency={args.concurrency}"
+        f"{' (CELERY_DB_REUSE_MAX=1000)' if args.db_reuse else ''}; cores: {os.cpu_count()}"
+    )
     widths = [max(len(r[i]) for r in [("trial", "measured", "target", "notes"), *rows]) for i in range(4)]
     for row in [("trial", "measured", "target", "notes"), tuple("-" * w for w in widths), *rows]:
         print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))

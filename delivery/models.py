@@ -33,6 +33,9 @@ class Send(models.Model):
     failed = models.PositiveIntegerField(default=0)
     cancelled = models.PositiveIntegerField(default=0)
     pages = models.PositiveIntegerField(default=0)
+    # Pages [0, next_page) have been handed to the broker. Only a window of them is queued at a time (each
+    # committed page releases the next one), so sends share the workers fairly and the queue stays short.
+    next_page = models.PositiveIntegerField(default=0)
     # Bumped by "retry failed" so the re-sent pages get fresh Idempotency-Keys (the old ones would replay).
     retry_round = models.PositiveSmallIntegerField(default=0)
     # The watchdog re-enqueues the queued pages of a `sending` send whose progress stalled (lost broker messages).

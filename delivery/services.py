@@ -63,6 +63,8 @@ BACKOFF_CAP_SECONDS = 60.0
 # A sending Send with no committed page for this long is presumed to have lost its page messages. Longer than the
 # slowest healthy page (rate-limiter wait + provider timeout), short enough that a crash costs under a minute.
 WATCHDOG_STALE_SECONDS = 45.0
+# Pages of one Send waiting in the broker at once (DELIVERY_WINDOW_PAGES overrides): a few per worker process.
+DEFAULT_WINDOW_PAGES = 32
 
 
 class SendStateError(Exception):
@@ -135,13 +137,14 @@ def send_start(*, send_id: int, audience: QuerySet[Any]) -> int:
             cursor.execute(sql, (send_id, page_size, D.QUEUED, Contact.Status.SUBSCRIBED, *audience_params))
             total = max(cursor.rowcount, 0)
         pages = math.ceil(total / page_size)
-        Send.objects.filter(pk=send_id).update(total=total, pages=pages)
+        first = min(pages, window_pages())
+        Send.objects.filter(pk=send_id).update(total=total, pages=pages, next_page=first)
         if total == 0:
             Send.objects.filter(pk=send_id, status=S.SENDING).update(status=S.DONE, finished_at=now)
             _publish_on_commit(send_id, "started")
             _publish_on_commit(send_id, "finished")
             return 0
-        transaction.on_commit(lambda: _enqueue_pages(send_id, range(pages)))
+        transaction.on_commit(lambda: _enqueue_pages(send_id, range(first)))
         _publish_on_commit(send_id, "started")
     logger.info("send %s: snapshot of %s recipients in %s pages", send_id, total, pages)
     return total
@@ -163,13 +166,48 @@ def _enqueue_pages(send_id: int, pages: Any) -> int:
     return count
 
 
-def _queued_pages(send_id: int) -> list[int]:
-    return list(
-        Delivery.objects.filter(send_id=send_id, status=D.QUEUED)
-        .order_by("page")
-        .values_list("page", flat=True)
-        .distinct()
-    )
+def window_pages() -> int:
+    """How many pages of one Send may wait in the broker at once. Enough to keep every worker busy; small
+    enough that a send started later (or an automation's) is not queued behind a whole large send."""
+    return max(1, int(getattr(settings, "DELIVERY_WINDOW_PAGES", DEFAULT_WINDOW_PAGES)))
+
+
+def _queued_pages(send_id: int, *, below: int | None = None) -> list[int]:
+    rows = Delivery.objects.filter(send_id=send_id, status=D.QUEUED)
+    if below is not None:
+        rows = rows.filter(page__lt=below)
+    return list(rows.order_by("page").values_list("page", flat=True).distinct())
+
+
+def _refill_window(send_id: int) -> list[int]:
+    """The pages to (re-)enqueue for a Send being resumed or repaired: the released pages that still have
+    queued rows (their messages were consumed while paused, or lost with a killed worker), plus as many new
+    pages as the window has room for. Runs in the caller's transaction, which must hold the Send's row lock."""
+    send = Send.objects.filter(pk=send_id).values_list("next_page", "pages").first()
+    if send is None:
+        return []
+    next_page, pages = send
+    released = _queued_pages(send_id, below=next_page)
+    room = max(0, window_pages() - len(released))
+    new_next = min(pages, next_page + room)
+    if new_next > next_page:
+        Send.objects.filter(pk=send_id).update(next_page=new_next)
+    return released + list(range(next_page, new_next))
+
+
+def _release_next_page(send_id: int) -> None:
+    """A page committed its rows: hand the broker the next unreleased page (in the same transaction, so the
+    window only moves when work was really done; the message goes out when it commits)."""
+    table = Send._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_page = next_page + 1 WHERE id = %s AND next_page < pages RETURNING next_page",
+            [send_id],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        page = int(row[0]) - 1
+        transaction.on_commit(lambda: _enqueue_pages(send_id, [page]))
 
 
 # --- one page ------------------------------------------------------------------------------------------------
@@ -301,6 +339,7 @@ def _transient(
             status=D.FAILED, attempts=F("attempts") + 1, last_error=f"Gave up after {attempts} attempts: {reason}"
         )
         complete = _count(send.pk, sent=0, failed=failed, cancelled=0)
+        _release_next_page(send.pk)
         return PageOutcome(status="gave-up", failed=failed, complete=complete)
     Delivery.objects.filter(pk__in=ids, status=D.QUEUED).update(attempts=F("attempts") + 1, last_error=reason)
     wait = exc.retry_after if exc.retry_after is not None else _backoff(attempts)
@@ -335,6 +374,8 @@ def _record(
         )
     complete = _count(send.pk, sent=sent, failed=failed, cancelled=cancelled)
     retry_left = any(r.retry for r in results)
+    if not retry_left:
+        _release_next_page(send.pk)
     return PageOutcome(
         status="sent", sent=sent, failed=failed, retry_in=_backoff(1) if retry_left else None, complete=complete
     )
@@ -435,7 +476,8 @@ def send_pause(*, send_id: int, reason: str = "") -> bool:
 
 
 def send_resume(*, send_id: int) -> int:
-    """Continue a paused Send: re-enqueue every page that still has queued rows. Returns the number of pages."""
+    """Continue a paused Send: re-enqueue its released pages that still have queued rows and refill the window.
+    Returns the number of pages enqueued."""
     with transaction.atomic():
         send = Send.objects.select_for_update().filter(pk=send_id).first()
         if send is None or send.status != S.PAUSED:
@@ -447,7 +489,7 @@ def send_resume(*, send_id: int) -> int:
         Send.objects.filter(pk=send_id, status=S.PAUSED).update(
             status=S.SENDING, status_reason="", last_progress_at=timezone.now()
         )
-        pages = _queued_pages(send_id)
+        pages = _refill_window(send_id)
         transaction.on_commit(lambda: _enqueue_pages(send_id, pages))
         _publish_on_commit(send_id, "resumed")
     if not pages:
@@ -500,7 +542,8 @@ def send_retry_failed(*, send_id: int) -> int:
             finished_at=None,
             last_progress_at=timezone.now(),
         )
-        pages = _queued_pages(send_id)
+        # The failed rows are on released pages; every such page goes out again, plus the window's room.
+        pages = _refill_window(send_id)
         transaction.on_commit(lambda: _enqueue_pages(send_id, pages))
         _publish_on_commit(send_id, "resumed")
     return count
@@ -510,8 +553,8 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
     """Repair what crashes leave behind; called by the scheduler tick. Returns the number of pages re-enqueued.
 
     - A `sending` Send with no progress for `stale_after` seconds (its page messages were lost with a killed
-      worker: Redis redelivers unacked messages only after the visibility timeout) gets its queued pages again.
-      Duplicated messages are harmless: a page with no queued rows is a no-op.
+      worker: Redis redelivers unacked messages only after the visibility timeout) gets its released queued
+      pages again and a full window. Duplicated messages are harmless: a page with no queued rows is a no-op.
     - A `sending` Send with no queued row left (the finishing worker died after its commit) is closed.
     - A `cancelled` Send with queued rows left (died between the two steps of a cancel) has them cancelled.
     """
@@ -530,7 +573,7 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
                 last_progress_at=now
             ):
                 continue
-            pages = _queued_pages(send_id)
+            pages = _refill_window(send_id)
             if pages:
                 transaction.on_commit(functools.partial(_enqueue_pages, send_id, pages))
                 enqueued += len(pages)

@@ -5,26 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 
 from delivery import services
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    max_retries=None,
-    soft_time_limit=120,
-    time_limit=150,
-    # The database restarting or a connection dropping: the page's transaction rolled back, try again later.
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=2,
-    retry_backoff_max=60,
-)
+@shared_task(bind=True, acks_late=True, max_retries=None, soft_time_limit=120, time_limit=150)
 def page_send_task(self: Any, send_id: int, page: int) -> str:
     """Send one page. Provider retries (429 retry-after, 5xx backoff) are counted on the Delivery rows, not
     here, so `max_retries` is unbounded: the rows fail for good after DELIVERY_MAX_ATTEMPTS and the page ends."""
-    outcome = services.page_send(send_id=send_id, page=page)
+    try:
+        outcome = services.page_send(send_id=send_id, page=page)
+    except (OperationalError, InterfaceError) as exc:
+        # The database restarted or the connection dropped: the page's transaction rolled back, nothing was
+        # recorded. A reused connection would stay broken, so drop it before trying again.
+        connection.close()
+        raise self.retry(exc=exc, countdown=min(60, 2 ** min(self.request.retries + 1, 6))) from exc
     if outcome.retry_in is not None:
         raise self.retry(countdown=max(0.0, outcome.retry_in))
     return outcome.status

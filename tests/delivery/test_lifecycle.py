@@ -161,3 +161,22 @@ def test_watchdog_command_re_enqueues_stalled_pages(django_capture_on_commit_cal
 
     assert "Re-enqueued 2 page(s)." in out.getvalue()
     assert queued_messages() == 2
+
+
+def test_resume_refills_the_window_when_the_released_pages_are_done(
+    settings, django_capture_on_commit_callbacks, queued_messages
+) -> None:
+    settings.DELIVERY_WINDOW_PAGES = 2
+    send = started_send(make_contacts(500))  # 5 pages, 0 and 1 released
+    services.page_send(send_id=send.pk, page=0)
+    services.page_send(send_id=send.pk, page=1)  # each released one more: next_page is 4
+    services.page_send(send_id=send.pk, page=2)
+    services.page_send(send_id=send.pk, page=3)
+    services.send_pause(send_id=send.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        pages = services.send_resume(send_id=send.pk)
+
+    send.refresh_from_db()
+    assert (pages, send.next_page) == (1, 5)
+    assert queued_messages() == 1

@@ -89,3 +89,24 @@ def test_send_start_with_an_empty_audience_finishes_at_once(django_capture_on_co
     send.refresh_from_db()
     assert (total, send.status) == (0, Send.Status.DONE)
     assert (send.pk, "finished", "") in published
+
+
+def test_only_a_window_of_pages_is_queued_and_each_committed_page_releases_the_next(
+    settings, django_capture_on_commit_callbacks, queued_messages
+) -> None:
+    settings.DELIVERY_WINDOW_PAGES = 2
+    contacts = make_contacts(500)
+    send = services.send_create(label="t", subject="s", body_text="b")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.send_start(
+            send_id=send.pk, audience=Contact.objects.filter(pk__in=[c.pk for c in contacts]).values("pk")
+        )
+    assert queued_messages() == 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.page_send(send_id=send.pk, page=0)
+
+    send.refresh_from_db()
+    assert queued_messages() == 3
+    assert (send.pages, send.next_page) == (5, 3)

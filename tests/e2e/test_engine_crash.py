@@ -17,9 +17,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_sigkill_of_every_worker_five_times_while_sending_loses_and_duplicates_nothing(
     celery_worker, fake_resend
 ) -> None:
-    emails = make_contacts(3000, prefix="kill")
+    emails = make_contacts(5000, prefix="kill")  # 50 pages: more than the 32-page window, so the chain is tested
     # Latency keeps calls in flight, so kills land between the server's accept and our commit.
-    fake_resend.configure(latency_ms=120)
+    fake_resend.configure(latency_ms=100)
     celery_worker.start(concurrency=2)
     send = start_send(emails)
     rng = random.Random(5)
@@ -35,9 +35,9 @@ def test_sigkill_of_every_worker_five_times_while_sending_loses_and_duplicates_n
     # The scheduler tick calls the watchdog; here the test plays the tick, with a short stall threshold.
     send = wait_done(send, timeout=90, tick=lambda: services.watchdog(stale_after=2))
 
-    assert fake_resend.report(emails) == {"received": 3000, "duplicates": 0, "missing": 0, "unexpected": 0}
-    assert Delivery.objects.filter(send=send, status=Delivery.Status.SENT).count() == 3000
-    assert (send.sent, send.failed) == (3000, 0)
+    assert fake_resend.report(emails) == {"received": 5000, "duplicates": 0, "missing": 0, "unexpected": 0}
+    assert Delivery.objects.filter(send=send, status=Delivery.Status.SENT).count() == 5000
+    assert (send.sent, send.failed) == (5000, 0)
 
 
 def test_429_storm_and_injected_5xx_lose_and_duplicate_nothing(celery_worker, fake_resend) -> None:
