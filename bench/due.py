@@ -1,6 +1,7 @@
 """Due time -> first request at the server, through the scheduler (ARCHITECTURE §6: p50 <= 1 s, max <= 2 s).
 
-    make bench BENCH="due --trials 10 --busy 20000"
+    make bench BENCH="due --trials 20 --busy 10000"           # the settings as they are
+    make bench BENCH="due --trials 20 --busy 10000 --routed"  # plus scheduler.routing
 
 Real processes: `celery beat` (DatabaseScheduler, the tick every SCHEDULER_TICK_SECONDS written by
 `sync_schedule`) and a `celery worker` (prefork, 2), the `resend` SDK against bench/fake_resend.py. Each trial
@@ -179,12 +180,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--busy", type=int, default=20000, help="recipients of the background send (0: skip)")
     parser.add_argument(
-        "--settings", default="", help="settings module for this process and the workers (to compare task routing)"
+        "--routed", action="store_true", help="with scheduler.routing (tail pages one priority step down)"
     )
+    parser.add_argument("--settings", default="", help="another settings module for this process and the workers")
     args = parser.parse_args(argv)
 
-    if args.settings:
-        _setup_with(args.settings)
+    if args.routed or args.settings:
+        _setup_with(args.settings or "bench._due_settings")
     else:
         setup_django(DB_NAME)
     from django.conf import settings
@@ -280,7 +282,8 @@ def main(argv: list[str]) -> None:
         procs.stop()
         _purge_broker()
         fake.stop()
-    print_table(f"Due time -> first request at the server ({AUDIENCE}-recipient scenarios)", rows)
+    routing = "scheduler.routing" if getattr(settings, "CELERY_TASK_ROUTES", None) else "one FIFO queue"
+    print_table(f"Due time -> first request at the server ({AUDIENCE}-recipient scenarios; {routing})", rows)
 
 
 if __name__ == "__main__":
