@@ -228,6 +228,13 @@ def test_openapi_schema_generates_and_validates(admin_api: APIClient, tmp_path: 
     assert admin_api.get("/api/schema/").status_code == 200
 
 
+def test_api_docs_page_is_served(admin_user: Any, client: Any) -> None:
+    client.force_login(admin_user)
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    assert b"swagger-ui" in response.content.lower()
+
+
 # --- contacts into the campaign's batch ----------------------------------------------------------------------
 
 
