@@ -194,6 +194,12 @@ class ImportJob(models.Model):
         return min(99, int(100 * self.bytes_processed / self.bytes_total))
 
     @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
 
