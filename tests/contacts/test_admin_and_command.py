@@ -109,3 +109,18 @@ def test_admin_action_marks_a_stuck_import_failed(superuser: User) -> None:
     job.refresh_from_db()
     done.refresh_from_db()
     assert (job.status, done.status) == (ImportJob.Status.FAILED, ImportJob.Status.DONE)
+
+
+def test_command_prints_progress_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from contacts import services
+    from contacts.importing import pipeline
+
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 500)
+    monkeypatch.setattr(services, "PROGRESS_EVERY", 0)
+    path = tmp_path / "people.csv"
+    path.write_text("email\n" + "".join(f"u{i}@example.com\n" for i in range(3000)))
+    out = io.StringIO()
+    call_command("contacts_import", str(path), stdout=out)
+    progress = [line for line in out.getvalue().splitlines() if line.strip().endswith("bytes")]
+    assert len(progress) >= 3
+    assert "3,000 rows" in progress[-1]

@@ -178,3 +178,13 @@ def test_get_import_shows_counts_and_error_report(viewer_api: APIClient) -> None
     assert (body["status"], body["percent"], body["created"], body["errors"]) == ("done", 100, 1, 1)
     report = viewer_api.get(body["error_report_url"])
     assert b"".join(report.streaming_content).decode().splitlines()[1].startswith("3,invalid email")  # type: ignore[attr-defined]
+
+
+def test_bulk_upsert_duplicate_email_last_item_wins(api: APIClient) -> None:
+    response = api.post(
+        "/api/v1/contacts/bulk",
+        [{"email": "a@example.com", "first_name": "One"}, {"email": "A@example.com", "first_name": "Two"}],
+        format="json",
+    )
+    assert [r["status"] for r in response.json()["results"]] == ["skipped", "created"]
+    assert Contact.objects.get().first_name == "Two"

@@ -332,3 +332,9 @@ def test_create_enqueues_the_task_after_commit(
     with django_capture_on_commit_callbacks(execute=True):
         job = import_job_create(file=ContentFile(b"email\nann@example.com\n"), original_name="a.csv")
     assert queued == [job.pk]
+
+
+def test_excel_unicode_text_export_utf16_tab_is_read(run_import: RunImport) -> None:
+    job = run_import("Email\tFirst Name\r\nzoe@example.com\tZoë\r\n".encode("utf-16"))
+    assert job.status == ImportJob.Status.DONE
+    assert Contact.objects.get(email="zoe@example.com").first_name == "Zoë"
