@@ -12,16 +12,16 @@ Why every recipient gets exactly one email, even when workers are SIGKILLed at a
 3. If the process dies anywhere before the commit, PostgreSQL rolls the transaction back: the rows are `queued`
    again, exactly as before. The page's task message is redelivered (late ack) or re-enqueued by `watchdog`.
 4. The provider call carries an Idempotency-Key derived only from (send, page, retry_round, the ids of the rows
-   being sent), and the emails render byte-identically on every attempt (tokens carry no timestamp). So the
+   claimed), and the emails render byte-identically on every attempt (tokens carry no timestamp). So the
    replay of a call the provider already accepted before the crash is answered from the provider's idempotency
    store instead of being sent again. The only crash window that could duplicate is a crash after the provider
    accepted AND more than 24 hours (Resend's key retention) before the retry; the watchdog retries within minutes.
 5. Because the whole page is claimed under one lock, the set of ids (and so the key) of a retried page is the set
    of the attempt that crashed: rows are only removed from `queued` by a committed page, a cancel, or a retry
    round (which changes `retry_round` and so the key on purpose, since those rows failed and were not sent).
-   A contact who unsubscribes between a crashed attempt and its retry is left out of the retry, but the key still
-   covers every claimed row; the provider then refuses the changed payload (409) and the page is marked failed
-   with that reason instead of being sent a second time.
+   A contact who unsubscribes (or is edited) between a crashed attempt and its retry changes the page's payload
+   but not its key; the provider then refuses the changed payload (409) and the page is marked failed with that
+   reason instead of being sent a second time.
 The `outbox` transport writes its rows inside the same transaction, so it is exactly-once by construction; SMTP
 has no idempotency, so with `smtp` a crash between the server's accept and our commit can resend one page.
 """
