@@ -22,7 +22,7 @@ from delivery.transports import OutgoingEmail
 from templates_app import rendering
 
 _COMPILED_CACHE_SIZE = 32
-_compiled: OrderedDict[tuple[int, bool], tuple[rendering.CompiledMessage, bool]] = OrderedDict()
+_compiled: OrderedDict[tuple[int, bool], _Compiled] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,17 @@ class Recipient:
 
 def compile_send(send: Send, *, derived_text: bool = True) -> rendering.CompiledMessage:
     """Compile a Send's content (once per process: a started Send's content does not change)."""
-    return _compiled_for(send, derived_text)[0]
+    return _compiled_for(send, derived_text).message
 
 
-def _compiled_for(send: Send, derived_text: bool) -> tuple[rendering.CompiledMessage, bool]:
+@dataclass(frozen=True)
+class _Compiled:
+    message: rendering.CompiledMessage
+    wants_view_url: bool
+    needs_attributes: bool
+
+
+def _compiled_for(send: Send, derived_text: bool) -> _Compiled:
     key = (send.pk, derived_text)
     cached = _compiled.get(key)
     if cached is not None:
@@ -52,7 +59,7 @@ def _compiled_for(send: Send, derived_text: bool) -> tuple[rendering.CompiledMes
         # The provider builds the text part from the HTML itself (Resend does when `text` is absent): rendering
         # it here would cost a third of the render time and almost half of every request's bytes.
         compiled = dataclasses.replace(compiled, text=None, text_from_rendered_html=False)
-    entry = (compiled, uses_view_url(send))
+    entry = _Compiled(message=compiled, wants_view_url=uses_view_url(send), needs_attributes=uses_attributes(send))
     _compiled[key] = entry
     while len(_compiled) > _COMPILED_CACHE_SIZE:
         _compiled.popitem(last=False)
@@ -110,18 +117,39 @@ def _with_footer(rendered_html: str, rendered_text: str, url: str) -> tuple[str,
     return html_out, text_out
 
 
-def uses_view_url(send: Send) -> bool:
-    """Whether the content links to the browser view: signing a second token per email only when it does."""
+def _sources(send: Send) -> list[str]:
     sources = [send.subject, send.body_text, send.body_html]
     if send.template_id is not None and send.template is not None:
         sources += [send.template.subject, send.template.message]
-    return any("view_url" in src or "view_in_browser_url" in src for src in sources if src)
+    return [src for src in sources if src]
+
+
+def uses_view_url(send: Send) -> bool:
+    """Whether the content links to the browser view: signing a second token per email only when it does."""
+    return any("view_url" in src or "view_in_browser_url" in src for src in _sources(send))
+
+
+_PLAIN_NAMES = {*rendering.CONTACT_FIELDS, *rendering.LINK_VARIABLES}
+
+
+def uses_attributes(send: Send) -> bool:
+    """Whether the content reads contact attributes (`{{ city }}`, `{{ attributes.plan }}`): the page's attribute
+    query is skipped when it does not. Any doubt (content that does not parse here) reads them."""
+    try:
+        return any(
+            v.root not in _PLAIN_NAMES or v.attribute
+            for src in _sources(send)
+            for v in rendering.template_variables(src)
+        )
+    except ValueError:
+        return True
 
 
 def compose_page(*, send: Send, recipients: list[Recipient], derived_text: bool = True) -> list[OutgoingEmail]:
     """The page's emails, personalised. `derived_text=False` leaves out a text part the provider derives itself."""
-    compiled, wants_view_url = _compiled_for(send, derived_text)
-    attributes = attributes_for(r.contact_id for r in recipients)
+    entry = _compiled_for(send, derived_text)
+    compiled, wants_view_url = entry.message, entry.wants_view_url
+    attributes = attributes_for(r.contact_id for r in recipients) if entry.needs_attributes else {}
     unsub_prefix, view_prefix = link_prefixes()
     from_email = send.from_email or settings.DEFAULT_FROM_EMAIL
     emails: list[OutgoingEmail] = []

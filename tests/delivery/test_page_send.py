@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 from celery.exceptions import Retry
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Contact
 from delivery import services
@@ -264,3 +266,27 @@ def test_a_changed_page_under_an_already_used_key_is_not_sent_again(resend_trans
 
     assert resend_transport.report([c.email for c in contacts])["duplicates"] == 0
     assert Delivery.objects.filter(send=send, status=D.FAILED, last_error__contains="Idempotency-Key").count() == 9
+
+
+def test_contact_attributes_personalise_the_email() -> None:
+    from contacts.models import ContactAttribute
+
+    contacts = make_contacts(2)
+    ContactAttribute.objects.create(contact=contacts[0], field_name="city", field_type="string", field_value="Lyon")
+    send = started_send(contacts, body_text="From {{ city|default:'nowhere' }}")
+
+    services.page_send(send_id=send.pk, page=0)
+
+    bodies = dict(OutboxMessage.objects.values_list("to", "body_text"))
+    assert bodies[contacts[0].email].startswith("From Lyon")
+    assert bodies[contacts[1].email].startswith("From nowhere")
+
+
+def test_content_without_attributes_does_not_query_them() -> None:
+    send = started_send(make_contacts(5), body_text="Hi {{ first_name }}")
+
+    with CaptureQueriesContext(connection) as queries:
+        services.page_send(send_id=send.pk, page=0)
+
+    assert not any("contacts_contactattribute" in q["sql"] for q in queries.captured_queries)
+    assert OutboxMessage.objects.count() == 5
