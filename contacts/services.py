@@ -9,19 +9,12 @@ from typing import IO, Any, BinaryIO, cast
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from contacts.importing.merge import ChunkedContactMerge, MergeResult, Staging
-from contacts.importing.pipeline import (
-    ErrorReport,
-    LazyTypes,
-    Streamed,
-    stream_contacts,
-    stream_contacts_overlapped,
-    stream_events,
-)
+from contacts.importing.merge import MergeResult, Staging
+from contacts.importing.pipeline import LazyTypes, stream_contacts, stream_events
 from contacts.importing.reader import FileUnreadable
 from contacts.importing.rows import RowError, contact_row_from_item, event_row
 from contacts.models import Batch, Contact, ImportJob
@@ -129,8 +122,6 @@ def _import_file(job: ImportJob, report_out: IO[str], *, now: Any, progress: Cal
             job.bytes_processed, job.rows_processed = bytes_read, rows_read
             progress(job)
 
-    if job.kind == ImportJob.Kind.CONTACTS and connection.vendor == "postgresql":
-        return _import_contacts_overlapped(job, report_out, now=now, on_progress=on_progress)
     with job.file.open("rb") as upload, Staging(job.kind) as staging:
         f = cast(BinaryIO, upload)
         if job.kind == ImportJob.Kind.EVENTS:
@@ -147,49 +138,28 @@ def _import_file(job: ImportJob, report_out: IO[str], *, now: Any, progress: Cal
                 result = staging.merge_events()
             else:
                 result = staging.merge_contacts(types=streamed.types, now=now, batch_id=job.batch_id, job_id=job.pk)
-            return _finish(job, streamed, report, report_out, result)
-
-
-def _import_contacts_overlapped(
-    job: ImportJob, report_out: IO[str], *, now: Any, on_progress: Callable[[int, int], None]
-) -> str:
-    """PostgreSQL contacts: one transaction in which each parsed chunk is merged while the next one is parsed."""
-    with job.file.open("rb") as upload, Staging(job.kind) as staging, transaction.atomic():
-        merger = ChunkedContactMerge(staging, now=now, batch_id=job.batch_id, job_id=job.pk)
-        streamed, report = stream_contacts_overlapped(
-            cast(BinaryIO, upload), report_out, lambda rows, types: merger.merge_chunk(rows, types), on_progress
-        )
-        result = merger.finish()
-        return _finish(job, streamed, report, report_out, result)
-
-
-def _finish(job: ImportJob, streamed: Streamed, report: ErrorReport, report_out: IO[str], result: MergeResult) -> str:
-    """Inside the import's transaction: the error report, the counts, and the job `done` (or roll back)."""
-    for line, reason in result.errors:
-        report.add(line, reason)
-    errors = report.count
-    if errors:
-        report_out.seek(0)
-        job.error_report.save(f"import-{job.pk}-errors.csv", File(report_out), save=False)
-    summary = _summary(streamed.rows_read, result, errors, streamed.description)
-    finished = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
-        status=ImportJob.Status.DONE,
-        rows_total=streamed.rows_read,
-        rows_processed=streamed.rows_read,
-        bytes_processed=F("bytes_total"),
-        created=result.created,
-        updated=result.updated,
-        unchanged=result.unchanged,
-        skipped=result.skipped,
-        errors=errors,
-        error_report=job.error_report.name or "",
-        message=summary,
-        finished_at=timezone.now(),
-    )
-    if not finished:
-        # Someone failed or finished the job meanwhile: undo this merge rather than double-count it.
-        raise JobStopped("The job was stopped while it ran; nothing was imported.")
-    return summary
+            for line, reason in result.errors:
+                report.add(line, reason)
+            errors = report.count
+            if errors:
+                report_out.seek(0)
+                job.error_report.save(f"import-{job.pk}-errors.csv", File(report_out), save=False)
+            finished = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+                status=ImportJob.Status.DONE,
+                rows_total=streamed.rows_read,
+                created=result.created,
+                updated=result.updated,
+                unchanged=result.unchanged,
+                skipped=result.skipped,
+                errors=errors,
+                error_report=job.error_report.name or "",
+                message=_summary(streamed.rows_read, result, errors, streamed.description),
+                finished_at=timezone.now(),
+            )
+            if not finished:
+                # Someone failed or finished the job meanwhile: undo this merge rather than double-count it.
+                raise JobStopped("The job was stopped while it ran; nothing was imported.")
+    return _summary(streamed.rows_read, result, errors, streamed.description)
 
 
 def _summary(rows: int, result: MergeResult, errors: int, description: str) -> str:

@@ -49,7 +49,6 @@ class Staging:
         self.types = f"import_types_{self.key}"
         self.changed = f"import_changed_{self.key}"
         self.new = f"import_new_{self.key}"
-        self.touched = f"import_touched_{self.key}"
         self.postgres = connection.vendor == "postgresql"
         self.columns = CONTACT_STAGE_COLUMNS if kind == "contacts" else EVENT_STAGE_COLUMNS
         self.rows = 0
@@ -94,15 +93,7 @@ class Staging:
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
-            for table in (
-                self.stage,
-                self.merge,
-                self.types,
-                self.changed,
-                self.new,
-                f"{self.merge}_attrs",
-                self.touched,
-            ):
+            for table in (self.stage, self.merge, self.types, self.changed, self.new, f"{self.merge}_attrs"):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
     # --- contacts -------------------------------------------------------------------------------------------
@@ -325,11 +316,8 @@ class _ContactMerge:
     def _attributes(self, types: dict[str, str]) -> None:
         if not types:
             return
-        # Kept across the chunks of one import (a JSON attributes column can bring new names in any chunk).
-        self.sql("CREATE TEMP TABLE IF NOT EXISTS {T} (name text PRIMARY KEY, type text)")
-        self.cursor.executemany(
-            f"INSERT INTO {self.s.types} VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", list(types.items())
-        )
+        self.sql("CREATE TEMP TABLE {T} (name text PRIMARY KEY, type text)")
+        self.cursor.executemany(f"INSERT INTO {self.s.types} VALUES (%s, %s)", list(types.items()))
         if self.pg:
             pairs = "CROSS JOIN LATERAL jsonb_each(m.attrs) AS kv(key, value)"
             value = "kv.value"
@@ -397,72 +385,6 @@ class _ContactMerge:
         ):
             outcome = "created" if is_new else "updated" if changed else "unchanged"
             result.outcomes[line] = (outcome, contact_id)
-
-
-class ChunkedContactMerge:
-    """Merge an import chunk by chunk inside ONE transaction (PostgreSQL), so the database merges a chunk while
-    Python parses the next one. The result is the same as one merge of the whole file: a later row for the same
-    contact updates it (last wins), and the counts come from one row per contact touched by this import
-    (created / updated / unchanged), every other staged row being a skipped duplicate or a conflict error.
-
-    The caller holds the transaction open from the first chunk to `finish()`."""
-
-    def __init__(self, staging: Staging, *, now: dt.datetime, batch_id: int | None, job_id: int | None) -> None:
-        self.s = staging
-        self.now = _param(now)
-        self.batch_id = batch_id
-        self.job_id = job_id
-        self.staged = 0
-        self.errors: list[tuple[int, str]] = []
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {staging.touched} (contact_id bigint PRIMARY KEY, state text NOT NULL)"
-            )
-
-    def merge_chunk(self, rows: Sequence[Sequence[Any]], types: dict[str, str]) -> None:
-        if not rows:
-            return
-        s = self.s
-        s.rows = 0
-        s.write(rows)
-        self.staged += len(rows)
-        with connection.cursor() as cursor:
-            merge = _ContactMerge(s, cursor, now=self.now)
-            result = merge.run(types=types, batch_id=self.batch_id, job_id=self.job_id, detail=False)
-            self.errors.extend(result.errors)
-            cid = "coalesce(m.email_id, m.lms_id)"
-            statements = [
-                f"INSERT INTO {s.touched} SELECT id, 'created' FROM {s.new} ON CONFLICT DO NOTHING",
-                f"INSERT INTO {s.touched} SELECT x.cid, CASE WHEN ch.contact_id IS NULL THEN 'unchanged' "
-                f"ELSE 'updated' END FROM (SELECT DISTINCT {cid} AS cid FROM {s.merge} m WHERE {cid} IS NOT NULL) x "
-                f"LEFT JOIN {s.changed} ch ON ch.contact_id = x.cid "
-                f"ON CONFLICT (contact_id) DO UPDATE SET state = 'updated' "
-                f"WHERE {s.touched}.state = 'unchanged' AND excluded.state = 'updated'",
-            ]
-            if merge.lost_race:
-                statements.append(
-                    f"INSERT INTO {s.touched} SELECT c.id, 'updated' FROM {s.merge} m "
-                    f"JOIN contacts_contact c ON c.email = m.email WHERE m.email_id IS NULL AND m.lms_id IS NULL "
-                    f"AND c.id NOT IN (SELECT id FROM {s.new}) "
-                    f"ON CONFLICT (contact_id) DO UPDATE SET state = 'updated' WHERE {s.touched}.state = 'unchanged'"
-                )
-            for table in (s.merge, s.changed, s.new, f"{s.merge}_attrs"):
-                statements.append(f"DROP TABLE IF EXISTS {table}")
-            statements.append(f"TRUNCATE {s.stage}")
-            for statement in statements:
-                cursor.execute(statement)
-
-    def finish(self) -> MergeResult:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT count(*) FILTER (WHERE state = 'created'), count(*) FILTER (WHERE state = 'updated'), "
-                f"count(*) FILTER (WHERE state = 'unchanged') FROM {self.s.touched}"
-            )
-            created, updated, unchanged = cursor.fetchone()
-        skipped = self.staged - len(self.errors) - created - updated - unchanged
-        return MergeResult(
-            created=created, updated=updated, unchanged=unchanged, skipped=skipped, errors=sorted(self.errors)
-        )
 
 
 def _event_merge(s: Staging, cursor: Any, *, detail: bool) -> MergeResult:

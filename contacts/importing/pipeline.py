@@ -6,12 +6,9 @@ Memory stays flat whatever the file size: records are read one at a time and sta
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import itertools
-import queue
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
@@ -21,8 +18,6 @@ from contacts.importing.reader import FileUnreadable, detect_format, iter_rows
 from contacts.importing.rows import INFER_SAMPLE, ContactPlan, EventPlan, RowError, known_types
 
 CHUNK_ROWS = 25_000
-# Overlapped imports merge this many rows at a time: big enough that the per-chunk statements are noise.
-MERGE_CHUNK_ROWS = 100_000
 REPORT_DATA_CHARS = 500
 
 Progress = Callable[[int, int], None]  # (bytes read, rows read)
@@ -100,93 +95,6 @@ def stream_contacts(
     if progress:
         progress(f.tell(), read)
     return Streamed(rows_read=read, types=plan.types(), description=fmt.describe()), report
-
-
-def stream_contacts_overlapped(
-    f: BinaryIO,
-    report_out: IO[str],
-    merge_chunk: Callable[[list[Any], dict[str, str]], None],
-    progress: Progress | None = None,
-) -> tuple[Streamed, ErrorReport]:
-    """Like `stream_contacts`, but a thread parses and validates while this thread merges the previous chunk
-    (`merge_chunk(rows, types)`), so Python and the database work at the same time.
-
-    The header, the type inference and the stored-type lookups happen here, on this thread's connection (inside
-    the caller's transaction); the thread only parses, and reports progress through its own connection (so the
-    job's progress is visible while the import's transaction is open)."""
-    fmt, records, header = _records(f)
-    plan = ContactPlan.from_header(header)
-    sample = list(itertools.islice(records, INFER_SAMPLE))
-    if not sample:
-        raise FileUnreadable("The file has a header but no rows.")
-    known = LazyTypes([a.name for a in plan.attributes])
-    plan.settle_types({a.name: t for a in plan.attributes if (t := known.get(a.name))}, (v for _, v in sample))
-    report = ErrorReport(report_out, fmt.delimiter)
-    row = plan.compile(known)
-    chunks: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=2)
-    read = [0]
-    stop = threading.Event()
-
-    def parse() -> None:
-        try:
-            chunk: list[Any] = []
-            for line, values in itertools.chain(sample, records):
-                read[0] += 1
-                try:
-                    chunk.append(row(line, values))
-                except RowError as exc:
-                    report.add(line, str(exc), values)
-                if len(chunk) >= MERGE_CHUNK_ROWS:
-                    _put(chunks, chunk, stop)
-                    chunk = []
-                if progress and read[0] % CHUNK_ROWS == 0:
-                    progress(f.tell(), read[0])
-            _put(chunks, chunk, stop)
-            if progress:
-                progress(f.tell(), read[0])
-            _put(chunks, None, stop)
-        except _Stopped:
-            pass
-        except BaseException as exc:  # handed to the merging thread, which raises it
-            with contextlib.suppress(_Stopped):
-                _put(chunks, exc, stop)
-        finally:
-            close_old_connections_of_thread()
-
-    worker = threading.Thread(target=parse, name="import-parse", daemon=True)
-    worker.start()
-    try:
-        while (item := chunks.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            merge_chunk(item, plan.types())
-    finally:
-        stop.set()
-        worker.join()
-    return Streamed(rows_read=read[0], types=plan.types(), description=fmt.describe()), report
-
-
-def _put(
-    chunks: queue.Queue[list[Any] | BaseException | None], item: list[Any] | BaseException | None, stop: threading.Event
-) -> None:
-    """Put unless the merging side gave up (then the parser stops instead of blocking forever)."""
-    while not stop.is_set():
-        try:
-            chunks.put(item, timeout=0.2)
-            return
-        except queue.Full:
-            continue
-    raise _Stopped
-
-
-class _Stopped(Exception):
-    pass
-
-
-def close_old_connections_of_thread() -> None:
-    from django.db import connections
-
-    connections.close_all()
 
 
 def stream_events(

@@ -51,7 +51,7 @@ def test_two_overlapping_imports_at_once_both_finish() -> None:
         assert job.created + job.updated + job.unchanged + job.skipped + job.errors == job.rows_total == 3000
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db
 def test_progress_is_written_while_the_file_streams(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipeline, "CHUNK_ROWS", 100)
     monkeypatch.setattr(services, "PROGRESS_EVERY", 0)
@@ -95,17 +95,17 @@ def test_email_inserted_by_another_import_mid_merge_is_merged_not_lost(monkeypat
 
 @pytest.mark.django_db
 def test_job_marked_failed_mid_merge_rolls_the_merge_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    from contacts.importing.merge import ChunkedContactMerge, MergeResult
+    from contacts.importing.merge import Staging
 
-    original = ChunkedContactMerge.finish
+    original = Staging.merge_contacts
     job = services.import_job_create(file=io.BytesIO(b"email\nann@example.com\n"), original_name="a.csv", start=False)
 
-    def finish_then_stop(self: ChunkedContactMerge) -> MergeResult:
-        result = original(self)
+    def merge_then_stop(self: Staging, **kwargs: object) -> object:
+        result = original(self, **kwargs)  # type: ignore[arg-type]
         services.import_job_fail(job_id=job.pk, message="stopped by an admin")
         return result
 
-    monkeypatch.setattr(ChunkedContactMerge, "finish", finish_then_stop)
+    monkeypatch.setattr(Staging, "merge_contacts", merge_then_stop)
     job = services.import_job_run(job_id=job.pk)
     # Here the stop shares the run's transaction (one connection), so it is rolled back too and the run writes
     # its own message; from another connection (the admin) the admin's message stays.
