@@ -21,7 +21,7 @@ def _csv(start: int, stop: int, plan: str) -> bytes:
     return ("email,first_name,plan\n" + rows).encode()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_overlapping_imports_at_once_both_finish() -> None:
     jobs = [
         services.import_job_create(file=io.BytesIO(_csv(0, 3000, "a")), original_name="a.csv", start=False),
