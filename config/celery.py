@@ -4,12 +4,26 @@ import contextlib
 import os
 
 from celery import Celery
+from celery.signals import task_postrun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("herald")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Celery's Django fixup closes every database connection before and after each task unless this (old-style) key
+# is set, so each page task would open a new PostgreSQL connection: a backend fork, authentication and cold
+# catalog caches, most of a page's database cost (2.7x slower sends, docs/benchmarks.md). Keep connections and
+# let Django drop the broken or aged ones (CONN_MAX_AGE, CONN_HEALTH_CHECKS) after each task instead.
+app.conf.update({"CELERY_DB_REUSE_MAX": 1000})
+
+
+@task_postrun.connect
+def _close_unusable_db_connections(**kwargs: object) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 def _ensure_broker_folders() -> None:

@@ -33,6 +33,7 @@ import hashlib
 import logging
 import math
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,7 +49,15 @@ from delivery import events
 from delivery.compose import Recipient, compose_page
 from delivery.models import Delivery, Send
 from delivery.ratelimit import HourlyCapReached, get_limiter
-from delivery.transports import PermanentError, SendResult, TransientError, Transport, get_transport
+from delivery.transports import (
+    OutgoingEmail,
+    PermanentError,
+    SendResult,
+    TransientError,
+    Transport,
+    get_transport,
+)
+from templates_app.rendering import RenderedEmail
 
 logger = logging.getLogger(__name__)
 
@@ -601,3 +610,18 @@ def unsubscribe_by_token(*, token: str) -> bool | None:
     if data is None:
         return None
     return contact_services.contact_unsubscribe(contact_id=data.contact_id)
+
+
+def template_test_sender(email: RenderedEmail, to: str, from_email: str) -> str:
+    """Send one rendered test email through the configured transport; returns the provider's id (or "sent").
+
+    Registered with `templates_app.services.register_test_sender` in `DeliveryConfig.ready`. A fresh key each
+    time: two test sends of the same template are two emails.
+    """
+    outgoing = OutgoingEmail(
+        delivery_id=None, to=to, from_email=from_email, subject=email.subject, html=email.html, text=email.text
+    )
+    result = get_transport().send_batch([outgoing], idempotency_key=f"test-{uuid.uuid4()}")[0]
+    if not result.sent:
+        raise RuntimeError(result.error or "the provider is temporarily unavailable, try again")
+    return result.provider_message_id or "sent"

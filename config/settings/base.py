@@ -168,6 +168,10 @@ RESEND_HOURLY_CAP = env.int("RESEND_HOURLY_CAP", default=0)
 RESEND_TIMEOUT = env.float("RESEND_TIMEOUT", default=30.0)
 DELIVERY_PAGE_SIZE = 100
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
+# A stalled `sending` send (no progress for this long) has its queued pages re-enqueued by the watchdog.
+DELIVERY_WATCHDOG_SECONDS = env.float("DELIVERY_WATCHDOG_SECONDS", default=45.0)
+# Pages of one send enqueued at once; each finished page releases the next, so a new send never waits long.
+DELIVERY_WINDOW_PAGES = env.int("DELIVERY_WINDOW_PAGES", default=32)
 DELIVERY_ERROR_PAUSE_RATE = env.float("DELIVERY_ERROR_PAUSE_RATE", default=0.2)
 SCHEDULER_DAILY_AT = env("SCHEDULER_DAILY_AT", default="06:00")
 SCHEDULER_TICK_SECONDS = env.float("SCHEDULER_TICK_SECONDS", default=1.0)

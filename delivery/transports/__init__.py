@@ -14,7 +14,7 @@ from django.conf import settings
 
 @dataclass(frozen=True)
 class OutgoingEmail:
-    delivery_id: int
+    delivery_id: int | None  # None for a test send (no Delivery row)
     to: str
     from_email: str
     subject: str

@@ -28,7 +28,7 @@ def _clean_redis(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
 
     def purge() -> None:
         client = _redis()
-        keys = [k for pattern in ("herald:rate:*", "celery", "unacked*") for k in client.scan_iter(pattern)]
+        keys = [k for pattern in ("herald:rate:*", "celery*", "unacked*") for k in client.scan_iter(pattern)]
         if keys:
             client.delete(*keys)
 
@@ -39,10 +39,14 @@ def _clean_redis(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def queued_messages() -> Iterator[object]:
-    """How many task messages wait in the broker's default queue."""
+    """How many task messages wait in the broker's default queue, over all its priority lists.
+
+    kombu keeps one Redis list per priority step: `celery` and `celery\x06\x16<n>` (scheduler.routing sends a
+    send's later pages one step down)."""
 
     def count() -> int:
-        return int(_redis().llen("celery"))
+        client = _redis()
+        return sum(int(client.llen(key)) for key in client.scan_iter("celery*") if client.type(key) == b"list")
 
     yield count
 

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from delivery.models import OutboxMessage
 from templates_app import services
 from templates_app.models import MessageTemplate
 from tests.segments.util import make_contact
@@ -90,11 +91,13 @@ def test_live_preview_shows_errors_not_500(manager: User) -> None:
     assert response.context["error"].line == 1
 
 
-def test_test_send_page_sends(manager: User, mailoutbox: list[Any]) -> None:
+def test_test_send_page_sends_through_the_configured_transport(manager: User, settings: Any) -> None:
+    settings.EMAIL_TRANSPORT = "outbox"
     url = reverse("templates_app:test-send", args=[_template().pk])
     response = _client(manager).post(url, {"to": "qa@example.org", "contact": ""})
     assert response.status_code == 302
-    assert mailoutbox[0].subject == "[Test] Hello"
+    stored = OutboxMessage.objects.get()
+    assert (stored.to, stored.subject, stored.delivery_id) == ("qa@example.org", "[Test] Hello", None)
 
 
 def test_api_creates_and_lists_templates(api: APIClient) -> None:

@@ -101,7 +101,11 @@ def test_test_send_reports_transport_failure(monkeypatch: pytest.MonkeyPatch) ->
         services.template_test_send(template=_template(), to="qa@example.org", contact=None)
 
 
-def test_test_send_through_django_mail_by_default(mailoutbox: list[Any], settings: Any) -> None:
+def test_test_send_through_django_mail_without_the_engine(
+    mailoutbox: list[Any], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fallback sender, used when delivery has not registered its transport-backed one.
+    monkeypatch.setattr(services, "TEST_SENDER", services._django_mail_sender)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     services.template_test_send(template=_template(), to="qa@example.org", contact=None)
     assert mailoutbox[0].to == ["qa@example.org"]
