@@ -27,11 +27,11 @@ from campaigns.serializers import (
     CampaignSerializer,
     ContactRowSerializer,
     ContactUploadSerializer,
-    ImportJobSerializer,
     ScenarioSendSerializer,
     ScenarioSerializer,
 )
 from contacts.models import ImportJob
+from contacts.serializers import ImportJobSerializer
 
 MAX_JSON_CONTACTS = 10_000
 
@@ -103,7 +103,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
             # The file as a whole was refused (no email column, not a CSV): nothing was imported.
             raise ValidationError({"file": [job.message], "import_job": [str(job.pk)]})
         code = status.HTTP_201_CREATED if job.is_finished else status.HTTP_202_ACCEPTED
-        return Response(ImportJobSerializer(job).data, status=code)
+        return Response(ImportJobSerializer(job, context={"request": request}).data, status=code)
 
 
 def _json_rows_as_csv(rows: list[Any]) -> SimpleUploadedFile:

@@ -10,7 +10,6 @@ from rest_framework import serializers
 
 from campaigns import selectors
 from campaigns.models import Campaign, Scenario
-from contacts.models import ImportJob
 from segments.models import Segment
 from templates_app.models import MessageTemplate
 
@@ -62,30 +61,6 @@ class ContactRowSerializer(serializers.Serializer):
 
 class ContactUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="A CSV with an email column (and name, or first_name/last_name).")
-
-
-class ImportJobSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = ImportJob
-        fields = [
-            "id",
-            "kind",
-            "original_name",
-            "batch",
-            "status",
-            "rows_total",
-            "rows_processed",
-            "created",
-            "updated",
-            "unchanged",
-            "skipped",
-            "errors",
-            "message",
-            "created_at",
-            "started_at",
-            "finished_at",
-        ]
-        read_only_fields = fields
 
 
 class ProgressSerializer(serializers.Serializer):

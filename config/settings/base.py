@@ -207,6 +207,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status` field with different choices: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "ScenarioStatusEnum": "campaigns.models.Scenario.Status",
+        "ContactStatusEnum": "contacts.models.Contact.Status",
+        "ImportJobStatusEnum": "contacts.models.ImportJob.Status",
+        "SendStatusEnum": "delivery.models.Send.Status",
+        "DeliveryStatusEnum": "delivery.models.Delivery.Status",
+    },
 }
 
 LOGGING = {
