@@ -4,32 +4,16 @@ import datetime as dt
 from typing import Any
 
 import pytest
-import time_machine
 from rest_framework.test import APIClient
 
 from campaigns import services
 from campaigns.models import Campaign, Emailer, Scenario
 from delivery.models import Send
+from tests.campaigns.clock import TODAY
 from tests.factories import ContactFactory, add_to_batch
 from tests.scheduler.fake_engine import FakeEngine
 
-pytestmark = pytest.mark.django_db
-
-NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
-TODAY = NOW.date()
-
-
-@pytest.fixture(autouse=True)
-def frozen() -> Any:
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
-    fake = FakeEngine()
-    monkeypatch.setattr(services, "_engine", lambda: fake)
-    return fake
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 
 def _campaign_body(**kwargs: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import time_machine
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django_celery_beat.models import PeriodicTask
@@ -16,25 +15,10 @@ from campaigns import services
 from campaigns.models import Campaign, Emailer, Scenario
 from contacts.models import BatchMember, Contact
 from scheduler.models import PlanRun
+from tests.campaigns.clock import NOW, TODAY
 from tests.scheduler.fake_engine import FakeEngine
 
-pytestmark = pytest.mark.django_db
-
-NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
-TODAY = NOW.date()
-
-
-@pytest.fixture(autouse=True)
-def frozen() -> Any:
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
-    fake = FakeEngine()
-    monkeypatch.setattr(services, "_engine", lambda: fake)
-    return fake
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 
 def run(*args: Any) -> str:

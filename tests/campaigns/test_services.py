@@ -4,7 +4,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-import time_machine
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -13,26 +12,11 @@ from accounts.models import Notification
 from campaigns import services
 from campaigns.models import Campaign, Emailer, Scenario
 from delivery.models import Send
+from tests.campaigns.clock import NOW, TODAY
 from tests.factories import ContactFactory, add_to_batch
 from tests.scheduler.fake_engine import FakeEngine
 
-pytestmark = pytest.mark.django_db
-
-NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
-TODAY = NOW.date()
-
-
-@pytest.fixture
-def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
-    fake = FakeEngine()
-    monkeypatch.setattr(services, "_engine", lambda: fake)
-    return fake
-
-
-@pytest.fixture(autouse=True)
-def frozen() -> Any:
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 
 def _campaign(user: User | None = None, **kwargs: Any) -> Campaign:
