@@ -124,6 +124,12 @@ def attribute_catalog() -> list[tuple[str, str]]:
     A recursive skip-scan over the field_name index: one index probe per distinct name, not a pass over every row.
     """
     table = ContactAttribute._meta.db_table
+    if connection.vendor != "postgresql":
+        # The embedded SQLite database is small: a plain grouped scan is fine (and SQLite has no skip-scan syntax).
+        sql = f"SELECT field_name, MIN(field_type) FROM {table} GROUP BY field_name ORDER BY field_name LIMIT 500"
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return [(row[0], row[1]) for row in cursor.fetchall()]
     sql = f"""
         WITH RECURSIVE names(name) AS (
             (SELECT field_name FROM {table} ORDER BY field_name LIMIT 1)
