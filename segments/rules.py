@@ -46,8 +46,9 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from django.db.models import (
     BooleanField,
     DateField,
@@ -55,6 +56,7 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
+    FloatField,
     Func,
     IntegerField,
     JSONField,
@@ -70,6 +72,10 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from contacts.models import BatchMember, Contact, ContactAttribute, FunnelEvent
 from segments.errors import RuleError
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
 
 MAX_DEPTH = 5
 MAX_CONDITIONS = 50
@@ -101,6 +107,93 @@ class JsonbTimestamp(Func):
 class JsonbIsTrue(Func):
     template = "(%(expressions)s = 'true'::jsonb)"
     output_field = BooleanField()
+
+
+# --- SQLite (the embedded default) reads the same values with its JSON1 functions -------------------------
+# Attribute values are JSON text there; json_type() names the type ('integer', 'real', 'text', 'true', 'false',
+# 'array', 'object', 'null') and json_extract(v, '$') decodes the scalar. A value of the wrong type reads as NULL,
+# so it never matches, as on PostgreSQL.
+
+_SQLITE_DATE_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
+
+
+class SqliteJsonType(Func):
+    template = "json_type(%(expressions)s)"
+    output_field = TextField()
+
+
+class SqliteJsonNumeric(Func):
+    template = (
+        "(CASE WHEN json_type(%(expressions)s) IN ('integer', 'real') THEN json_extract(%(expressions)s, '$') END)"
+    )
+    output_field = FloatField()
+
+
+class SqliteJsonText(Func):
+    """Like `v #>> '{}'`: a string's text, a number's digits, 'true' / 'false'; NULL for JSON null."""
+
+    template = (
+        "(CASE json_type(%(expressions)s) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+        "ELSE CAST(json_extract(%(expressions)s, '$') AS TEXT) END)"
+    )
+    output_field = TextField()
+
+
+class SqliteJsonString(Func):
+    """Only JSON strings (exact string operators compare typed values on PostgreSQL too)."""
+
+    template = "(CASE WHEN json_type(%(expressions)s) = 'text' THEN json_extract(%(expressions)s, '$') END)"
+    output_field = TextField()
+
+
+class SqliteJsonDate(Func):
+    """'YYYY-MM-DD' (Django's SQLite date format) from a string starting with a date."""
+
+    template = (
+        "(CASE WHEN json_type(%(expressions)s) = 'text' AND json_extract(%(expressions)s, '$') GLOB "
+        + _SQLITE_DATE_GLOB
+        + " THEN substr(json_extract(%(expressions)s, '$'), 1, 10) END)"
+    )
+    output_field = DateField()
+
+
+class SqliteJsonTimestamp(Func):
+    """'YYYY-MM-DD HH:MM:SS.SSS' in UTC (Django's SQLite datetime format) from an ISO 8601 string.
+
+    strftime() applies a '+HH:MM' / 'Z' suffix; a date alone reads as its midnight UTC. The '%' are doubled twice:
+    once for Func's template, once for Django's SQLite cursor (which turns '%%' back into '%').
+    """
+
+    template = (
+        "(CASE WHEN json_type(%(expressions)s) = 'text' AND json_extract(%(expressions)s, '$') GLOB "
+        + _SQLITE_DATE_GLOB
+        + " THEN strftime('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', json_extract(%(expressions)s, '$')) END)"
+    )
+    output_field = DateTimeField()
+
+
+class SqliteJsonArrayHas(Func):
+    """The JSON array (first expression) has an element equal to the second (typed: 3 is not "3")."""
+
+    arity = 2
+    output_field = BooleanField()
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
+        array_sql, array_params = compiler.compile(self.source_expressions[0])
+        element_sql, element_params = compiler.compile(self.source_expressions[1])
+        sql = (
+            f"(json_type({array_sql}) = 'array' AND EXISTS (SELECT 1 FROM json_each({array_sql}) AS herald_e "
+            f"WHERE herald_e.value = {element_sql}))"
+        )
+        return sql, (*array_params, *array_params, *element_params)
 
 
 # --- vocabulary -------------------------------------------------------------------------------------------
@@ -369,7 +462,7 @@ def _rows_condition(rows: QuerySet) -> Compiled:
     return Q(Exists(rows.filter(contact_id=OuterRef("pk")))), ids
 
 
-def _attribute_q(node: dict[str, Any], path: str) -> Compiled:
+def _attribute_q(node: dict[str, Any], path: str, vendor: str) -> Compiled:
     name = node.get("attribute")
     if not isinstance(name, str) or not name.strip():
         raise RuleError(f"{path}: an attribute condition needs the attribute's name.")
@@ -378,6 +471,11 @@ def _attribute_q(node: dict[str, Any], path: str) -> Compiled:
         raise RuleError(f"{path}: unknown attribute type {kind!r} (use one of: {', '.join(ATTRIBUTE_TYPES)}).")
     operator = _check_operator(kind, node.get("operator"), path)
     value = node.get("value")
+    if vendor == "sqlite":
+        matched = _sqlite_attribute_rows(name.strip(), kind, operator, value, path)
+        if operator == "is_not_set":
+            return ~Q(Exists(matched.filter(contact_id=OuterRef("pk")))), None
+        return _rows_condition(matched)
     rows = ContactAttribute.objects.filter(field_name=name.strip()).alias(
         jtype=Func(F("field_value"), function="jsonb_typeof", output_field=TextField()),
         jbytes=Func(Cast(F("field_value"), TextField()), function="octet_length", output_field=IntegerField()),
@@ -398,6 +496,37 @@ def _attribute_q(node: dict[str, Any], path: str) -> Compiled:
         return _rows_condition(rows.filter(_jsonb_q(kind, operator, value, path)))
     predicate = _scalar_q("v", kind, operator, value, path)
     return _rows_condition(rows.alias(v=_READERS[kind](F("field_value"))).filter(predicate))
+
+
+_SQLITE_READERS: dict[str, Callable[[Any], Func]] = {
+    "numeric": SqliteJsonNumeric,
+    "string": SqliteJsonText,
+    "date": SqliteJsonDate,
+    "timestamp": SqliteJsonTimestamp,
+}
+
+
+def _sqlite_attribute_rows(name: str, kind: str, operator: str, value: Any, path: str) -> QuerySet:
+    """The attribute rows matching the condition on SQLite: same meaning as the PostgreSQL SQL, JSON1 functions.
+
+    `v` is the decoded value (NULL when the JSON type does not fit), so wrong types never match, also under
+    neq / not_in / not_contains (which still need the attribute, as on PostgreSQL).
+    """
+    rows = ContactAttribute.objects.filter(field_name=name).alias(jtype=SqliteJsonType(F("field_value")))
+    if operator in ("is_set", "is_not_set"):
+        # Present (the caller negates for is_not_set): neither SQL NULL (json_type(NULL) is NULL) nor JSON null.
+        return rows.filter(jtype__isnull=False).exclude(jtype="null")
+    if kind == "boolean":
+        return rows.filter(jtype="true" if operator == "is_true" else "false")
+    if kind == "array":
+        element = value if isinstance(value, int | float) and not isinstance(value, bool) else _as_text(value, path)
+        has = Q(SqliteJsonArrayHas(F("field_value"), Value(element)))
+        return rows.filter(has if operator == "contains" else ~has)
+    if kind == "string" and operator in ("eq", "neq", "in", "not_in"):
+        reader: Func = SqliteJsonString(F("field_value"))
+    else:
+        reader = _SQLITE_READERS[kind](F("field_value"))
+    return rows.alias(v=reader).filter(Q(v__isnull=False) & _scalar_q("v", kind, operator, value, path))
 
 
 # Short strings only: the proposed partial index holds strings whose JSON text is under this many bytes.
@@ -473,14 +602,14 @@ def _batch_q(node: dict[str, Any], path: str) -> Compiled:
     return _rows_condition(BatchMember.objects.filter(batch_id=batch_id))
 
 
-def _node_q(node: Any, path: str, depth: int, counter: list[int]) -> Compiled:
+def _node_q(node: Any, path: str, depth: int, counter: list[int], vendor: str) -> Compiled:
     if not isinstance(node, dict):
         raise RuleError(f"{path}: each condition is a JSON object.")
     if depth > MAX_DEPTH:
         raise RuleError(f"{path}: groups nest at most {MAX_DEPTH} deep.")
     rows: QuerySet | None = None
     if "conditions" in node or "op" in node:
-        q = _group_q(node, path, depth, counter)
+        q = _group_q(node, path, depth, counter, vendor)
     else:
         counter[0] += 1
         if counter[0] > MAX_CONDITIONS:
@@ -488,7 +617,7 @@ def _node_q(node: Any, path: str, depth: int, counter: list[int]) -> Compiled:
         if "field" in node:
             q = _field_q(node, path)
         elif "attribute" in node:
-            q, rows = _attribute_q(node, path)
+            q, rows = _attribute_q(node, path, vendor)
         elif "event" in node:
             q, rows = _event_q(node, path)
         elif "batch" in node:
@@ -500,7 +629,7 @@ def _node_q(node: Any, path: str, depth: int, counter: list[int]) -> Compiled:
     return q, rows
 
 
-def _group_q(node: dict[str, Any], path: str, depth: int, counter: list[int]) -> Q:
+def _group_q(node: dict[str, Any], path: str, depth: int, counter: list[int], vendor: str) -> Q:
     """AND: conditions side by side (EXISTS become semi-joins). OR over other tables: `id IN (a UNION b ...)`.
 
     PostgreSQL cannot turn `EXISTS (...) OR EXISTS (...)` into joins; it runs both subqueries for every contact.
@@ -518,7 +647,8 @@ def _group_q(node: dict[str, Any], path: str, depth: int, counter: list[int]) ->
         raise RuleError(f"{path}: an empty group; add a condition or remove the group.")
     prefix = f"{path}." if path else ""
     compiled = [
-        _node_q(child, f"{prefix}conditions[{index}]", depth + 1, counter) for index, child in enumerate(children)
+        _node_q(child, f"{prefix}conditions[{index}]", depth + 1, counter, vendor)
+        for index, child in enumerate(children)
     ]
     if op == "and" or len(compiled) == 1 or all(rows is None for _, rows in compiled):
         combined = compiled[0][0]
@@ -531,13 +661,17 @@ def _group_q(node: dict[str, Any], path: str, depth: int, counter: list[int]) ->
     return Q(pk__in=id_sets[0].union(*id_sets[1:]))
 
 
-def compile_rules(rules: Any) -> Q:
-    """The rules as one Q over Contact. Raises RuleError with a message naming the faulty condition."""
+def compile_rules(rules: Any, *, vendor: str | None = None) -> Q:
+    """The rules as one Q over Contact. Raises RuleError with a message naming the faulty condition.
+
+    `vendor` is the database the Q will run on ("postgresql" or "sqlite"; default: the default connection's):
+    attribute conditions compile to jsonb SQL on PostgreSQL and to JSON1 functions on SQLite.
+    """
     if rules in (None, "", {}):
         return Q()
     if not isinstance(rules, dict):
         raise RuleError("The rules must be a JSON object like {'op': 'and', 'conditions': [...]}.")
-    q = _group_q(rules, "", 0, [0])
+    q = _group_q(rules, "", 0, [0], vendor or connection.vendor)
     return ~q if rules.get("negate") and q else q
 
 

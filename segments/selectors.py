@@ -105,7 +105,12 @@ def segment_sql_text(*, segment: Segment) -> str:
     """The one SQL statement the segment runs, with values inlined, formatted for reading."""
     ids = segment_contact_ids(segment=segment)
     sql, params = ids.query.sql_with_params()
-    text = connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]
+    if connection.vendor == "postgresql":
+        text = connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]
+    else:
+        # SQLite: the values quoted by SQLite itself, as Django does for connection.queries.
+        quoted = connection.ops._quote_params_for_last_executed_query(params) if params else ()  # type: ignore[attr-defined]
+        text = sql % tuple(quoted)
     return str(sqlparse.format(text, reindent=True, keyword_case="upper"))
 
 

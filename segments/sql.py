@@ -16,6 +16,7 @@ The send engine embeds `segment_contact_ids()` in its own `INSERT ... SELECT`, w
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -192,8 +193,13 @@ def sql_clean(sql: str) -> str:
 
 
 def wrapped_ids_sql(sql: str) -> str:
-    """The statement as a subquery whose first (and only) column is named contact_id; '%' escaped for params."""
+    """The statement as a subquery whose first (and only) column is named contact_id; '%' escaped for params.
+
+    SQLite has no column list on a derived table (`AS herald_q(contact_id)`); a CTE's column list does the same.
+    """
     body = sql_clean(sql).replace("%", "%%")
+    if connection.vendor == "sqlite":
+        return f"WITH herald_q(contact_id) AS ({body}\n) SELECT herald_q.contact_id FROM herald_q"
     return f"SELECT herald_q.contact_id FROM ({body}\n) AS herald_q(contact_id)"
 
 
@@ -202,7 +208,22 @@ class _Rollback(Exception):
         self.result = result
 
 
+def _sqlite_message(exc: DatabaseError, timeout: int | None = None) -> str:
+    text = (str(exc).strip().splitlines() or ["?"])[0]
+    if text == "interrupted":
+        return f"The query ran longer than {(timeout or timeout_ms()) / 1000:g} s and was stopped; make it faster or narrower."
+    if "readonly" in text or "read-only" in text:
+        return "The query tried to change data; a segment is one read-only SELECT of contact ids."
+    if "syntax error" in text or text.startswith("incomplete input"):
+        return f"SQL syntax error: {text}."
+    if text.startswith(("no such", "ambiguous column")) or "wrong number of arguments" in text:
+        return f"The query is not valid: {text}."
+    return f"The query failed: {text}."
+
+
 def _message(exc: DatabaseError) -> str:
+    if connection.vendor == "sqlite":
+        return _sqlite_message(exc)
     cause: Any = exc.__cause__
     sqlstate = getattr(cause, "sqlstate", "") or ""
     diag = getattr(cause, "diag", None)
@@ -224,6 +245,8 @@ def run_read_only(work: Callable[[Any], T], *, timeout: int | None = None) -> T:
     Rolling back (instead of committing) restores the session settings and discards anything a sneaky statement
     managed to do. Database errors come back as SqlSegmentError with a message for the user.
     """
+    if connection.vendor == "sqlite":
+        return _run_read_only_sqlite(work, timeout=timeout)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {int(timeout or timeout_ms())}")
@@ -234,6 +257,39 @@ def run_read_only(work: Callable[[Any], T], *, timeout: int | None = None) -> T:
         return done.result  # type: ignore[no-any-return]
     except DatabaseError as exc:
         raise SqlSegmentError(_message(exc)) from exc
+
+
+# SQLite calls the progress handler every this many virtual-machine instructions (about a millisecond's work).
+SQLITE_PROGRESS_STEPS = 10_000
+
+
+def _run_read_only_sqlite(work: Callable[[Any], T], *, timeout: int | None = None) -> T:
+    """The embedded database's version: `PRAGMA query_only` refuses any write, a progress handler stops the
+    statement (SQLite raises "interrupted") once the timeout has passed; both are undone afterwards.
+
+    The pragma is a setting of the connection, not of the transaction. It is switched on inside the transaction
+    (Herald opens SQLite transactions with BEGIN IMMEDIATE, which query_only would refuse) and back off before
+    the rollback, unless it was already on.
+    """
+    deadline = time.monotonic() + int(timeout or timeout_ms()) / 1000
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            raw: Any = connection.connection
+            cursor.execute("PRAGMA query_only")
+            was_query_only = bool(cursor.fetchone()[0])
+            cursor.execute("PRAGMA query_only = ON")
+            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), SQLITE_PROGRESS_STEPS)
+            try:
+                result = work(cursor)
+            finally:
+                raw.set_progress_handler(None, 0)
+                if not was_query_only:
+                    cursor.execute("PRAGMA query_only = OFF")
+            raise _Rollback(result)
+    except _Rollback as done:
+        return done.result  # type: ignore[no-any-return]
+    except DatabaseError as exc:
+        raise SqlSegmentError(_sqlite_message(exc, timeout)) from exc
 
 
 @dataclass(frozen=True)
@@ -251,10 +307,23 @@ def sql_check(sql: str) -> SqlCheck:
         cursor.execute(f"SELECT * FROM ({clean}\n) AS herald_q LIMIT 0")
         columns = cursor.description or []
         if len(columns) != 1:
-            names = ", ".join(c.name for c in columns)
+            names = ", ".join(c[0] for c in columns)
             raise SqlSegmentError(
                 f"The query must return exactly one column, the contact id; it returns {len(columns)} ({names})."
             )
+        if connection.vendor == "sqlite":
+            # SQLite types values, not columns (description has no type): every non-NULL id must be an integer.
+            cursor.execute(
+                f"WITH herald_q(contact_id) AS ({clean}\n) SELECT count(*), "
+                "coalesce(sum(typeof(contact_id) NOT IN ('integer', 'null')), 0) FROM herald_q"
+            )
+            count, not_integer = cursor.fetchone()
+            if not_integer:
+                raise SqlSegmentError(
+                    f"The column {columns[0][0]!r} is not an integer contact id; select contacts_contact.id "
+                    "(or a contact_id column)."
+                )
+            return SqlCheck(sql=clean, column=columns[0][0], count=int(count))
         if columns[0].type_code not in INTEGER_OIDS:
             raise SqlSegmentError(
                 f"The column {columns[0].name!r} is not an integer contact id; select contacts_contact.id "
