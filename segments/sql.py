@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from segments.errors import SqlSegmentError
 
@@ -192,13 +192,13 @@ def sql_clean(sql: str) -> str:
     return text.rstrip().rstrip(";").rstrip()
 
 
-def wrapped_ids_sql(sql: str) -> str:
+def wrapped_ids_sql(sql: str, *, using: str = DEFAULT_DB_ALIAS) -> str:
     """The statement as a subquery whose first (and only) column is named contact_id; '%' escaped for params.
 
     SQLite has no column list on a derived table (`AS herald_q(contact_id)`); a CTE's column list does the same.
     """
     body = sql_clean(sql).replace("%", "%%")
-    if connection.vendor == "sqlite":
+    if connections[using].vendor == "sqlite":
         return f"WITH herald_q(contact_id) AS ({body}\n) SELECT herald_q.contact_id FROM herald_q"
     return f"SELECT herald_q.contact_id FROM ({body}\n) AS herald_q(contact_id)"
 
@@ -222,8 +222,6 @@ def _sqlite_message(exc: DatabaseError, timeout: int | None = None) -> str:
 
 
 def _message(exc: DatabaseError) -> str:
-    if connection.vendor == "sqlite":
-        return _sqlite_message(exc)
     cause: Any = exc.__cause__
     sqlstate = getattr(cause, "sqlstate", "") or ""
     diag = getattr(cause, "diag", None)
@@ -239,16 +237,17 @@ def _message(exc: DatabaseError) -> str:
     return f"The query failed: {primary}."
 
 
-def run_read_only(work: Callable[[Any], T], *, timeout: int | None = None) -> T:
+def run_read_only(work: Callable[[Any], T], *, timeout: int | None = None, using: str = DEFAULT_DB_ALIAS) -> T:
     """Run `work(cursor)` in a READ ONLY transaction (or savepoint) with statement_timeout, then roll back.
 
     Rolling back (instead of committing) restores the session settings and discards anything a sneaky statement
     managed to do. Database errors come back as SqlSegmentError with a message for the user.
     """
+    connection = connections[using]
     if connection.vendor == "sqlite":
-        return _run_read_only_sqlite(work, timeout=timeout)
+        return _run_read_only_sqlite(work, timeout=timeout, using=using)
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {int(timeout or timeout_ms())}")
             cursor.execute("SET LOCAL jit = off")  # see segments.selectors._guarded
             cursor.execute("SET TRANSACTION READ ONLY")
@@ -263,7 +262,7 @@ def run_read_only(work: Callable[[Any], T], *, timeout: int | None = None) -> T:
 SQLITE_PROGRESS_STEPS = 10_000
 
 
-def _run_read_only_sqlite(work: Callable[[Any], T], *, timeout: int | None = None) -> T:
+def _run_read_only_sqlite(work: Callable[[Any], T], *, timeout: int | None, using: str) -> T:
     """The embedded database's version: `PRAGMA query_only` refuses any write, a progress handler stops the
     statement (SQLite raises "interrupted") once the timeout has passed; both are undone afterwards.
 
@@ -273,7 +272,8 @@ def _run_read_only_sqlite(work: Callable[[Any], T], *, timeout: int | None = Non
     """
     deadline = time.monotonic() + int(timeout or timeout_ms()) / 1000
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        connection = connections[using]
+        with transaction.atomic(using=using), connection.cursor() as cursor:
             raw: Any = connection.connection
             cursor.execute("PRAGMA query_only")
             was_query_only = bool(cursor.fetchone()[0])
@@ -299,7 +299,7 @@ class SqlCheck:
     count: int
 
 
-def sql_check(sql: str) -> SqlCheck:
+def sql_check(sql: str, *, using: str = DEFAULT_DB_ALIAS) -> SqlCheck:
     """Validate a segment query by running it read-only: one integer column, and how many rows it returns."""
     clean = sql_clean(sql)
 
@@ -311,7 +311,7 @@ def sql_check(sql: str) -> SqlCheck:
             raise SqlSegmentError(
                 f"The query must return exactly one column, the contact id; it returns {len(columns)} ({names})."
             )
-        if connection.vendor == "sqlite":
+        if connections[using].vendor == "sqlite":
             # SQLite types values, not columns (description has no type): every non-NULL id must be an integer.
             cursor.execute(
                 f"WITH herald_q(contact_id) AS ({clean}\n) SELECT count(*), "
@@ -332,4 +332,4 @@ def sql_check(sql: str) -> SqlCheck:
         cursor.execute(f"SELECT count(*) FROM ({clean}\n) AS herald_q")
         return SqlCheck(sql=clean, column=columns[0].name, count=int(cursor.fetchone()[0]))
 
-    return run_read_only(work)
+    return run_read_only(work, using=using)

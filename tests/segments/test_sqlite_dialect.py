@@ -8,6 +8,7 @@ operator family runs on both databases over the same rows and must select the sa
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,13 @@ from typing import Any
 import pytest
 from django.db import connections
 from django.db.backends.sqlite3.base import DatabaseWrapper
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from contacts.models import Contact, ContactAttribute, FunnelEvent
+from segments.errors import SqlSegmentError
 from segments.rules import compile_rules
+from segments.sql import run_read_only, sql_check, wrapped_ids_sql
 
 pytestmark = pytest.mark.django_db
 
@@ -207,3 +211,51 @@ def test_sqlite_sql_uses_json1_functions(sqlite_alias: str, condition: dict[str,
 def test_postgresql_attribute_sql_keeps_jsonb() -> None:
     sql = str(Contact.objects.filter(compile_rules({"conditions": [attr("score", "numeric", "gt", 40)]})).query)
     assert "jsonb_typeof" in sql and "json_type" not in sql
+
+
+# --- SQL segments on SQLite: PRAGMA query_only + a progress-handler timeout instead of PostgreSQL's SET LOCAL ---
+
+
+def _contacts(using: str, count: int) -> list[int]:
+    return [Contact.objects.using(using).create(email=f"c{n}@example.org").pk for n in range(count)]
+
+
+def test_sqlite_sql_check_counts_the_ids(sqlite_alias: str) -> None:
+    _contacts(sqlite_alias, 3)
+    check = sql_check("SELECT id FROM contacts_contact WHERE email LIKE 'c%';", using=sqlite_alias)
+    assert (check.sql, check.column, check.count) == ("SELECT id FROM contacts_contact WHERE email LIKE 'c%'", "id", 3)
+
+
+def test_sqlite_wrapped_ids_feed_a_contact_query(sqlite_alias: str) -> None:
+    ids = _contacts(sqlite_alias, 4)
+    sql = "WITH odd AS (SELECT id AS contact_id FROM contacts_contact WHERE id % 2 = 1) SELECT contact_id FROM odd"
+    raw = RawSQL(wrapped_ids_sql(sql, using=sqlite_alias), [])
+    found = Contact.objects.using(sqlite_alias).filter(pk__in=raw).values_list("id", flat=True)
+    assert sorted(found) == [pk for pk in ids if pk % 2 == 1]
+
+
+def test_sqlite_sql_check_refuses_a_text_column(sqlite_alias: str) -> None:
+    _contacts(sqlite_alias, 1)
+    with pytest.raises(SqlSegmentError, match="'email' is not an integer contact id"):
+        sql_check("SELECT email FROM contacts_contact", using=sqlite_alias)
+
+
+def test_sqlite_sql_check_reports_syntax_errors(sqlite_alias: str) -> None:
+    with pytest.raises(SqlSegmentError, match=r"^SQL syntax error: near"):
+        sql_check("SELECT id FROM contacts_contact WHERE", using=sqlite_alias)
+
+
+def test_sqlite_read_only_guard_refuses_writes_and_is_undone(sqlite_alias: str) -> None:
+    (pk,) = _contacts(sqlite_alias, 1)
+    with pytest.raises(SqlSegmentError, match="tried to change data"):
+        run_read_only(lambda cursor: cursor.execute("UPDATE contacts_contact SET first_name = 'x'"), using=sqlite_alias)
+    Contact.objects.using(sqlite_alias).filter(pk=pk).update(first_name="after")  # query_only is off again
+    assert Contact.objects.using(sqlite_alias).get(pk=pk).first_name == "after"
+
+
+def test_sqlite_slow_query_stops_at_the_timeout(sqlite_alias: str) -> None:
+    endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+    started = time.monotonic()
+    with pytest.raises(SqlSegmentError, match=r"longer than 0\.2 s"):
+        run_read_only(lambda cursor: cursor.execute(endless), timeout=200, using=sqlite_alias)
+    assert time.monotonic() - started < 5
