@@ -128,7 +128,7 @@ def test_pause_resume_and_cancel_through_the_api_while_sending(
     celery_worker: Any, fake_resend: Any, api: APIClient
 ) -> None:
     """Seeds 002/004: once sending, a scenario is paused, resumed and stopped, never edited; nothing twice."""
-    n = 800
+    n = 2000  # 20 pages: enough left after resume that the cancel lands mid-send even on a loaded machine
     today = timezone.localdate()
     campaign = api.post(
         "/api/v1/campaigns",
@@ -138,7 +138,7 @@ def test_pause_resume_and_cancel_through_the_api_while_sending(
     upload = api.post(f"/api/v1/campaigns/{campaign['id']}/contacts", {"file": _csv(n)}, format="multipart")
     assert upload.status_code == 201, upload.content
     emails = [f"person{i}@example.com" for i in range(n)]
-    fake_resend.configure(latency_ms=400)  # pages slow enough to act while the send is under way
+    fake_resend.configure(latency_ms=600)  # pages slow enough to act while the send is under way
     celery_worker.start(concurrency=2)
 
     def received() -> int:
