@@ -9,7 +9,7 @@ Trials (each prints one row of the final table, with its target and the baseline
   throughput  N recipients, no rate limit, 2 KB personalised HTML: due -> last accepted call
   rate        RESEND_RATE_LIMIT=2 with 200 ms server latency: emails/s against the 200 emails/s ceiling
   latency     due -> first request at the server, 100-recipient sends, --trials times
-  memory      peak RSS / PSS of the worker processes while sending --large recipients
+  memory      peak summed RSS / PSS of web (gunicorn) + worker + beat and their children, sending --large
   kill        N recipients, SIGKILL every worker --kills times at random points, restart: duplicates / missing
 """
 
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -368,29 +369,232 @@ def trial_latency(fake: Fake, workers: Workers, trials: int) -> dict[str, Any]:
     return {"p50": statistics.median(samples), "max": max(samples), "samples": samples}
 
 
-def trial_memory(fake: Fake, workers: Workers, count: int) -> dict[str, Any]:
+class Stack:
+    """Herald as it runs in production: gunicorn `config.wsgi`, a Celery worker and Celery beat (the
+    DatabaseScheduler of `CELERY_BEAT_SCHEDULER`), all three with `config.settings.production`."""
+
+    NAMES = ("web", "worker", "beat")
+
+    def __init__(
+        self,
+        fake: Fake,
+        *,
+        concurrency: int,
+        web_workers: int,
+        max_memory_per_child: int,
+        preload: bool,
+        embedded_beat: bool = False,
+    ) -> None:
+        self.fake = fake
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        celery = [sys.executable, "-m", "celery", "-A", "config"]
+        worker = [*celery, "worker", "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO"]
+        if max_memory_per_child:
+            worker.append(f"--max-memory-per-child={max_memory_per_child}")
+        if embedded_beat:  # beat as a process forked from the worker (`-B`): one deployment, no beat of its own
+            worker.append("-B")
+        web = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            f"--workers={web_workers}",
+            f"--bind=127.0.0.1:{self.port}",
+        ]
+        if preload:
+            web.append("--preload")
+        self.commands = {"web": web, "worker": worker}
+        if not embedded_beat:
+            pidfile = f"--pidfile=/tmp/herald-bench-beat-{os.getpid()}.pid"
+            self.commands["beat"] = [*celery, "beat", "--loglevel=INFO", pidfile]
+        self.names = tuple(self.commands)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs = {name: Path("/tmp") / f"herald-bench-{name}-{os.getpid()}.log" for name in self.names}
+
+    def describe(self) -> str:
+        return "; ".join(" ".join(cmd[2:] if cmd[1] == "-m" else cmd) for cmd in self.commands.values())
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings.production",
+                "DJANGO_SECRET_KEY": "bench-only-not-a-secret",
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "DJANGO_SECURE_COOKIES": "0",
+                "EMAIL_TRANSPORT": "resend",
+                "RESEND_API_URL": self.fake.url,
+                "RESEND_API_KEY": "re_bench",
+                "RESEND_RATE_LIMIT": "0",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        for name in self.names:
+            log = self.logs[name].open("wb")
+            self.procs[name] = subprocess.Popen(
+                self.commands[name], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + 90
+        ready: set[str] = set()
+        while ready != set(self.names):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not ready: {set(self.names) - ready}; see {self.logs}")
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} died: see {self.logs[name]}")
+            text = {name: self.logs[name].read_bytes() for name in self.names}
+            if b" ready." in text["worker"]:
+                ready.add("worker")
+            if "beat" in text and b"maxinterval" in text["beat"]:  # the banner (celery.beat logs at WARNING by default)
+                ready.add("beat")
+            try:
+                urllib.request.urlopen(self.url + "/api/v1/scenarios", timeout=5).close()
+                ready.add("web")
+            except urllib.error.HTTPError:
+                ready.add("web")  # 401 without a token: a gunicorn worker answered
+            except OSError:
+                pass
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        self.procs = {}
+
+    def pids(self) -> dict[str, list[int]]:
+        """Each process and all its descendants (prefork children, gunicorn workers), read fresh from /proc."""
+        out: dict[str, list[int]] = {}
+        for name, proc in self.procs.items():
+            pids: list[int] = []
+            stack = [proc.pid]
+            while stack:
+                pid = stack.pop()
+                pids.append(pid)
+                try:
+                    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                except OSError:
+                    children = []
+                stack.extend(int(c) for c in children)
+            out[name] = pids
+        return out
+
+
+def _bench_scenario(send_id: int) -> int:
+    """A campaign scenario whose run is this send (as the tick would have dispatched it), so the web can serve
+    its progress from `GET /api/v1/scenarios/<id>` while the send runs; beat's tick closes it when the send ends."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from campaigns.models import Campaign, Emailer, Scenario
+    from contacts.models import Batch
+
+    Campaign.objects.filter(name="bench-memory").delete()
+    Batch.objects.filter(name="bench-memory").delete()
+    now = timezone.now()
+    batch = Batch.objects.create(name="bench-memory")
+    campaign = Campaign.objects.create(name="bench-memory", start_date=now.date(), end_date=now.date(), batch=batch)
+    scenario = Scenario.objects.create(
+        campaign=campaign,
+        subject="News",
+        content=HTML,
+        send_date=now.date(),
+        send_time=(now - dt.timedelta(minutes=1)).time(),
+        status=Scenario.Status.SENDING,
+    )
+    Emailer.objects.create(
+        campaign=campaign,
+        scenario=scenario,
+        batch=batch,
+        scheduled_at=now,
+        dispatched_at=now,
+        started_at=now,
+        send_id=send_id,
+    )
+    return scenario.pk
+
+
+def _viewer_token() -> str:
+    from django.contrib.auth.models import Group, User
+    from rest_framework.authtoken.models import Token
+
+    from accounts import roles
+
+    user, _ = User.objects.get_or_create(username="bench-viewer", defaults={"email": "bench-viewer@example.com"})
+    user.groups.add(Group.objects.get(name=roles.VIEWER))
+    token, _ = Token.objects.get_or_create(user=user)
+    return str(token.key)
+
+
+def trial_memory(fake: Fake, stack: Stack, count: int) -> dict[str, Any]:
+    """Peak summed RSS and PSS of web + worker + beat (and every child) sampled every 0.5 s while sending."""
+    from delivery import services
+    from scheduler.services import schedule_sync
+
     fake.reset()
-    workers.start()
-    peak = [0, 0]
+    schedule_sync()  # the beat entries (tick every SCHEDULER_TICK_SECONDS, daily plan) the DatabaseScheduler reads
+    stack.start()
+    time.sleep(2)  # let the prefork children and gunicorn workers finish booting
+    peak: dict[str, Any] = {"rss": 0, "pss": 0, "at_rss": {}, "at_pss": {}, "own": {n: [0, 0] for n in stack.names}}
+    polls: dict[str, Any] = {"ok": 0, "failed": 0, "last": None}
+    samples = [0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            rss, pss = _memory_kb(workers.pids())
-            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
-            time.sleep(0.2)
+            split = {name: _memory_kb(pids) for name, pids in stack.pids().items()}
+            rss, pss = sum(v[0] for v in split.values()), sum(v[1] for v in split.values())
+            samples[0] += 1
+            if rss > peak["rss"]:
+                peak["rss"], peak["at_rss"] = rss, split
+            if pss > peak["pss"]:
+                peak["pss"], peak["at_pss"] = pss, split
+            for name, (r, p) in split.items():
+                own = peak["own"][name]
+                own[0], own[1] = max(own[0], r), max(own[1], p)
+            stop.wait(0.5)
+
+    def poll(scenario_id: int, token: str) -> None:
+        url = f"{stack.url}/api/v1/scenarios/{scenario_id}"
+        while not stop.is_set():
+            request = urllib.request.Request(url, headers={"Authorization": f"Token {token}"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    polls["last"] = json.loads(response.read()).get("progress")
+                    polls["ok"] += 1
+            except (OSError, ValueError):
+                polls["failed"] += 1
+            stop.wait(1.0)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    send_id, due = _start_send(count, "memory")
-    _wait(lambda: _send_done(send_id), timeout=3600)
+    send = services.send_create(label="memory", subject="News for {{ first_name }}", body_html=HTML)
+    scenario_id = _bench_scenario(send.pk)
+    poller = threading.Thread(target=poll, args=(scenario_id, _viewer_token()), daemon=True)
+    poller.start()
+    due = time.time()
+    services.send_start(send_id=send.pk, audience=_audience(count))
+    _wait(lambda: _send_done(send.pk), timeout=3600)
+    time.sleep(3)  # a few more ticks and polls after the end
     stop.set()
     sampler.join()
+    poller.join()
     ledger = fake.ledger()
-    workers.kill()
+    stack.stop()
     return {
-        "rss_mb": peak[0] / 1024,
-        "pss_mb": peak[1] / 1024,
+        **peak,
+        "samples": samples[0],
+        "polls": polls,
         "seconds": ledger["last_accepted_at"] - due,
         "accepted": ledger["stats"].get("accepted", 0),
     }
@@ -443,6 +647,13 @@ def main(argv: list[str]) -> None:
         action="store_true",
         help="keep database connections across tasks (CELERY_DB_REUSE_MAX, see bench/_celery_reuse.py)",
     )
+    parser.add_argument("--memory-concurrency", type=int, default=2, help="prefork children in the memory trial")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers in the memory trial")
+    parser.add_argument(
+        "--max-memory-per-child", type=int, default=0, help="worker --max-memory-per-child (kB) in the memory trial"
+    )
+    parser.add_argument("--preload", action="store_true", help="gunicorn --preload in the memory trial")
+    parser.add_argument("--embedded-beat", action="store_true", help="beat inside the worker (-B) in the memory trial")
     parser.add_argument("--only", default=",".join(TRIALS), help=f"comma-separated subset of {', '.join(TRIALS)}")
     args = parser.parse_args(argv)
     only = [t.strip() for t in args.only.split(",") if t.strip()]
@@ -511,15 +722,36 @@ def main(argv: list[str]) -> None:
                 )
             )
         if "memory" in only:
-            r = trial_memory(fake, workers, args.large)
+            stack = Stack(
+                fake,
+                concurrency=args.memory_concurrency,
+                web_workers=args.web_workers,
+                max_memory_per_child=args.max_memory_per_child,
+                preload=args.preload,
+                embedded_beat=args.embedded_beat,
+            )
+            try:
+                r = trial_memory(fake, stack, args.large)
+            finally:
+                stack.stop()
+            mb = 1024
+
+            def split(at: dict[str, tuple[int, int]], i: int) -> str:
+                return ", ".join(f"{name} {at[name][i] / mb:.0f}" for name in Stack.NAMES if name in at)
+
+            last = r["polls"]["last"] or {}
             rows.append(
                 (
-                    f"peak memory of the worker ({args.concurrency} children), sending {args.large:,}",
-                    f"RSS {r['rss_mb']:.0f} MB, PSS {r['pss_mb']:.0f} MB; sent {r['accepted']:,} in {r['seconds']:.0f} s",
+                    f"peak memory of web + worker + beat, sending {args.large:,}",
+                    f"RSS {r['rss'] / mb:.0f} MB, PSS {r['pss'] / mb:.0f} MB; "
+                    f"sent {r['accepted']:,} in {r['seconds']:.0f} s",
                     "<= 400 MB",
-                    "",
+                    f"at the RSS peak: {split(r['at_rss'], 0)}; at the PSS peak: {split(r['at_pss'], 1)}; "
+                    f"{r['samples']} samples; progress polls {r['polls']['ok']} ok / {r['polls']['failed']} failed, "
+                    f"last {last.get('sent')}/{last.get('total')} {last.get('status')}",
                 )
             )
+            print(f"memory stack: {stack.describe()}")
         if "kill" in only:
             r = trial_kill(fake, workers, args.recipients, args.kills)
             rows.append(
@@ -535,10 +767,12 @@ def main(argv: list[str]) -> None:
         workers.kill()
         fake.stop()
     print()
-    print(
-        f"worker: celery -A {workers.app} worker --pool=prefork --concurrency={args.concurrency}"
-        f"{' (CELERY_DB_REUSE_MAX=1000)' if args.db_reuse else ''}; cores: {os.cpu_count()}"
-    )
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; cores: {os.cpu_count()}")
+    if set(only) - {"memory"}:
+        print(
+            f"worker: celery -A {workers.app} worker --pool=prefork --concurrency={args.concurrency}"
+            f"{' (CELERY_DB_REUSE_MAX=1000)' if args.db_reuse else ''}"
+        )
     widths = [max(len(r[i]) for r in [("trial", "measured", "target", "notes"), *rows]) for i in range(4)]
     for row in [("trial", "measured", "target", "notes"), tuple("-" * w for w in widths), *rows]:
         print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
