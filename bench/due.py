@@ -18,10 +18,8 @@ first request the server sees.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import ROOT, print_table, setup_django
+from bench.procs import kill_groups
 
 DB_NAME = "herald_campaigns_bench"
 AUDIENCE = 100
@@ -63,11 +62,7 @@ class Processes:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        kill_groups(self.procs)
         self.procs = []
 
 

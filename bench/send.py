@@ -33,6 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.procs import kill_groups, process_tree
+
 ROOT = Path(__file__).resolve().parent.parent
 TRIALS = ("baseline", "throughput", "rate", "latency", "memory", "kill")
 
@@ -149,26 +151,11 @@ class Workers:
         raise RuntimeError(f"worker not ready: see {self.log}")
 
     def kill(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        kill_groups(self.procs)
         self.procs = []
 
     def pids(self) -> list[int]:
-        pids: list[int] = []
-        for proc in self.procs:
-            stack = [proc.pid]
-            while stack:
-                pid = stack.pop()
-                pids.append(pid)
-                try:
-                    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-                except OSError:
-                    children = []
-                stack.extend(int(c) for c in children)
-        return pids
+        return [pid for proc in self.procs for pid in process_tree(proc.pid)]
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -463,30 +450,14 @@ class Stack:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
         for proc in self.procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        kill_groups(self.procs.values())  # whatever did not stop on SIGTERM
         self.procs = {}
 
     def pids(self) -> dict[str, list[int]]:
         """Each process and all its descendants (prefork children, gunicorn workers), read fresh from /proc."""
-        out: dict[str, list[int]] = {}
-        for name, proc in self.procs.items():
-            pids: list[int] = []
-            stack = [proc.pid]
-            while stack:
-                pid = stack.pop()
-                pids.append(pid)
-                try:
-                    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-                except OSError:
-                    children = []
-                stack.extend(int(c) for c in children)
-            out[name] = pids
-        return out
+        return {name: process_tree(proc.pid) for name, proc in self.procs.items()}
 
 
 def _bench_scenario(send_id: int) -> int:

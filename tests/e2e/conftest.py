@@ -6,9 +6,7 @@ must see committed rows in pytest-django's test database) and `@pytest.mark.e2e`
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from django.conf import settings
 from django.db import connection
 
 from bench.fake_resend import FakeResend, ledger_report
+from bench.procs import kill_groups
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,11 +164,7 @@ class CeleryWorkers:
 
     def kill(self) -> None:
         """SIGKILL every worker process (the parent and its pool children) at once."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        kill_groups(self.procs)
         self.procs = [p for p in self.procs if p.poll() is None]
 
     def restart(self) -> subprocess.Popen[bytes]:

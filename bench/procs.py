@@ -1,0 +1,37 @@
+"""Process groups the benchmarks and the end-to-end tests start (workers, beat, gunicorn): kill them, list them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def kill_groups(procs: Iterable[subprocess.Popen[bytes]]) -> None:
+    """SIGKILL each process's whole group (a prefork parent and its pool children at once) and reap it.
+
+    The processes must have been started with `start_new_session=True`, so each leads its own group.
+    """
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants, read fresh from /proc (children that exited are gone)."""
+    pids: list[int] = []
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        pids.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            children = []
+        stack.extend(int(c) for c in children)
+    return pids
