@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.procs import kill_groups, process_tree
+from bench.procs import celery_worker_cmd, kill_groups, process_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIALS = ("baseline", "throughput", "rate", "latency", "memory", "kill")
@@ -119,22 +119,9 @@ class Workers:
             }
         )
         full.update(env)
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            self.app,
-            "worker",
-            "--pool=prefork",
-            f"--concurrency={self.concurrency}",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"bench-{len(self.procs)}-{os.getpid()}@%h",
-        ]
+        cmd = celery_worker_cmd(
+            app=self.app, concurrency=self.concurrency, name=f"bench-{len(self.procs)}-{os.getpid()}@%h"
+        )
         out = self.log.open("ab")
         proc = subprocess.Popen(cmd, cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)

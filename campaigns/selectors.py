@@ -29,10 +29,13 @@ def campaign_audience(*, campaign: Campaign) -> QuerySet[Any, int]:
     return batch_contact_ids(batch_id=campaign.batch_id)
 
 
-def _batch_size() -> Subquery:
-    # A correlated count per returned row: the page of campaigns is small, the batches may hold millions.
+def _batch_size(batch_ref: str = "batch_id") -> Subquery:
+    """Members of the batch `batch_ref` points at (`batch_id` on campaigns, `campaign__batch_id` on scenarios).
+
+    A correlated count per returned row: the page of rows is small, the batches may hold millions.
+    """
     members = (
-        BatchMember.objects.filter(batch_id=OuterRef("batch_id"))
+        BatchMember.objects.filter(batch_id=OuterRef(batch_ref))
         .order_by()
         .values("batch_id")
         .annotate(n=Count("*"))
@@ -89,7 +92,7 @@ def campaign_history(
     """
     qs = Scenario.objects.select_related(
         "campaign", "campaign__segment", "campaign__batch", "campaign__created_by", "created_by"
-    ).annotate(batch_size=Coalesce(_batch_size_for_scenario(), 0))
+    ).annotate(batch_size=Coalesce(_batch_size("campaign__batch_id"), 0))
     if search:
         qs = qs.filter(Q(subject__icontains=search) | Q(campaign__name__icontains=search))
     if status:
@@ -103,17 +106,6 @@ def campaign_history(
     if date_to:
         qs = qs.filter(send_date__lte=date_to)
     return qs.order_by("-send_date", "-send_time", "-id")
-
-
-def _batch_size_for_scenario() -> Subquery:
-    members = (
-        BatchMember.objects.filter(batch_id=OuterRef("campaign__batch_id"))
-        .order_by()
-        .values("batch_id")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
-    return Subquery(members, output_field=IntegerField())
 
 
 def campaigns_without_scenarios() -> QuerySet[Campaign]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from django.conf import settings
 from django.db import connection
 
 from bench.fake_resend import FakeResend, ledger_report
-from bench.procs import kill_groups
+from bench.procs import celery_worker_cmd, kill_groups
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,22 +126,7 @@ class CeleryWorkers:
         self.env_overrides.update({k: str(v) for k, v in env.items()})
         self.starts += 1
         log = self.log_dir / f"worker-{self.starts}.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=prefork",
-            f"--concurrency={self.concurrency}",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"e2e-{uuid.uuid4().hex[:8]}@%h",
-        ]
+        cmd = celery_worker_cmd(app="config", concurrency=self.concurrency, name=f"e2e-{uuid.uuid4().hex[:8]}@%h")
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 cmd, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
