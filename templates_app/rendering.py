@@ -1,7 +1,9 @@
 """Rendering of message content: compile once per send, personalise per recipient.
 
 Compile (once): MJML -> HTML with mjml-python, then the HTML, a plain-text version of it and the subject become
-Django `Template` objects. Render (per recipient): each template with a plain-dict context.
+Django `Template` objects. Render (per recipient): each template with a plain-dict context; content made only of
+text and `{{ ... }}` (most newsletters) renders through `PlainMessage` (one `str.format` per part, the same output
+as Django's render), content with block tags through `FastTemplate`.
 
 The sandbox, because templates are written by users (ARCHITECTURE §7):
 - the `Engine` has no loaders and no libraries, and its only builtins are the default filters plus a short list of
@@ -27,6 +29,7 @@ from typing import Any
 
 from django.template import Context, Engine, Library, Template, TemplateSyntaxError, defaultfilters, defaulttags
 from django.template.base import TextNode, VariableNode, render_value_in_context
+from django.utils.safestring import SafeData, mark_safe
 
 # --- the sandboxed engine ---------------------------------------------------------------------------------
 
@@ -231,6 +234,126 @@ class FastTemplate:
         return "".join(out)
 
 
+def _plain_lookup(fe: Any) -> tuple[str, tuple[str, ...], tuple[tuple[Any, tuple[Any, ...], bool], ...]] | None:
+    """For `{{ a.b|filter:"constant"|... }}`: the dict keys to follow and the filters with their arguments ready.
+
+    None (Django resolves it) for a translated or literal value, a list index, an argument that is a variable, or
+    a filter that depends on autoescaping or the time zone (`needs_autoescape`, `expects_localtime`).
+    """
+    from django.template.base import Variable
+
+    var = fe.var
+    if not isinstance(var, Variable) or not var.lookups or var.translate or var.message_context:
+        return None
+    if not all(bit.isidentifier() for bit in var.lookups):
+        return None
+    filters = []
+    for func, args in fe.filters:
+        if any(lookup for lookup, _arg in args):
+            return None
+        if getattr(func, "needs_autoescape", False) or getattr(func, "expects_localtime", False):
+            return None
+        # FilterExpression.resolve marks constant arguments safe on every call; the result is the same each time.
+        filters.append((func, tuple(mark_safe(arg) for _lookup, arg in args), bool(getattr(func, "is_safe", False))))
+    return var.lookups[0], var.lookups[1:], tuple(filters)
+
+
+class PlainMessage:
+    """Subject, HTML and text made only of text and `{{ ... }}` (no block tags): the common newsletter, rendered
+    with one `str.format` per part instead of a walk over template nodes. Output is the same as Django's.
+
+    Each distinct expression is resolved once per recipient for all three parts. A variable is found by following
+    plain dict keys, and its filters are applied exactly as `FilterExpression.resolve` applies them (same calls,
+    same safe-string rules). Anything else (a missing key, a list index, a filter with a variable argument or one
+    that depends on autoescaping) is resolved by Django's own `FilterExpression.resolve` on a Context made only
+    then. The value becomes text as `VariableNode` makes it: a plain `str` is HTML-escaped in the HTML part,
+    anything else goes through `render_value_in_context` (SafeString, numbers, dates, None).
+    """
+
+    __slots__ = ("expressions", "formats", "template")
+
+    @classmethod
+    def build(cls, templates: tuple[Template | None, ...]) -> PlainMessage | None:
+        """None when a part has a block tag (`{% if %}`, `{% for %}` ...): those render through FastTemplate."""
+        for template in templates:
+            if template is not None and not all(isinstance(n, TextNode | VariableNode) for n in template.nodelist):
+                return None
+        return cls(templates)
+
+    def __init__(self, templates: tuple[Template | None, ...]) -> None:
+        self.template = next(t for t in templates if t is not None)  # the engine: string_if_invalid and filters
+        index: dict[str, int] = {}
+        # Per distinct expression: the FilterExpression and its plain lookup (None: Django resolves it).
+        self.expressions: list[tuple[Any, Any]] = []
+        # Per part: a format string ("text{0}text{1}text{0}") and the expression numbers that fill its fields.
+        self.formats: list[tuple[str, tuple[int, ...]] | None] = []
+        for template in templates:
+            if template is None:
+                self.formats.append(None)
+                continue
+            pieces: list[str] = []
+            used: list[int] = []
+            for node in template.nodelist:
+                if isinstance(node, TextNode):
+                    pieces.append(node.s.replace("{", "{{").replace("}", "}}"))
+                    continue
+                assert isinstance(node, VariableNode)  # build() let nothing else through
+                fe = node.filter_expression
+                number = index.get(fe.token)
+                if number is None:
+                    number = index[fe.token] = len(self.expressions)
+                    self.expressions.append((fe, _plain_lookup(fe)))
+                if number not in used:
+                    used.append(number)
+                # A repeated variable repeats its field: its value is made into text once per part.
+                pieces.append(f"{{{used.index(number)}}}")
+            self.formats.append(("".join(pieces), tuple(used)))
+
+    def _context(self, values: dict[str, Any], autoescape: bool) -> Context:
+        context = Context(values, autoescape=autoescape)
+        context.template = self.template
+        return context
+
+    def render(self, values: dict[str, Any]) -> tuple[str, str, str]:
+        """The three parts (subject, HTML, text) given to `build`; "" for a missing part."""
+        raws: list[Any] = []
+        for _fe, plain in self.expressions:
+            raw: Any = _MISSING
+            if plain is not None:
+                first, rest, filters = plain
+                raw = values.get(first, _MISSING)
+                for bit in rest:
+                    raw = raw.get(bit, _MISSING) if type(raw) is dict else _MISSING
+                if raw is not _MISSING:
+                    for func, constants, is_safe in filters:
+                        value = func(raw, *constants)
+                        raw = mark_safe(value) if is_safe and isinstance(raw, SafeData) else value
+            raws.append(raw)
+        out: list[str] = []
+        for autoescape, part in zip((False, True, False), self.formats, strict=True):
+            if part is None:
+                out.append("")
+                continue
+            fmt, used = part
+            context: Context | None = None
+            fields: list[str] = []
+            for number in used:
+                raw = raws[number]
+                if type(raw) is str:
+                    fields.append(_escape(raw) if autoescape else raw)
+                    continue
+                if context is None:
+                    context = self._context(values, autoescape)
+                if raw is _MISSING:
+                    try:
+                        raw = self.expressions[number][0].resolve(context)
+                    except UnicodeDecodeError:  # as VariableNode.render
+                        raw = ""
+                fields.append(render_value_in_context(raw, context))
+            out.append(fmt.format(*fields))
+        return out[0], out[1], out[2]
+
+
 @dataclass(frozen=True)
 class CompiledMessage:
     """Templates compiled once; `render` personalises them for one recipient (a plain dict)."""
@@ -249,8 +372,20 @@ class CompiledMessage:
             FastTemplate(self.text) if self.text is not None else None,
         )
 
+    @cached_property
+    def _plain(self) -> PlainMessage | None:
+        return PlainMessage.build((self.subject, self.html, self.text))
+
     def render(self, context: Mapping[str, Any]) -> RenderedEmail:
         values = personalisation_context(context)
+        plain = self._plain
+        if plain is not None:
+            subject, html, text = plain.render(values)
+            if self.text is not None:
+                text = text.strip() + "\n"
+            elif self.text_from_rendered_html and html:
+                text = html_to_text(html)
+            return RenderedEmail(subject=" ".join(subject.split()), html=html, text=text)
         subject_tpl, html_tpl, text_tpl = self._fast
         plain_ctx = Context(values, autoescape=False)
         resolved: dict[str, Any] = {}
