@@ -6,7 +6,8 @@ Why every recipient gets exactly one email, even when workers are SIGKILLed at a
    NOTHING`, behind a conditional `pending -> sending` update), each with its page number.
 2. `page_send` does a whole page in ONE database transaction: it takes the page's advisory lock (PostgreSQL; on
    SQLite the IMMEDIATE transaction serialises writers), locks the page's `queued` rows with
-   `SELECT ... FOR UPDATE SKIP LOCKED`, renders, waits for the shared rate limiter, makes ONE provider call, marks
+   `SELECT ... FOR UPDATE SKIP LOCKED` (on PostgreSQL one statement reads the Send's status, takes the lock and
+   claims the rows), renders, waits for the shared rate limiter, makes ONE provider call, marks
    the rows `sent`/`failed` and bumps the Send's counters, then commits. A committed row is never `sending`:
    that state exists only inside the open transaction, so there is no lease to expire and nothing to recover.
 3. If the process dies anywhere before the commit, PostgreSQL rolls the transaction back: the rows are `queued`
@@ -34,6 +35,7 @@ import logging
 import math
 import random
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -208,12 +210,10 @@ def _release_next_page(send_id: int) -> None:
     """A page committed its rows: hand the broker the next unreleased page (in the same transaction, so the
     window only moves when work was really done; the message goes out when it commits)."""
     table = Send._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET next_page = next_page + 1 WHERE id = %s AND next_page < pages RETURNING next_page",
-            [send_id],
-        )
-        row = cursor.fetchone()
+    row = _returning(
+        f"UPDATE {table} SET next_page = next_page + 1 WHERE id = %s AND next_page < pages RETURNING next_page",
+        [send_id],
+    )
     if row is not None:
         page = int(row[0]) - 1
         transaction.on_commit(lambda: _enqueue_pages(send_id, [page]))
@@ -240,15 +240,119 @@ def idempotency_key(*, send_id: int, page: int, retry_round: int, delivery_ids: 
     return f"herald-{send_id}-{page}-{retry_round}-{digest}"
 
 
-def _lock_page(send_id: int, page: int) -> bool:
-    """Serialise work on one page across workers, so a page is always claimed whole (see the module docstring).
-    On SQLite the IMMEDIATE transaction already serialises every writer."""
-    if connection.vendor != "postgresql":
-        return True
+def _prepared(sql: str, params: Any) -> list[tuple[Any, ...]]:
+    """Run one of the page path's statements on PostgreSQL as a server-side prepared statement, in the caller's
+    transaction (the same connection Django uses). psycopg prepares it once per connection, so PostgreSQL does not
+    parse and plan it again for every page (the claim's plan cost more than running it), and the id and value
+    arrays travel as typed parameters instead of being spliced into the SQL text. Errors are Django's
+    (OperationalError ...), as from any other query. Returns the rows, if the statement returns any."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall() if cursor.description else []
+
+
+def _returning(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    """The first row of an `UPDATE ... RETURNING` (prepared on PostgreSQL, see `_prepared`)."""
+    if connection.vendor == "postgresql":
+        rows = _prepared(sql, params)
+        return rows[0] if rows else None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [int(send_id) % 2**31, int(page) % 2**31])
-        row = cursor.fetchone()
-    return bool(row and row[0])
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+# One statement claims a page on PostgreSQL: the Send's status and retry round, the page's advisory lock (taken
+# only when the Send is sending), and the page's queued rows locked with SKIP LOCKED (read only when the lock was
+# taken: the lateral subquery depends on it). The lock serialises work on one page across workers, so a page is
+# always claimed whole (see the module docstring). Taking it inside the statement is safe although the statement's
+# snapshot is older than the lock: a row that a previous holder of the lock marked sent and committed is re-read
+# at its newest version when FOR UPDATE locks it, and no longer matches `status = 'queued'`.
+_CLAIM_SQL = """
+    WITH s AS (SELECT id, status, retry_round FROM {send} WHERE id = %(send_id)s),
+    lk AS (SELECT pg_try_advisory_xact_lock(%(key1)s, %(key2)s) AS ok FROM s WHERE s.status = %(sending)s)
+    SELECT s.status, s.retry_round, lk.ok,
+           r.id, r.contact_id, r.email, r.attempts, r.contact_status, r.first_name, r.last_name, r.mobile, r.lms_lead_id
+    FROM s
+    LEFT JOIN lk ON TRUE
+    LEFT JOIN LATERAL (
+        SELECT d.id, d.contact_id, d.email, d.attempts, c.status AS contact_status,
+               c.first_name, c.last_name, c.mobile, c.lms_lead_id
+        FROM {delivery} d JOIN {contact} c ON c.id = d.contact_id
+        WHERE lk.ok AND d.send_id = s.id AND d.page = %(page)s AND d.status = %(queued)s
+        ORDER BY d.id
+        FOR UPDATE OF d SKIP LOCKED
+    ) r ON TRUE
+"""
+
+
+@dataclass(frozen=True)
+class _Claim:
+    status: str | None  # the Send's status; None when there is no such Send
+    retry_round: int = 0
+    locked: bool = False
+    # (id, contact_id, email, attempts, contact status, first_name, last_name, mobile, lms_lead_id), by id
+    rows: tuple[tuple[Any, ...], ...] = ()
+
+
+def _claim_page(send_id: int, page: int) -> _Claim:
+    """The Send's status and the page's queued rows, locked, in the caller's transaction."""
+    if connection.vendor == "postgresql":
+        sql = _CLAIM_SQL.format(
+            send=Send._meta.db_table, delivery=Delivery._meta.db_table, contact=Contact._meta.db_table
+        )
+        params = {
+            "send_id": send_id,
+            "key1": int(send_id) % 2**31,
+            "key2": int(page) % 2**31,
+            "sending": S.SENDING,
+            "page": page,
+            "queued": D.QUEUED,
+        }
+        result = _prepared(sql, params)
+        if not result:
+            return _Claim(status=None)
+        status, retry_round, locked = result[0][:3]
+        rows = tuple(r[3:] for r in result if r[3] is not None)
+        return _Claim(status=status, retry_round=retry_round, locked=bool(locked), rows=rows)
+    # SQLite: the IMMEDIATE transaction already serialises every writer (no advisory locks, no SKIP LOCKED).
+    send = Send.objects.filter(pk=send_id).values_list("status", "retry_round").first()
+    if send is None or send[0] != S.SENDING:
+        return _Claim(status=send[0] if send else None)
+    queued = (
+        Delivery.objects.filter(send_id=send_id, page=page, status=D.QUEUED)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "contact_id",
+            "email",
+            "attempts",
+            "contact__status",
+            "contact__first_name",
+            "contact__last_name",
+            "contact__mobile",
+            "contact__lms_lead_id",
+        )
+    )
+    return _Claim(status=send[0], retry_round=send[1], locked=True, rows=tuple(queued))
+
+
+_SEND_CACHE_SIZE = 32
+_sends: OrderedDict[int, Send] = OrderedDict()
+
+
+def _send_content(send_id: int) -> Send:
+    """The Send's content and sender, read once per process: they do not change once a Send has started
+    (its status and retry round, which do, come fresh with every claim)."""
+    send = _sends.get(send_id)
+    if send is None:
+        send = Send.objects.select_related("template").get(pk=send_id)
+        _sends[send_id] = send
+        while len(_sends) > _SEND_CACHE_SIZE:
+            _sends.popitem(last=False)
+    else:
+        _sends.move_to_end(send_id)
+    return send
 
 
 def _send_status(send_id: int) -> str | None:
@@ -264,29 +368,15 @@ def page_send(*, send_id: int, page: int) -> PageOutcome:
     """Send one page of a Send in one transaction (see the module docstring for why this is exactly-once)."""
     transport = get_transport()
     with transaction.atomic():
-        # The content is loaded only when this process compiles the Send (compose caches it per process).
-        send = Send.objects.filter(pk=send_id).defer("body_text", "body_html").first()
-        if send is None or send.status != S.SENDING:
+        claim = _claim_page(send_id, page)
+        if claim.status != S.SENDING:
             return PageOutcome(status="skipped")
-        if not _lock_page(send_id, page):
+        if not claim.locked:
             return PageOutcome(status="busy")
-        rows = list(
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(send_id=send_id, page=page, status=D.QUEUED)
-            .order_by("pk")
-            .values_list(
-                "pk",
-                "contact_id",
-                "email",
-                "attempts",
-                "contact__status",
-                "contact__first_name",
-                "contact__last_name",
-                "contact__mobile",
-                "contact__lms_lead_id",
-            )
-        )
-        outcome = PageOutcome(status="empty") if not rows else _send_rows(send, page, rows, transport)
+        if not claim.rows:
+            outcome = PageOutcome(status="empty")
+        else:
+            outcome = _send_rows(_send_content(send_id), claim.retry_round, page, list(claim.rows), transport)
     if outcome.complete:
         send_finish_if_complete(send_id=send_id, trust_counters=False)
     elif outcome.status == "empty":
@@ -294,9 +384,11 @@ def page_send(*, send_id: int, page: int) -> PageOutcome:
     return outcome
 
 
-def _send_rows(send: Send, page: int, rows: list[tuple[Any, ...]], transport: Transport) -> PageOutcome:
+def _send_rows(
+    send: Send, retry_round: int, page: int, rows: list[tuple[Any, ...]], transport: Transport
+) -> PageOutcome:
     now = timezone.now()
-    key = idempotency_key(send_id=send.pk, page=page, retry_round=send.retry_round, delivery_ids=[r[0] for r in rows])
+    key = idempotency_key(send_id=send.pk, page=page, retry_round=retry_round, delivery_ids=[r[0] for r in rows])
     # Contacts who unsubscribed (or bounced) after the snapshot get nothing more.
     suppressed = [r[0] for r in rows if r[4] != Contact.Status.SUBSCRIBED]
     recipients = [
@@ -328,7 +420,7 @@ def _send_rows(send: Send, page: int, rows: list[tuple[Any, ...]], transport: Tr
             return _transient(send, page, rows, attempts_by_id, exc)
         except PermanentError as exc:
             results = [SendResult(error=str(exc)[:500]) for _ in emails]
-    return _record(send, recipients, results, suppressed, now)
+    return _record(send, page, recipients, results, suppressed, now)
 
 
 def _transient(
@@ -358,6 +450,7 @@ def _transient(
 
 def _record(
     send: Send,
+    page: int,
     recipients: list[Recipient],
     results: list[SendResult],
     suppressed: list[int],
@@ -374,8 +467,8 @@ def _record(
             failed_rows.append((recipient.delivery_id, result.error[:500]))
         # result.retry (SMTP's broken connection): the row stays queued for the page's next run.
     sent, failed = len(sent_rows), len(failed_rows)
-    _update_rows(sent_rows, status=D.SENT, column="provider_message_id", sent_at=now)
-    _update_rows(failed_rows, status=D.FAILED, column="last_error", sent_at=None)
+    _update_rows(sent_rows, send_id=send.pk, page=page, status=D.SENT, column="provider_message_id", sent_at=now)
+    _update_rows(failed_rows, send_id=send.pk, page=page, status=D.FAILED, column="last_error", sent_at=None)
     cancelled = 0
     if suppressed:
         cancelled = Delivery.objects.filter(pk__in=suppressed, status=D.QUEUED).update(
@@ -390,25 +483,41 @@ def _record(
     )
 
 
-def _update_rows(rows: list[tuple[int, str]], *, status: str, column: str, sent_at: datetime | None) -> None:
+def _update_rows(
+    rows: list[tuple[int, str]], *, send_id: int, page: int, status: str, column: str, sent_at: datetime | None
+) -> None:
     """One UPDATE for the page's rows, each with its own value of `column` (provider id or error).
 
-    A VALUES list joined with UPDATE ... FROM runs on PostgreSQL and SQLite >= 3.33; Django's bulk_update
-    builds a CASE per row and cost ~0.4 s of CPU per page of 100, more than everything else together.
+    The rows are found through the page (`send_id`, `page`: the queued-page index), not only by id: joined by id
+    alone, the planner hashed every queued row of every send (its estimate of the partial index is stale during a
+    large send), which made each page cost as much as the rows still to send. On PostgreSQL the values travel as
+    two arrays (a fixed statement text: no 200-parameter VALUES list to build, parse and plan per page); SQLite
+    (>= 3.33) gets a VALUES list. Django's bulk_update builds a CASE per row and cost ~0.4 s of CPU per page.
     """
     if not rows:
         return
     table = Delivery._meta.db_table
-    values = ", ".join(["(%s, %s)"] * len(rows))
     other = "last_error = ''" if column == "provider_message_id" else "provider_message_id = ''"
+    ids = [row[0] for row in rows]
+    vals = [row[1] for row in rows]
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        source = "unnest(%s::bigint[], %s::text[]) AS v(id, val)"
+        source_params: list[Any] = [ids, vals]
+    else:
+        source = "(SELECT column1 AS id, column2 AS val FROM (VALUES " + ", ".join(["(%s, %s)"] * len(rows)) + ")) AS v"
+        source_params = [x for row in rows for x in row]
     sql = f"""
-        WITH v(id, val) AS (VALUES {values})
         UPDATE {table} SET status = %s, {column} = v.val, {other}, sent_at = %s, attempts = {table}.attempts + 1
-        FROM v WHERE {table}.id = v.id AND {table}.status = %s
+        FROM {source}
+        WHERE {table}.id = v.id AND {table}.send_id = %s AND {table}.page = %s AND {table}.status = %s
     """
-    params: list[Any] = [x for row in rows for x in row]
+    params = [status, sent_at, *source_params, send_id, page, D.QUEUED]
+    if postgres:
+        _prepared(sql, params)
+        return
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, status, sent_at, D.QUEUED])
+        cursor.execute(sql, params)
 
 
 def _count(send_id: int, *, sent: int, failed: int, cancelled: int) -> bool:
@@ -416,13 +525,11 @@ def _count(send_id: int, *, sent: int, failed: int, cancelled: int) -> bool:
     counters (RETURNING: PostgreSQL and SQLite >= 3.35), which decide the auto-pause and whether this page may
     have been the last, without another query. True when every recipient is accounted for."""
     table = Send._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET sent = sent + %s, failed = failed + %s, cancelled = cancelled + %s, "
-            "last_progress_at = %s WHERE id = %s RETURNING total, sent, failed, cancelled",
-            [sent, failed, cancelled, timezone.now(), send_id],
-        )
-        row = cursor.fetchone()
+    sql = (
+        f"UPDATE {table} SET sent = sent + %s, failed = failed + %s, cancelled = cancelled + %s, "
+        "last_progress_at = %s WHERE id = %s RETURNING total, sent, failed, cancelled"
+    )
+    row = _returning(sql, [sent, failed, cancelled, timezone.now(), send_id])
     if row is None:
         return False
     total, sent_now, failed_now, cancelled_now = row
