@@ -59,7 +59,7 @@ WHERE c.status = 'subscribed'
                   WHERE a.contact_id = c.id AND a.field_name = 'city' AND a.field_value #>> '{}' IN ('Oslo', 'Bergen')))
 """
 
-# The same query written set-based, with the expressions the proposed attribute indexes cover (second baseline).
+# The same query written set-based, with the expressions the segment indexes (contacts 0005) cover (second baseline).
 HAND_SQL_UNION = """
 SELECT count(*) FROM contacts_contact c
 WHERE c.status = 'subscribed'
@@ -73,8 +73,9 @@ WHERE c.status = 'subscribed'
                  AND octet_length(field_value::text) < 1000 AND field_value IN ('"Oslo"', '"Bergen"'))
 """
 
-# Indexes on contacts tables that the compiled SQL can use for index-only scans (contacts owns the table: proposed, not
-# migrated here). `--proposed-indexes` creates them in the bench database, `--drop-proposed-indexes` drops them.
+# The indexes the compiled SQL uses for index-only scans: migrated by contacts/migrations/0005_segment_indexes.py, so
+# a migrated bench database has them. `--drop-proposed-indexes` drops them (to time the query without them) and
+# `--proposed-indexes` puts them back.
 PROPOSED_INDEXES = {
     "contact_attribute_number": "CREATE INDEX IF NOT EXISTS contact_attribute_number ON contacts_contactattribute "
     "(field_name, field_value, contact_id) WHERE jsonb_typeof(field_value) = 'number'",
@@ -232,8 +233,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--reseed", action="store_true")
-    parser.add_argument("--proposed-indexes", action="store_true", help="create the proposed attribute indexes")
-    parser.add_argument("--drop-proposed-indexes", action="store_true", help="drop them first")
+    parser.add_argument("--proposed-indexes", action="store_true", help="re-create the segment indexes (migration 0005) after --drop-proposed-indexes")
+    parser.add_argument("--drop-proposed-indexes", action="store_true", help="drop the segment indexes, to time the query without them")
     args = parser.parse_args(argv)
 
     setup_django(DB_NAME)
@@ -251,7 +252,7 @@ def main(argv: list[str]) -> None:
     if args.proposed_indexes or args.drop_proposed_indexes:
         set_proposed_indexes(present=args.proposed_indexes)
     indexes = present_indexes()
-    print("proposed attribute indexes present:", ", ".join(indexes) or "none")
+    print("segment indexes present:", ", ".join(indexes) or "none")
 
     segment = Segment(name="bench", type=Segment.Type.RULES, rules=RULES)
     product_sql = segment_sql_text(segment=segment)
@@ -289,7 +290,7 @@ def main(argv: list[str]) -> None:
     compiled = statistics.median(compiled_psql_runs)
     print_table(
         f"Rules segment count over {args.contacts:,} contacts ({expected:,} match); median of {args.repeat} warm runs; "
-        f"proposed indexes: {', '.join(indexes) or 'none'}",
+        f"segment indexes: {', '.join(indexes) or 'none'}",
         [
             {
                 "path": "hand-written SQL via psql, server defaults",

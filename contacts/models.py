@@ -78,6 +78,8 @@ class ContactAttribute(models.Model):
     class Meta:
         ordering = ["field_name"]
         constraints = [models.UniqueConstraint(fields=["contact", "field_name"], name="contact_attribute_uniq")]
+        # Plus, on PostgreSQL, the partial (field_name, field_value, contact_id) indexes on numbers and short
+        # strings that rules segments read (migration 0005).
         indexes = [models.Index(fields=["field_name"], name="contact_attribute_name")]
 
     def __str__(self) -> str:
@@ -101,7 +103,8 @@ class FunnelEvent(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["contact", "created_at"], name="funnel_contact_created"),
-            models.Index(fields=["to_stage", "created_at"], name="funnel_stage_created"),
+            # INCLUDE: "moved to X in the last N days" is an index-only scan (segments/rules.py).
+            models.Index(fields=["to_stage", "created_at"], include=["contact"], name="funnel_stage_created_contact"),
             models.Index(fields=["created_at", "id"], name="funnel_created_id"),
         ]
 

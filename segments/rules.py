@@ -529,7 +529,7 @@ def _sqlite_attribute_rows(name: str, kind: str, operator: str, value: Any, path
     return rows.alias(v=reader).filter(Q(v__isnull=False) & _scalar_q("v", kind, operator, value, path))
 
 
-# Short strings only: the proposed partial index holds strings whose JSON text is under this many bytes.
+# Short strings only: the partial index (contacts 0005) holds strings whose JSON text is under this many bytes.
 STRING_INDEX_BYTES = 1000
 
 
@@ -541,7 +541,7 @@ def _jsonb_q(kind: str, operator: str, value: Any, path: str) -> Q:
     """Numbers and exact strings compared as jsonb values (`field_value > '70'::jsonb`), guarded by the JSON type.
 
     jsonb orders numbers numerically and compares strings exactly, so this equals comparing the decoded values,
-    and it lets PostgreSQL use the proposed partial indexes on (field_name, field_value, contact_id) WHERE
+    and it lets PostgreSQL use the partial indexes (contacts migration 0005) on (field_name, field_value, contact_id) WHERE
     jsonb_typeof(field_value) = 'number' / 'string' for index-only scans (no expression to recompute per row).
     """
     typed = Q(jtype="number" if kind == "numeric" else "string")

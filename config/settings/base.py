@@ -178,6 +178,7 @@ SCHEDULER_TICK_SECONDS = env.float("SCHEDULER_TICK_SECONDS", default=1.0)
 NOTIFY_LEAD_MINUTES = env.int("NOTIFY_LEAD_MINUTES", default=15)
 NOTIFY_BY_EMAIL = env.bool("NOTIFY_BY_EMAIL", default=False)
 SEGMENT_SQL_TIMEOUT_MS = env.int("SEGMENT_SQL_TIMEOUT_MS", default=5000)
+SEGMENT_WORK_MEM = env.str("SEGMENT_WORK_MEM", default="64MB")  # PostgreSQL work_mem for segment counts and pages
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
