@@ -233,8 +233,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--reseed", action="store_true")
-    parser.add_argument("--proposed-indexes", action="store_true", help="re-create the segment indexes (migration 0005) after --drop-proposed-indexes")
-    parser.add_argument("--drop-proposed-indexes", action="store_true", help="drop the segment indexes, to time the query without them")
+    parser.add_argument(
+        "--proposed-indexes",
+        action="store_true",
+        help="re-create the segment indexes (migration 0005) after --drop-proposed-indexes",
+    )
+    parser.add_argument(
+        "--drop-proposed-indexes", action="store_true", help="drop the segment indexes, to time the query without them"
+    )
     args = parser.parse_args(argv)
 
     setup_django(DB_NAME)
