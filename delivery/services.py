@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
@@ -240,14 +241,23 @@ def idempotency_key(*, send_id: int, page: int, retry_round: int, delivery_ids: 
     return f"herald-{send_id}-{page}-{retry_round}-{digest}"
 
 
+# Django opens psycopg connections with prepared statements off (`prepare_threshold=None`) and client-side
+# binding. The page path's few statements run thousands of times per send, so they are prepared on purpose: a
+# threshold no query reaches leaves every other query as Django runs it, while `prepare=True` prepares ours.
+_NEVER_AUTO_PREPARE = 2**31 - 1
+
+
 def _prepared(sql: str, params: Any) -> list[tuple[Any, ...]]:
     """Run one of the page path's statements on PostgreSQL as a server-side prepared statement, in the caller's
-    transaction (the same connection Django uses). psycopg prepares it once per connection, so PostgreSQL does not
-    parse and plan it again for every page (the claim's plan cost more than running it), and the id and value
-    arrays travel as typed parameters instead of being spliced into the SQL text. Errors are Django's
-    (OperationalError ...), as from any other query. Returns the rows, if the statement returns any."""
+    transaction (the same connection Django uses). PostgreSQL parses and plans it once per connection instead of
+    once per page (the claim's plan cost more than running it), and the id and value arrays travel as typed
+    parameters instead of SQL literals. Errors are Django's (OperationalError ...), as from any other query.
+    Returns the rows, if the statement returns any."""
     connection.ensure_connection()
-    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = _NEVER_AUTO_PREPARE
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall() if cursor.description else []
 
@@ -267,10 +277,11 @@ def _returning(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
 # taken: the lateral subquery depends on it). The lock serialises work on one page across workers, so a page is
 # always claimed whole (see the module docstring). Taking it inside the statement is safe although the statement's
 # snapshot is older than the lock: a row that a previous holder of the lock marked sent and committed is re-read
-# at its newest version when FOR UPDATE locks it, and no longer matches `status = 'queued'`.
+# at its newest version when FOR UPDATE locks it, and no longer matches `status = 'queued'`. The statuses are
+# literals, not parameters, so the prepared statement's generic plan can use the partial index of queued rows.
 _CLAIM_SQL = """
-    WITH s AS (SELECT id, status, retry_round FROM {send} WHERE id = %(send_id)s),
-    lk AS (SELECT pg_try_advisory_xact_lock(%(key1)s, %(key2)s) AS ok FROM s WHERE s.status = %(sending)s)
+    WITH s AS (SELECT id, status, retry_round FROM {send} WHERE id = %(send_id)s::bigint),
+    lk AS (SELECT pg_try_advisory_xact_lock(%(key1)s::int, %(key2)s::int) AS ok FROM s WHERE s.status = '{sending}')
     SELECT s.status, s.retry_round, lk.ok,
            r.id, r.contact_id, r.email, r.attempts, r.contact_status, r.first_name, r.last_name, r.mobile, r.lms_lead_id
     FROM s
@@ -279,7 +290,7 @@ _CLAIM_SQL = """
         SELECT d.id, d.contact_id, d.email, d.attempts, c.status AS contact_status,
                c.first_name, c.last_name, c.mobile, c.lms_lead_id
         FROM {delivery} d JOIN {contact} c ON c.id = d.contact_id
-        WHERE lk.ok AND d.send_id = s.id AND d.page = %(page)s AND d.status = %(queued)s
+        WHERE lk.ok AND d.send_id = s.id AND d.page = %(page)s::int AND d.status = '{queued}'
         ORDER BY d.id
         FOR UPDATE OF d SKIP LOCKED
     ) r ON TRUE
@@ -299,15 +310,17 @@ def _claim_page(send_id: int, page: int) -> _Claim:
     """The Send's status and the page's queued rows, locked, in the caller's transaction."""
     if connection.vendor == "postgresql":
         sql = _CLAIM_SQL.format(
-            send=Send._meta.db_table, delivery=Delivery._meta.db_table, contact=Contact._meta.db_table
+            send=Send._meta.db_table,
+            delivery=Delivery._meta.db_table,
+            contact=Contact._meta.db_table,
+            sending=S.SENDING,
+            queued=D.QUEUED,
         )
         params = {
             "send_id": send_id,
             "key1": int(send_id) % 2**31,
             "key2": int(page) % 2**31,
-            "sending": S.SENDING,
             "page": page,
-            "queued": D.QUEUED,
         }
         result = _prepared(sql, params)
         if not result:
@@ -488,7 +501,8 @@ def _update_rows(
 ) -> None:
     """One UPDATE for the page's rows, each with its own value of `column` (provider id or error).
 
-    The rows are found through the page (`send_id`, `page`: the queued-page index), not only by id: joined by id
+    The rows are found through the page (`send_id`, `page`, the literal `'queued'`: the queued-page index, also
+    in the prepared statement's generic plan), not only by id: joined by id
     alone, the planner hashed every queued row of every send (its estimate of the partial index is stale during a
     large send), which made each page cost as much as the rows still to send. On PostgreSQL the values travel as
     two arrays (a fixed statement text: no 200-parameter VALUES list to build, parse and plan per page); SQLite
@@ -510,9 +524,9 @@ def _update_rows(
     sql = f"""
         UPDATE {table} SET status = %s, {column} = v.val, {other}, sent_at = %s, attempts = {table}.attempts + 1
         FROM {source}
-        WHERE {table}.id = v.id AND {table}.send_id = %s AND {table}.page = %s AND {table}.status = %s
+        WHERE {table}.id = v.id AND {table}.send_id = %s AND {table}.page = %s AND {table}.status = '{D.QUEUED}'
     """
-    params = [status, sent_at, *source_params, send_id, page, D.QUEUED]
+    params = [status, sent_at, *source_params, send_id, page]
     if postgres:
         _prepared(sql, params)
         return
