@@ -69,7 +69,7 @@ WHERE c.status = 'subscribed'
                WHERE to_stage = 'applied' AND created_at >= now() - interval '30 days'
                UNION
                SELECT contact_id FROM contacts_contactattribute
-               WHERE field_name = 'city' AND jsonb_typeof(field_value) = 'string'
+               WHERE field_name = 'city' AND field_type = 'string' AND jsonb_typeof(field_value) = 'string'
                  AND octet_length(field_value::text) < 1000 AND field_value IN ('"Oslo"', '"Bergen"'))
 """
 
@@ -80,7 +80,7 @@ PROPOSED_INDEXES = {
     "contact_attribute_number": "CREATE INDEX IF NOT EXISTS contact_attribute_number ON contacts_contactattribute "
     "(field_name, field_value, contact_id) WHERE jsonb_typeof(field_value) = 'number'",
     "contact_attribute_string": "CREATE INDEX IF NOT EXISTS contact_attribute_string ON contacts_contactattribute "
-    "(field_name, field_value, contact_id) WHERE jsonb_typeof(field_value) = 'string' "
+    "(field_name, field_value, contact_id) WHERE field_type = 'string' AND jsonb_typeof(field_value) = 'string' "
     "AND octet_length(field_value::text) < 1000",
     "funnel_stage_created_contact": "CREATE INDEX IF NOT EXISTS funnel_stage_created_contact ON contacts_funnelevent "
     "(to_stage, created_at) INCLUDE (contact_id)",

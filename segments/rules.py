@@ -523,6 +523,7 @@ def _sqlite_attribute_rows(name: str, kind: str, operator: str, value: Any, path
         has = Q(SqliteJsonArrayHas(F("field_value"), Value(element)))
         return rows.filter(has if operator == "contains" else ~has)
     if kind == "string" and operator in ("eq", "neq", "in", "not_in"):
+        rows = rows.filter(field_type=ContactAttribute.FieldType.STRING)  # as on PostgreSQL (_jsonb_q)
         reader: Func = SqliteJsonString(F("field_value"))
     else:
         reader = _SQLITE_READERS[kind](F("field_value"))
@@ -548,6 +549,8 @@ def _jsonb_q(kind: str, operator: str, value: Any, path: str) -> Q:
     if kind == "string":
         values = _as_list(value, path) if operator in ("in", "not_in") else [_as_text(value, path)]
         literals = [json.dumps(str(v)) for v in values]
+        # A string condition reads string attributes (the index leaves out dates and timestamps, JSON strings too).
+        typed &= Q(field_type=ContactAttribute.FieldType.STRING)
         if all(len(text.encode()) < STRING_INDEX_BYTES for text in literals):
             # Exact: a stored string equal to a short literal is itself short.
             typed &= Q(jbytes__lt=STRING_INDEX_BYTES)

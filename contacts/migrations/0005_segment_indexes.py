@@ -2,7 +2,8 @@
 
 - Numbers and short strings: (field_name, field_value, contact_id), partial on the JSON type, so `score > 70` or
   `city IN ('Oslo', 'Bergen')` is an index-only range scan instead of a pass over every row of that attribute.
-  Strings are partial on short values so no entry can pass btree's ~2.7 KB limit; the compiler adds the same guard.
+  Strings are partial on short values of string attributes (dates are JSON strings too, but rules read them as
+  dates), so no entry can pass btree's ~2.7 KB limit; the compiler adds the same guards.
 - Funnel events: (to_stage, created_at) INCLUDE (contact_id) replaces (to_stage, created_at), so "moved to X in the
   last N days" never reads the table.
 
@@ -16,7 +17,7 @@ ATTRIBUTE_INDEXES = {
     "contact_attribute_number": "CREATE INDEX IF NOT EXISTS contact_attribute_number ON contacts_contactattribute "
     "(field_name, field_value, contact_id) WHERE jsonb_typeof(field_value) = 'number'",
     "contact_attribute_string": "CREATE INDEX IF NOT EXISTS contact_attribute_string ON contacts_contactattribute "
-    "(field_name, field_value, contact_id) WHERE jsonb_typeof(field_value) = 'string' "
+    "(field_name, field_value, contact_id) WHERE field_type = 'string' AND jsonb_typeof(field_value) = 'string' "
     "AND octet_length(field_value::text) < 1000",
 }
 

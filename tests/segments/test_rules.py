@@ -94,6 +94,14 @@ def test_string_attribute_contains_and_in() -> None:
     assert one({"attribute": "city", "type": "string", "operator": "in", "value": "Bergen, Trondheim"}) == {bergen.pk}
 
 
+def test_exact_string_conditions_read_string_attributes_only() -> None:
+    # Dates are JSON strings too; an exact string condition on one is a type mismatch, which never matches.
+    city, joined = make_contact(), make_contact()
+    set_attribute(city, "tag", "string", "2026-01-05")
+    set_attribute(joined, "tag", "date", "2026-01-05")
+    assert one({"attribute": "tag", "type": "string", "operator": "eq", "value": "2026-01-05"}) == {city.pk}
+
+
 def test_date_attribute_before_after_and_within() -> None:
     early, late = make_contact(), make_contact()
     set_attribute(early, "enrolled_on", "date", "2024-01-15")
