@@ -34,6 +34,7 @@ import hashlib
 import logging
 import math
 import random
+import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -289,7 +290,7 @@ _CLAIM_SQL = """
     LEFT JOIN LATERAL (
         SELECT d.id, d.contact_id, d.email, d.attempts, c.status AS contact_status,
                c.first_name, c.last_name, c.mobile, c.lms_lead_id
-        FROM {delivery} d JOIN {contact} c ON c.id = d.contact_id
+        FROM {delivery} d LEFT JOIN {contact} c ON c.id = d.contact_id
         WHERE lk.ok AND d.send_id = s.id AND d.page = %(page)s::int AND d.status = '{queued}'
         ORDER BY d.id
         FOR UPDATE OF d SKIP LOCKED
@@ -332,39 +333,36 @@ def _claim_page(send_id: int, page: int) -> _Claim:
     send = Send.objects.filter(pk=send_id).values_list("status", "retry_round").first()
     if send is None or send[0] != S.SENDING:
         return _Claim(status=send[0] if send else None)
-    queued = (
-        Delivery.objects.filter(send_id=send_id, page=page, status=D.QUEUED)
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "contact_id",
-            "email",
-            "attempts",
-            "contact__status",
-            "contact__first_name",
-            "contact__last_name",
-            "contact__mobile",
-            "contact__lms_lead_id",
-        )
-    )
-    return _Claim(status=send[0], retry_round=send[1], locked=True, rows=tuple(queued))
+    sql = f"""
+        SELECT d.id, d.contact_id, d.email, d.attempts, c.status, c.first_name, c.last_name, c.mobile, c.lms_lead_id
+        FROM {Delivery._meta.db_table} d LEFT JOIN {Contact._meta.db_table} c ON c.id = d.contact_id
+        WHERE d.send_id = %s AND d.page = %s AND d.status = %s
+        ORDER BY d.id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [send_id, page, D.QUEUED])
+        rows = tuple(tuple(row) for row in cursor.fetchall())
+    return _Claim(status=send[0], retry_round=send[1], locked=True, rows=rows)
 
 
 _SEND_CACHE_SIZE = 32
 _sends: OrderedDict[int, Send] = OrderedDict()
+_sends_lock = threading.Lock()  # a threads pool shares the cache between its workers
 
 
 def _send_content(send_id: int) -> Send:
     """The Send's content and sender, read once per process: they do not change once a Send has started
     (its status and retry round, which do, come fresh with every claim)."""
-    send = _sends.get(send_id)
-    if send is None:
-        send = Send.objects.select_related("template").get(pk=send_id)
+    with _sends_lock:
+        send = _sends.get(send_id)
+        if send is not None:
+            _sends.move_to_end(send_id)
+            return send
+    send = Send.objects.select_related("template").get(pk=send_id)
+    with _sends_lock:
         _sends[send_id] = send
         while len(_sends) > _SEND_CACHE_SIZE:
             _sends.popitem(last=False)
-    else:
-        _sends.move_to_end(send_id)
     return send
 
 
@@ -402,7 +400,8 @@ def _send_rows(
 ) -> PageOutcome:
     now = timezone.now()
     key = idempotency_key(send_id=send.pk, page=page, retry_round=retry_round, delivery_ids=[r[0] for r in rows])
-    # Contacts who unsubscribed (or bounced) after the snapshot get nothing more.
+    # Contacts who unsubscribed (or bounced) after the snapshot get nothing more; nor does a row whose contact is
+    # gone (the LEFT JOIN gave no status).
     suppressed = [r[0] for r in rows if r[4] != Contact.Status.SUBSCRIBED]
     recipients = [
         Recipient(

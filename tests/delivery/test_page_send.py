@@ -82,6 +82,20 @@ def test_contact_unsubscribed_after_the_snapshot_is_not_sent() -> None:
     assert (send.sent, send.cancelled) == (2, 1)
 
 
+def test_a_row_whose_contact_is_gone_is_cancelled_and_the_send_still_finishes() -> None:
+    contacts = make_contacts(3)
+    send = started_send(contacts)
+    with connection.cursor() as cursor:  # no database FK from deliveries to contacts: the row stays behind
+        cursor.execute("DELETE FROM contacts_contact WHERE id = %s", [contacts[1].pk])
+
+    services.page_send(send_id=send.pk, page=0)
+
+    assert set(OutboxMessage.objects.values_list("to", flat=True)) == {contacts[0].email, contacts[2].email}
+    assert Delivery.objects.get(send=send, contact_id=contacts[1].pk).status == D.CANCELLED
+    send.refresh_from_db()
+    assert (send.sent, send.cancelled, send.status) == (2, 1, Send.Status.DONE)
+
+
 def test_idempotency_key_is_deterministic_and_changes_with_the_retry_round_and_rows() -> None:
     key = services.idempotency_key(send_id=7, page=3, retry_round=0, delivery_ids=[5, 1, 9])
 
