@@ -515,7 +515,7 @@ def _update_rows(
     vals = [row[1] for row in rows]
     postgres = connection.vendor == "postgresql"
     if postgres:
-        source = "unnest(%s::bigint[], %s::text[]) AS v(id, val)"
+        source = "unnest(%b::bigint[], %b::text[]) AS v(id, val)"  # binary arrays: no text quoting per element
         source_params: list[Any] = [ids, vals]
     else:
         source = "(SELECT column1 AS id, column2 AS val FROM (VALUES " + ", ".join(["(%s, %s)"] * len(rows)) + ")) AS v"
