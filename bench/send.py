@@ -370,12 +370,14 @@ class Stack:
         max_memory_per_child: int,
         preload: bool,
         embedded_beat: bool = False,
+        pool: str = "prefork",
     ) -> None:
         self.fake = fake
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         celery = [sys.executable, "-m", "celery", "-A", "config"]
-        worker = [*celery, "worker", "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO"]
+        # prefork: one process per concurrent task (throughput); threads: one process for all of them (memory).
+        worker = [*celery, "worker", f"--pool={pool}", f"--concurrency={concurrency}", "--loglevel=INFO"]
         if max_memory_per_child:
             worker.append(f"--max-memory-per-child={max_memory_per_child}")
         if embedded_beat:  # beat as a process forked from the worker (`-B`): one deployment, no beat of its own
@@ -617,7 +619,10 @@ def main(argv: list[str]) -> None:
         action="store_true",
         help="keep database connections across tasks (CELERY_DB_REUSE_MAX, see bench/_celery_reuse.py)",
     )
-    parser.add_argument("--memory-concurrency", type=int, default=2, help="prefork children in the memory trial")
+    parser.add_argument("--memory-concurrency", type=int, default=2, help="worker concurrency in the memory trial")
+    parser.add_argument(
+        "--memory-pool", choices=("prefork", "threads"), default="prefork", help="worker pool in the memory trial"
+    )
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers in the memory trial")
     parser.add_argument(
         "--max-memory-per-child", type=int, default=0, help="worker --max-memory-per-child (kB) in the memory trial"
@@ -704,6 +709,7 @@ def main(argv: list[str]) -> None:
                 max_memory_per_child=args.max_memory_per_child,
                 preload=args.preload,
                 embedded_beat=args.embedded_beat,
+                pool=args.memory_pool,
             )
             try:
                 r = trial_memory(fake, stack, args.large)
