@@ -11,8 +11,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
-def celery_worker_cmd(*, app: str, concurrency: int, name: str) -> list[str]:
-    """A prefork worker as the benchmarks and e2e tests run it: no gossip, mingle or heartbeat (faster start)."""
+def celery_worker_cmd(*, app: str, concurrency: int, name: str, pool: str = "") -> list[str]:
+    """A worker as the benchmarks and e2e tests run it: no gossip, mingle or heartbeat (faster start).
+
+    The pool is prefork unless `pool` or HERALD_WORKER_POOL says `threads` (what production runs, README).
+    """
     return [
         sys.executable,
         "-m",
@@ -20,7 +23,7 @@ def celery_worker_cmd(*, app: str, concurrency: int, name: str) -> list[str]:
         "-A",
         app,
         "worker",
-        "--pool=prefork",
+        f"--pool={pool or os.environ.get('HERALD_WORKER_POOL', 'prefork')}",
         f"--concurrency={concurrency}",
         "--loglevel=INFO",
         "--without-gossip",

@@ -120,13 +120,19 @@ class CeleryWorkers:
         return env
 
     def start(self, *, concurrency: int | None = None, wait: bool = True, **env: str) -> subprocess.Popen[bytes]:
-        """Start one worker (prefork, `concurrency` children). Extra keyword arguments become env variables."""
+        """Start one worker (`concurrency` threads, as production runs it; HERALD_WORKER_POOL=prefork for
+        processes). Extra keyword arguments become env variables."""
         if concurrency is not None:
             self.concurrency = concurrency
         self.env_overrides.update({k: str(v) for k, v in env.items()})
         self.starts += 1
         log = self.log_dir / f"worker-{self.starts}.log"
-        cmd = celery_worker_cmd(app="config", concurrency=self.concurrency, name=f"e2e-{uuid.uuid4().hex[:8]}@%h")
+        cmd = celery_worker_cmd(
+            app="config",
+            concurrency=self.concurrency,
+            name=f"e2e-{uuid.uuid4().hex[:8]}@%h",
+            pool=os.environ.get("HERALD_WORKER_POOL", "threads"),
+        )
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 cmd, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
