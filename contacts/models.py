@@ -78,8 +78,8 @@ class ContactAttribute(models.Model):
     class Meta:
         ordering = ["field_name"]
         constraints = [models.UniqueConstraint(fields=["contact", "field_name"], name="contact_attribute_uniq")]
-        # Plus, on PostgreSQL, the partial (field_name, field_value, contact_id) indexes on numbers and short
-        # strings that rules segments read (migration 0005).
+        # Plus, on PostgreSQL, the generated columns value_num / value_text and their partial
+        # (field_name, value, contact_id) indexes that rules segments read (migration 0005).
         indexes = [models.Index(fields=["field_name"], name="contact_attribute_name")]
 
     def __str__(self) -> str:

@@ -31,9 +31,10 @@ Operators by type (V is the value):
 String `contains` / `starts_with` ignore case; `eq` does not. Negative attribute operators (neq, not_in,
 not_contains) match contacts that HAVE the attribute with another value; use `is_not_set` (or "negate") for
 contacts without it. Attribute values are jsonb in `contacts_contactattribute(field_name, field_value)`; a value
-of the wrong JSON type never matches (and never raises): numbers and exact string matches are compared as typed
-jsonb values (`jsonb_typeof(v) = 'number' AND v > '70'::jsonb`, index-friendly), other string operators read
-`v #>> '{}'`, dates `left(v #>> '{}', 10)::date`.
+of the wrong JSON type never matches (and never raises): on PostgreSQL numbers and exact string matches compare
+the typed columns generated from the value (`value_num > 70`, `value_text IN (...)`, indexed; see `_typed_q`),
+other string operators read `v #>> '{}'`, dates `left(v #>> '{}', 10)::date`. Exact string operators only match
+attributes stored as strings.
 
 The whole tree is one statement: AND-ed conditions on other tables are `EXISTS (...)` subqueries (semi-joins);
 an OR group over other tables is `id IN (a UNION b ...)` (see `_group_q`). Relative dates ("last N days") are
@@ -58,7 +59,6 @@ from django.db.models import (
     F,
     FloatField,
     Func,
-    IntegerField,
     JSONField,
     OuterRef,
     Q,
@@ -107,6 +107,29 @@ class JsonbTimestamp(Func):
 class JsonbIsTrue(Func):
     template = "(%(expressions)s = 'true'::jsonb)"
     output_field = BooleanField()
+
+
+class ValueColumn(Func):
+    """A column PostgreSQL generates from `field_value` (contacts migration 0005: value_num, value_text), read
+    under the same table alias as `field_value`, so it works in the subqueries Django relabels (U0, U1 ...)."""
+
+    def __init__(self, column: str, output_field: Any) -> None:
+        super().__init__(F("field_value"), output_field=output_field)
+        self.column = column
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
+        sql, params = compiler.compile(self.source_expressions[0])
+        quoted = connection.ops.quote_name("field_value")
+        assert sql.endswith(quoted), sql
+        return sql[: -len(quoted)] + connection.ops.quote_name(self.column), tuple(params)
 
 
 # --- SQLite (the embedded default) reads the same values with its JSON1 functions -------------------------
@@ -478,7 +501,6 @@ def _attribute_q(node: dict[str, Any], path: str, vendor: str) -> Compiled:
         return _rows_condition(matched)
     rows = ContactAttribute.objects.filter(field_name=name.strip()).alias(
         jtype=Func(F("field_value"), function="jsonb_typeof", output_field=TextField()),
-        jbytes=Func(Cast(F("field_value"), TextField()), function="octet_length", output_field=IntegerField()),
     )
     if operator in ("is_set", "is_not_set"):
         present = rows.exclude(field_value__isnull=True).exclude(field_value=None)
@@ -493,7 +515,8 @@ def _attribute_q(node: dict[str, Any], path: str, vendor: str) -> Compiled:
             return _rows_condition(rows.filter(field_value__contains=[element]))
         return _rows_condition(rows.exclude(field_value__contains=[element]))
     if kind == "numeric" or (kind == "string" and operator in ("eq", "neq", "in", "not_in")):
-        return _rows_condition(rows.filter(_jsonb_q(kind, operator, value, path)))
+        typed = rows.alias(vnum=ValueColumn("value_num", DecimalField()), vtext=ValueColumn("value_text", TextField()))
+        return _rows_condition(typed.filter(_typed_q(kind, operator, value, path)))
     predicate = _scalar_q("v", kind, operator, value, path)
     return _rows_condition(rows.alias(v=_READERS[kind](F("field_value"))).filter(predicate))
 
@@ -523,14 +546,14 @@ def _sqlite_attribute_rows(name: str, kind: str, operator: str, value: Any, path
         has = Q(SqliteJsonArrayHas(F("field_value"), Value(element)))
         return rows.filter(has if operator == "contains" else ~has)
     if kind == "string" and operator in ("eq", "neq", "in", "not_in"):
-        rows = rows.filter(field_type=ContactAttribute.FieldType.STRING)  # as on PostgreSQL (_jsonb_q)
+        rows = rows.filter(field_type=ContactAttribute.FieldType.STRING)  # as on PostgreSQL (_typed_q)
         reader: Func = SqliteJsonString(F("field_value"))
     else:
         reader = _SQLITE_READERS[kind](F("field_value"))
     return rows.alias(v=reader).filter(Q(v__isnull=False) & _scalar_q("v", kind, operator, value, path))
 
 
-# Short strings only: the partial index (contacts 0005) holds strings whose JSON text is under this many bytes.
+# value_text (contacts migration 0005) holds the strings of string attributes under this many bytes.
 STRING_INDEX_BYTES = 1000
 
 
@@ -538,35 +561,32 @@ def _jsonb_literal(value: Any) -> Cast:
     return Cast(Value(value if isinstance(value, str) and not isinstance(value, bool) else str(value)), JSONField())
 
 
-def _jsonb_q(kind: str, operator: str, value: Any, path: str) -> Q:
-    """Numbers and exact strings compared as jsonb values (`field_value > '70'::jsonb`), guarded by the JSON type.
+def _typed_q(kind: str, operator: str, value: Any, path: str) -> Q:
+    """Numbers and exact strings compared on the typed columns PostgreSQL generates from `field_value`.
 
-    jsonb orders numbers numerically and compares strings exactly, so this equals comparing the decoded values,
-    and it lets PostgreSQL use the partial indexes (contacts migration 0005) on (field_name, field_value, contact_id) WHERE
-    jsonb_typeof(field_value) = 'number' / 'string' for index-only scans (no expression to recompute per row).
+    `value_num` is the number of every JSON number (NULL otherwise), `value_text` the text of every JSON string of a
+    string attribute under 1000 bytes: both are indexed (field_name, value, contact_id), so positive conditions
+    are index-only range scans. Negative string conditions and long strings compare `field_value` itself (a long
+    stored string has no value_text, yet differs from every short one).
     """
-    typed = Q(jtype="number" if kind == "numeric" else "string")
     if kind == "string":
-        values = _as_list(value, path) if operator in ("in", "not_in") else [_as_text(value, path)]
-        literals = [json.dumps(str(v)) for v in values]
-        # A string condition reads string attributes (the index leaves out dates and timestamps, JSON strings too).
-        typed &= Q(field_type=ContactAttribute.FieldType.STRING)
-        if all(len(text.encode()) < STRING_INDEX_BYTES for text in literals):
-            # Exact: a stored string equal to a short literal is itself short.
-            typed &= Q(jbytes__lt=STRING_INDEX_BYTES)
-        q = Q(field_value__in=[_jsonb_literal(text) for text in literals])
-        return typed & (~q if operator in ("neq", "not_in") else q)
+        values = [str(v) for v in (_as_list(value, path) if operator in ("in", "not_in") else [_as_text(value, path)])]
+        positive = operator in ("eq", "in")
+        if positive and all(len(v.encode()) < STRING_INDEX_BYTES for v in values):
+            return Q(vtext__in=values)
+        # A string condition reads string attributes (dates and timestamps are JSON strings too).
+        typed = Q(field_type=ContactAttribute.FieldType.STRING, jtype="string")
+        q = Q(field_value__in=[_jsonb_literal(json.dumps(v)) for v in values])
+        return typed & (q if positive else ~q)
+    typed = Q(vnum__isnull=False)
     if operator == "between":
         low, high = _as_pair(value, path)
-        return typed & Q(
-            field_value__gte=_jsonb_literal(_as_number(low, path)),
-            field_value__lte=_jsonb_literal(_as_number(high, path)),
-        )
+        return typed & Q(vnum__gte=_as_number(low, path), vnum__lte=_as_number(high, path))
     if operator in ("in", "not_in"):
-        q = Q(field_value__in=[_jsonb_literal(_as_number(v, path)) for v in _as_list(value, path)])
+        q = Q(vnum__in=[_as_number(v, path) for v in _as_list(value, path)])
         return typed & (~q if operator == "not_in" else q)
     lookup = {"eq": "exact", "neq": "exact", "lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte"}[operator]
-    q = Q(**{f"field_value__{lookup}": _jsonb_literal(_as_number(value, path))})
+    q = Q(**{f"vnum__{lookup}": _as_number(value, path)})
     return typed & (~q if operator == "neq" else q)
 
 

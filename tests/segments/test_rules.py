@@ -102,6 +102,16 @@ def test_exact_string_conditions_read_string_attributes_only() -> None:
     assert one({"attribute": "tag", "type": "string", "operator": "eq", "value": "2026-01-05"}) == {city.pk}
 
 
+def test_long_strings_compare_exactly_though_only_short_ones_are_indexed() -> None:
+    long_text = "x" * 2000
+    short, long = make_contact(), make_contact()
+    set_attribute(short, "bio", "string", "short")
+    set_attribute(long, "bio", "string", long_text)
+    assert one({"attribute": "bio", "type": "string", "operator": "eq", "value": long_text}) == {long.pk}
+    assert one({"attribute": "bio", "type": "string", "operator": "neq", "value": "short"}) == {long.pk}
+    assert one({"attribute": "bio", "type": "string", "operator": "in", "value": ["short", "other"]}) == {short.pk}
+
+
 def test_date_attribute_before_after_and_within() -> None:
     early, late = make_contact(), make_contact()
     set_attribute(early, "enrolled_on", "date", "2024-01-15")
