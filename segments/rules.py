@@ -578,16 +578,19 @@ def _typed_q(kind: str, operator: str, value: Any, path: str) -> Q:
         typed = Q(field_type=ContactAttribute.FieldType.STRING, jtype="string")
         q = Q(field_value__in=[_jsonb_literal(json.dumps(v)) for v in values])
         return typed & (q if positive else ~q)
-    typed = Q(vnum__isnull=False)
+    # A comparison is false on NULL, so positive conditions need no `value_num IS NOT NULL` (the partial index's
+    # predicate is implied): spelled out, the planner counts it as a second, independent filter and guesses a
+    # third of the rows, which picked the slower join order on the benchmark's segment.
     if operator == "between":
         low, high = _as_pair(value, path)
-        return typed & Q(vnum__gte=_as_number(low, path), vnum__lte=_as_number(high, path))
+        return Q(vnum__gte=_as_number(low, path), vnum__lte=_as_number(high, path))
+    present = Q(vnum__isnull=False)  # negations: Django's NOT (...) would let NULL through
     if operator in ("in", "not_in"):
         q = Q(vnum__in=[_as_number(v, path) for v in _as_list(value, path)])
-        return typed & (~q if operator == "not_in" else q)
+        return present & ~q if operator == "not_in" else q
     lookup = {"eq": "exact", "neq": "exact", "lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte"}[operator]
     q = Q(**{f"vnum__{lookup}": _as_number(value, path)})
-    return typed & (~q if operator == "neq" else q)
+    return present & ~q if operator == "neq" else q
 
 
 def _event_q(node: dict[str, Any], path: str) -> Compiled:
