@@ -500,12 +500,12 @@ def _update_rows(
 ) -> None:
     """One UPDATE for the page's rows, each with its own value of `column` (provider id or error).
 
-    The rows are found through the page (`send_id`, `page`, the literal `'queued'`: the queued-page index, also
-    in the prepared statement's generic plan), not only by id: joined by id
-    alone, the planner hashed every queued row of every send (its estimate of the partial index is stale during a
-    large send), which made each page cost as much as the rows still to send. On PostgreSQL the values travel as
-    two arrays (a fixed statement text: no 200-parameter VALUES list to build, parse and plan per page); SQLite
-    (>= 3.33) gets a VALUES list. Django's bulk_update builds a CASE per row and cost ~0.4 s of CPU per page.
+    The rows are found through the page (`send_id`, `page` and the literal `'queued'`: the queued-page index, also
+    in the prepared statement's generic plan), not only by id: joined by id alone, the planner hashed every queued
+    row of every send (its estimate of the partial index is stale during a large send), which made each page cost
+    as much as the rows still to send. On PostgreSQL the values travel as two arrays (a fixed statement text: no
+    200-parameter VALUES list to build, parse and plan per page); SQLite (>= 3.33) gets a VALUES list. Django's
+    bulk_update builds a CASE per row and cost ~0.4 s of CPU per page.
     """
     if not rows:
         return
