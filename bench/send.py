@@ -177,6 +177,14 @@ def _postgres_pids(database: str) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _own_backend_pid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
 def _memory_kb(pids: list[int]) -> tuple[int, int]:
     """Summed RSS and PSS (shared pages split between the prefork children) of the processes, in kB."""
     rss = pss = 0
@@ -305,6 +313,9 @@ def trial_throughput(fake: Fake, workers: Workers, count: int) -> dict[str, Any]
     workers.start()
     time.sleep(1)  # let the pool children finish booting, so their start-up CPU is not counted below
     fake_cpu, worker_cpu = _cpu_seconds([fake.proc.pid]), _cpu_seconds(workers.pids())
+    # The snapshot runs in this process, on its own connection: its backend's CPU is counted apart.
+    own_backend = _own_backend_pid()
+    snapshot_cpu = _cpu_seconds([own_backend])
     send_id, due = _start_send(count, "throughput")
     _wait(lambda: _send_done(send_id), timeout=600)
     ledger = fake.ledger()
@@ -312,6 +323,9 @@ def trial_throughput(fake: Fake, workers: Workers, count: int) -> dict[str, Any]
     cpu = {
         "workers": _cpu_seconds(workers.pids()) - worker_cpu,
         "postgres": _cpu_seconds(_postgres_pids(settings.DATABASES["default"]["NAME"])),
+        "postgres (snapshot)": (
+            _cpu_seconds([own_backend]) - snapshot_cpu if _own_backend_pid() == own_backend else float("nan")
+        ),
         "fake_server": _cpu_seconds([fake.proc.pid]) - fake_cpu,
     }
     workers.kill()
