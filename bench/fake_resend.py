@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import os
 import random
 import sys
 import threading
@@ -143,6 +144,10 @@ class FakeResend:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, so the client's connection reuse is real
+            # TCP_NODELAY: headers and body go out in two sends; with Nagle's algorithm the body of a kept-alive
+            # response waited ~40 ms for the client's delayed ACK (Resend's servers hold nothing back).
+            # FAKE_RESEND_NAGLE=1 restores the stall (bench/send.py --fake-nagle).
+            disable_nagle_algorithm = os.environ.get("FAKE_RESEND_NAGLE") != "1"
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -60,28 +60,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# bench/fake_resend.py's handler writes a response's headers and body in two sends on a socket with Nagle's
-# algorithm on: on a kept-alive connection the body then waits for the client's delayed ACK of the headers, about
-# 40 ms per request (measured: 49 ms per 100-email call instead of 7 ms). The bare SDK loop opens a new connection
-# per call and never sees it; Herald's pooled client did, on every page. Resend's servers do not hold responses
-# back, so the fake server runs with TCP_NODELAY unless `--fake-nagle` asks for the old behaviour.
-_FAKE_NODELAY = (
-    "import socketserver, sys; socketserver.StreamRequestHandler.disable_nagle_algorithm = True; "
-    "from bench.fake_resend import main; main(sys.argv[1:])"
-)
-
-
 class Fake:
     """bench/fake_resend.py in its own process (its own core), driven over HTTP."""
 
     def __init__(self, *, nagle: bool = False) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        entry = ["-m", "bench.fake_resend"] if nagle else ["-c", _FAKE_NODELAY]
+        # The fake server answers with TCP_NODELAY (bench/fake_resend.py); `nagle` brings back the ~40 ms
+        # delayed-ACK stall per kept-alive request that Herald's pooled client paid before (measured: 49 ms per
+        # 100-email call instead of 7 ms; the bare SDK loop opens a connection per call and never saw it).
         self.proc = subprocess.Popen(
-            [sys.executable, *entry, "--port", str(self.port), "--keep-messages", "0"],
+            [sys.executable, "-m", "bench.fake_resend", "--port", str(self.port), "--keep-messages", "0"],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
+            env={**os.environ, "FAKE_RESEND_NAGLE": "1" if nagle else "0"},
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
