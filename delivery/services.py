@@ -259,7 +259,8 @@ def _prepared(sql: str, params: Any) -> list[tuple[Any, ...]]:
     if raw.prepare_threshold is None:
         raw.prepare_threshold = _NEVER_AUTO_PREPARE
     with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        cursor.execute(sql, params, prepare=True)
+        # Off behind a transaction-pooling PgBouncer older than 1.21, which cannot route prepared statements.
+        cursor.execute(sql, params, prepare=settings.DELIVERY_PREPARED_STATEMENTS)
         return cursor.fetchall() if cursor.description else []
 
 

@@ -174,6 +174,8 @@ DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
 DELIVERY_WATCHDOG_SECONDS = env.float("DELIVERY_WATCHDOG_SECONDS", default=45.0)
 # Pages of one send enqueued at once; each finished page releases the next, so a new send never waits long.
 DELIVERY_WINDOW_PAGES = env.int("DELIVERY_WINDOW_PAGES", default=32)
+# The page path's statements are prepared per connection; turn off behind a transaction-pooling PgBouncer < 1.21.
+DELIVERY_PREPARED_STATEMENTS = env.bool("DELIVERY_PREPARED_STATEMENTS", default=True)
 DELIVERY_ERROR_PAUSE_RATE = env.float("DELIVERY_ERROR_PAUSE_RATE", default=0.2)
 SCHEDULER_DAILY_AT = env("SCHEDULER_DAILY_AT", default="06:00")
 SCHEDULER_TICK_SECONDS = env.float("SCHEDULER_TICK_SECONDS", default=1.0)

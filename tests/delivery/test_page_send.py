@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from celery.exceptions import Retry
 from django.db import connection
@@ -27,6 +29,17 @@ def test_page_send_stores_the_page_in_the_outbox_and_marks_its_rows_sent() -> No
     assert Delivery.objects.filter(send=send, page=0, status=D.SENT).exclude(provider_message_id="").count() == 100
     assert Delivery.objects.filter(send=send, page=1, status=D.QUEUED).count() == 50
     assert (send.sent, send.status) == (100, Send.Status.SENDING)
+
+
+def test_page_sends_with_prepared_statements_off(settings: Any) -> None:
+    # DELIVERY_PREPARED_STATEMENTS=false: what a transaction-pooling PgBouncer older than 1.21 needs.
+    settings.DELIVERY_PREPARED_STATEMENTS = False
+    send = started_send(make_contacts(30))
+
+    outcome = services.page_send(send_id=send.pk, page=0)
+
+    assert (outcome.status, outcome.sent) == ("sent", 30)
+    assert Delivery.objects.filter(send=send, status=D.SENT).count() == 30
 
 
 def test_page_task_called_twice_sends_once() -> None:
