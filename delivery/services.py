@@ -591,6 +591,22 @@ def send_finish_if_complete(*, send_id: int, trust_counters: bool = True) -> boo
     return True
 
 
+def contact_deleting(*, contact_id: int) -> None:
+    """A deleted contact takes its Delivery rows with it (Django's cascade; the rows hold the email address).
+    Its rows still queued count as cancelled first, so each send's counters still add up to its total and the
+    send closes as usual instead of waiting for the watchdog. Runs inside the delete's transaction; the lock
+    waits for a page that has claimed one of the rows, after which that row is no longer queued."""
+    queued = list(
+        Delivery.objects.select_for_update()
+        .filter(contact_id=contact_id, status=D.QUEUED)
+        .order_by("id")
+        .values_list("send_id", flat=True)
+    )
+    for send_id in sorted(set(queued)):
+        Send.objects.filter(pk=send_id).update(cancelled=F("cancelled") + queued.count(send_id))
+        transaction.on_commit(functools.partial(send_finish_if_complete, send_id=send_id))
+
+
 # --- lifecycle -----------------------------------------------------------------------------------------------
 
 

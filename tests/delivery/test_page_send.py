@@ -42,6 +42,17 @@ def test_page_sends_with_prepared_statements_off(settings: Any) -> None:
     assert Delivery.objects.filter(send=send, status=D.SENT).count() == 30
 
 
+def test_contact_deleted_mid_send_is_counted_cancelled_and_the_send_still_closes() -> None:
+    contacts = make_contacts(3)
+    send = started_send(contacts)
+    contacts[0].delete()  # cascades to its Delivery row
+
+    services.page_send(send_id=send.pk, page=0)
+
+    send.refresh_from_db()
+    assert (send.status, send.sent, send.cancelled, send.total) == (Send.Status.DONE, 2, 1, 3)
+
+
 def test_page_task_called_twice_sends_once() -> None:
     send = started_send(make_contacts(30))
 
