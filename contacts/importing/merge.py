@@ -11,11 +11,14 @@ lms_lead_id belong to two different contacts).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import queue
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +94,21 @@ class Staging:
                 cursor.executemany(f"INSERT INTO {self.stage} VALUES ({marks})", prepared)
         self.rows += len(rows)
 
+    @contextlib.contextmanager
+    def streaming(self) -> Iterator[Callable[[Sequence[Sequence[Any]]], None]]:
+        """A `write` for a file's stream of chunks. On PostgreSQL each chunk is COPYed by a second thread while the
+        caller parses the next one: the server's COPY of a chunk then overlaps the Python work of the next instead
+        of following it (1M rows: 11.3 s -> see docs/benchmarks/import_contacts.md). At most two chunks wait,
+        so memory stays flat. SQLite writes in the caller's thread."""
+        if not self.postgres:
+            yield self.write
+            return
+        copier = _BackgroundCopy(self)
+        try:
+            yield copier.put
+        finally:
+            copier.close()
+
     def drop(self) -> None:
         with connection.cursor() as cursor:
             for table in (self.stage, self.merge, self.types, self.changed, self.new, f"{self.merge}_attrs"):
@@ -117,6 +135,49 @@ class Staging:
     def merge_events(self, *, detail: bool = False) -> MergeResult:
         with transaction.atomic(), connection.cursor() as cursor:
             return _event_merge(self, cursor, detail=detail)
+
+
+class _BackgroundCopy:
+    """COPY chunks into the staging table from a second thread, on the same PostgreSQL session (the TEMP table is
+    per session). psycopg connections are thread-safe: its lock makes a statement of the caller's thread (the
+    job's progress, a lookup of attribute types) wait for the chunk being copied."""
+
+    def __init__(self, staging: Staging) -> None:
+        connection.ensure_connection()
+        self.staging = staging
+        self.raw = connection.connection
+        self.sql = f"COPY {staging.stage} ({', '.join(staging.columns)}) FROM STDIN"
+        self.chunks: queue.Queue[Sequence[Sequence[Any]] | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=f"copy-{staging.key}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (rows := self.chunks.get()) is not None:
+            if self.error is not None:
+                continue  # drain until close(), so put() never blocks on a dead writer
+            try:
+                with self.raw.cursor() as cursor, cursor.copy(self.sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            except BaseException as exc:  # handed to the caller's thread by put() and close()
+                self.error = exc
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            with connection.wrap_database_errors:
+                raise self.error
+
+    def put(self, rows: Sequence[Sequence[Any]]) -> None:
+        self._raise_error()
+        if rows:
+            self.chunks.put(rows)
+            self.staging.rows += len(rows)
+
+    def close(self) -> None:
+        self.chunks.put(None)
+        self.thread.join()
+        self._raise_error()
 
 
 def _param(value: dt.datetime) -> Any:

@@ -80,18 +80,19 @@ def stream_contacts(
     row = plan.compile(known)
     chunk: list[Any] = []
     read = 0
-    for line, values in itertools.chain(sample, records):
-        read += 1
-        try:
-            chunk.append(row(line, values))
-        except RowError as exc:
-            report.add(line, str(exc), values)
-        if len(chunk) >= CHUNK_ROWS:
-            staging.write(chunk)
-            chunk = []
-            if progress:
-                progress(f.tell(), read)
-    staging.write(chunk)
+    with staging.streaming() as write:
+        for line, values in itertools.chain(sample, records):
+            read += 1
+            try:
+                chunk.append(row(line, values))
+            except RowError as exc:
+                report.add(line, str(exc), values)
+            if len(chunk) >= CHUNK_ROWS:
+                write(chunk)
+                chunk = []
+                if progress:
+                    progress(f.tell(), read)
+        write(chunk)
     if progress:
         progress(f.tell(), read)
     return Streamed(rows_read=read, types=plan.types(), description=fmt.describe()), report
@@ -105,23 +106,24 @@ def stream_events(
     report = ErrorReport(report_out, fmt.delimiter)
     chunk: list[Any] = []
     read = 0
-    for line, values in records:
-        read += 1
-        try:
-            event = plan.row(line, values)
-        except RowError as exc:
-            report.add(line, str(exc), values)
-        else:
-            # Without a timestamp the event happened "now": the import's start, the same for every such row.
-            chunk.append(event if event[6] is not None else (*event[:6], now))
-        if len(chunk) >= CHUNK_ROWS:
-            staging.write(chunk)
-            chunk = []
-            if progress:
-                progress(f.tell(), read)
-    if not read:
-        raise FileUnreadable("The file has a header but no rows.")
-    staging.write(chunk)
+    with staging.streaming() as write:
+        for line, values in records:
+            read += 1
+            try:
+                event = plan.row(line, values)
+            except RowError as exc:
+                report.add(line, str(exc), values)
+            else:
+                # Without a timestamp the event happened "now": the import's start, the same for every such row.
+                chunk.append(event if event[6] is not None else (*event[:6], now))
+            if len(chunk) >= CHUNK_ROWS:
+                write(chunk)
+                chunk = []
+                if progress:
+                    progress(f.tell(), read)
+        if not read:
+            raise FileUnreadable("The file has a header but no rows.")
+        write(chunk)
     if progress:
         progress(f.tell(), read)
     return Streamed(rows_read=read, types={}, description=fmt.describe()), report

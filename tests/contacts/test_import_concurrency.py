@@ -112,3 +112,23 @@ def test_job_marked_failed_mid_merge_rolls_the_merge_back(monkeypatch: pytest.Mo
     assert job.status == "failed"
     assert "stopped" in job.message
     assert not Contact.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # staging runs in autocommit, as in a worker
+def test_a_chunk_postgresql_refuses_in_the_background_copy_raises_in_the_caller() -> None:
+    # The staging COPY runs on a second thread; its error must reach the thread that streams (not hang, not vanish).
+    from django.db import DataError
+
+    from contacts.importing.merge import Staging
+
+    bad = ("not a line number", "ann@example.com", None, None, None, None, None, None)
+    good = (1, "ann@example.com", None, None, None, None, None, None)
+    with Staging("contacts") as staging:
+        with pytest.raises(DataError), staging.streaming() as write:
+            write([bad])
+            write([bad])  # a later chunk: raises at once, or at the end when the first error is seen
+        with staging.streaming() as write:  # the session is usable again
+            write([good])
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT email FROM {staging.stage}")
+            assert cursor.fetchall() == [("ann@example.com",)]
