@@ -84,11 +84,6 @@ MAX_CONDITIONS = 50
 # --- jsonb value readers ----------------------------------------------------------------------------------
 
 
-class JsonbNumeric(Func):
-    template = "(CASE WHEN jsonb_typeof(%(expressions)s) = 'number' THEN (%(expressions)s)::numeric END)"
-    output_field = DecimalField()
-
-
 class JsonbText(Func):
     template = "(%(expressions)s #>> '{}')"
     output_field = TextField()
@@ -102,11 +97,6 @@ class JsonbDate(Func):
 class JsonbTimestamp(Func):
     template = "(CASE WHEN (%(expressions)s #>> '{}') ~ '^\\d{4}-\\d{2}-\\d{2}' THEN (%(expressions)s #>> '{}')::timestamptz END)"
     output_field = DateTimeField()
-
-
-class JsonbIsTrue(Func):
-    template = "(%(expressions)s = 'true'::jsonb)"
-    output_field = BooleanField()
 
 
 class ValueColumn(Func):
@@ -468,7 +458,6 @@ def _field_q(node: dict[str, Any], path: str) -> Q:
 
 
 _READERS: dict[str, Callable[[Any], Func]] = {
-    "numeric": JsonbNumeric,
     "string": JsonbText,
     "date": JsonbDate,
     "timestamp": JsonbTimestamp,
