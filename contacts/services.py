@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from contacts.importing.merge import MergeResult, Staging
+from contacts.importing.merge import MergeResult, Staging, side_session
 from contacts.importing.pipeline import LazyTypes, stream_contacts, stream_events
 from contacts.importing.reader import FileUnreadable
 from contacts.importing.rows import RowError, contact_row_from_item, event_row
@@ -133,32 +133,38 @@ def _import_file(job: ImportJob, report_out: IO[str], *, now: Any, progress: Cal
             rows_processed=streamed.rows_read,
             message=f"Merging {streamed.rows_read:,} rows ({streamed.description}).",
         )
-        with transaction.atomic():
-            if job.kind == ImportJob.Kind.EVENTS:
-                result = staging.merge_events()
-            else:
-                result = staging.merge_contacts(types=streamed.types, now=now, batch_id=job.batch_id, job_id=job.pk)
-            for line, reason in result.errors:
-                report.add(line, reason)
-            errors = report.count
-            if errors:
-                report_out.seek(0)
-                job.error_report.save(f"import-{job.pk}-errors.csv", File(report_out), save=False)
-            finished = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
-                status=ImportJob.Status.DONE,
-                rows_total=streamed.rows_read,
-                created=result.created,
-                updated=result.updated,
-                unchanged=result.unchanged,
-                skipped=result.skipped,
-                errors=errors,
-                error_report=job.error_report.name or "",
-                message=_summary(streamed.rows_read, result, errors, streamed.description),
-                finished_at=timezone.now(),
-            )
-            if not finished:
-                # Someone failed or finished the job meanwhile: undo this merge rather than double-count it.
-                raise JobStopped("The job was stopped while it ran; nothing was imported.")
+        with side_session() as side:
+            # The side session commits after this transaction did (merge.SideSession).
+            with transaction.atomic():
+                if job.kind == ImportJob.Kind.EVENTS:
+                    result = staging.merge_events()
+                else:
+                    result = staging.merge_contacts(
+                        types=streamed.types, now=now, batch_id=job.batch_id, job_id=job.pk, side=side
+                    )
+                for line, reason in result.errors:
+                    report.add(line, reason)
+                errors = report.count
+                if errors:
+                    report_out.seek(0)
+                    job.error_report.save(f"import-{job.pk}-errors.csv", File(report_out), save=False)
+                finished = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+                    status=ImportJob.Status.DONE,
+                    rows_total=streamed.rows_read,
+                    created=result.created,
+                    updated=result.updated,
+                    unchanged=result.unchanged,
+                    skipped=result.skipped,
+                    errors=errors,
+                    error_report=job.error_report.name or "",
+                    message=_summary(streamed.rows_read, result, errors, streamed.description),
+                    finished_at=timezone.now(),
+                )
+                if not finished:
+                    # Someone failed or finished the job meanwhile: undo this merge rather than double-count it.
+                    raise JobStopped("The job was stopped while it ran; nothing was imported.")
+            if side is not None:
+                side.commit()
     return _summary(streamed.rows_read, result, errors, streamed.description)
 
 

@@ -182,6 +182,9 @@ SCHEDULER_TICK_SECONDS = env.float("SCHEDULER_TICK_SECONDS", default=1.0)
 NOTIFY_LEAD_MINUTES = env.int("NOTIFY_LEAD_MINUTES", default=15)
 NOTIFY_BY_EMAIL = env.bool("NOTIFY_BY_EMAIL", default=False)
 SEGMENT_SQL_TIMEOUT_MS = env.int("SEGMENT_SQL_TIMEOUT_MS", default=5000)
+# An import creating at least this many contacts writes their attributes on a second database session, at the same
+# time as the contacts (contacts/importing/merge.py SideSession); 0 keeps every import on one session.
+IMPORT_PARALLEL_MIN_CONTACTS = env.int("IMPORT_PARALLEL_MIN_CONTACTS", default=20_000)
 SEGMENT_WORK_MEM = env.str("SEGMENT_WORK_MEM", default="64MB")  # PostgreSQL work_mem for segment counts and pages
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

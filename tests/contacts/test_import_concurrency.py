@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Sequence
+from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -75,10 +78,10 @@ def test_email_inserted_by_another_import_mid_merge_is_merged_not_lost(monkeypat
 
     original = merge._ContactMerge._insert_new
 
-    def racing_insert(self: merge._ContactMerge) -> int:
+    def racing_insert(self: merge._ContactMerge, types: dict[str, str]) -> int:
         # Another import commits this email after our match and before our insert.
         Contact.objects.create(email="ann@example.com", first_name="Other")
-        return original(self)
+        return original(self, types)
 
     monkeypatch.setattr(merge._ContactMerge, "_insert_new", racing_insert)
     job = services.import_job_create(
@@ -132,3 +135,104 @@ def test_a_chunk_postgresql_refuses_in_the_background_copy_raises_in_the_caller(
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT email FROM {staging.stage}")
             assert cursor.fetchall() == [("ann@example.com",)]
+
+
+# --- the side session: a large import writes its new contacts' attributes on a second connection -------------
+
+
+@pytest.fixture
+def side_always(settings: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every import with new contacts takes the side session; returns the statements it was started with."""
+    from contacts.importing import merge
+
+    settings.IMPORT_PARALLEL_MIN_CONTACTS = 1
+    started: list[str] = []
+    original = merge.SideSession.start
+
+    def spy(self: merge.SideSession, statement: str, params: Sequence[Any]) -> None:
+        started.append(statement)
+        original(self, statement, params)
+
+    monkeypatch.setattr(merge.SideSession, "start", spy)
+    return started
+
+
+def _orphan_attributes() -> int:
+    return ContactAttribute.objects.exclude(contact_id__in=Contact.objects.values("pk")).count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_side_session_writes_the_new_contacts_attributes(side_always: list[str]) -> None:
+    job = services.import_job_create(file=io.BytesIO(_csv(0, 300, "pro")), original_name="a.csv", start=False)
+    job = services.import_job_run(job_id=job.pk)
+    assert len(side_always) == 1
+    assert (job.status, job.created) == ("done", 300)
+    assert ContactAttribute.objects.filter(field_name="plan", field_value="pro", field_type="string").count() == 300
+    assert _orphan_attributes() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_side_session_error_fails_the_whole_import(side_always: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from contacts.importing import merge
+
+    original = merge.SideSession.start
+    monkeypatch.setattr(merge.SideSession, "start", lambda self, statement, params: original(self, "SELECT 1/0", ()))
+    job = services.import_job_create(file=io.BytesIO(_csv(0, 300, "pro")), original_name="a.csv", start=False)
+    job = services.import_job_run(job_id=job.pk)
+    assert job.status == "failed"
+    assert "division by zero" in job.message
+    assert (Contact.objects.count(), ContactAttribute.objects.count()) == (0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_side_session_rolls_back_when_the_main_transaction_does(
+    side_always: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contacts.importing.merge import Staging
+
+    original = Staging.merge_contacts
+    job = services.import_job_create(file=io.BytesIO(_csv(0, 300, "pro")), original_name="a.csv", start=False)
+
+    def merge_then_stop(self: Staging, **kwargs: object) -> object:
+        result = original(self, **kwargs)  # type: ignore[arg-type]
+        services.import_job_fail(job_id=job.pk, message="stopped by an admin")
+        return result
+
+    monkeypatch.setattr(Staging, "merge_contacts", merge_then_stop)
+    job = services.import_job_run(job_id=job.pk)
+    assert len(side_always) == 1  # the side did write the attributes, then rolled them back
+    assert job.status == "failed"
+    assert (Contact.objects.count(), ContactAttribute.objects.count()) == (0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_side_session_lost_race_puts_attributes_on_the_other_writers_contact(
+    side_always: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contacts.importing import merge
+
+    original = merge._ContactMerge._side_attributes
+
+    def then_race(self: merge._ContactMerge, types: dict[str, str]) -> None:
+        original(self, types)
+        # Another writer commits one of the new emails after the ids were reserved and the side started.
+        with psycopg_connection() as other:
+            other.execute(
+                "INSERT INTO contacts_contact (email, first_name, last_name, mobile, status, created_at, updated_at) "
+                "VALUES ('user7@example.com', 'Other', '', '', 'subscribed', now(), now())"
+            )
+
+    monkeypatch.setattr(merge._ContactMerge, "_side_attributes", then_race)
+    job = services.import_job_create(file=io.BytesIO(_csv(0, 300, "pro")), original_name="a.csv", start=False)
+    job = services.import_job_run(job_id=job.pk)
+    assert (job.status, job.created, job.updated) == ("done", 299, 1)
+    winner = Contact.objects.get(email="user7@example.com")
+    assert winner.first_name == "User7"
+    assert winner.attributes.get(field_name="plan").field_value == "pro"
+    assert ContactAttribute.objects.count() == 300
+    assert _orphan_attributes() == 0
+
+
+def psycopg_connection() -> psycopg.Connection[Any]:
+    params = {k: v for k, v in connection.get_connection_params().items() if k != "cursor_factory"}
+    return psycopg.connect(**params, autocommit=True)
