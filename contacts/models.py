@@ -78,9 +78,9 @@ class ContactAttribute(models.Model):
     class Meta:
         ordering = ["field_name"]
         constraints = [models.UniqueConstraint(fields=["contact", "field_name"], name="contact_attribute_uniq")]
-        # Plus, on PostgreSQL, the generated columns value_num / value_text and their partial
-        # (field_name, value, contact_id) indexes that rules segments read (migration 0005).
-        indexes = [models.Index(fields=["field_name"], name="contact_attribute_name")]
+        # Plus, on PostgreSQL, the generated columns value_num / value_text and three partial indexes that hold
+        # every row once, by name: numbers, short strings, the rest (migrations 0005 and 0006). SQLite keeps a
+        # plain field_name index from migration 0001.
 
     def __str__(self) -> str:
         return f"{self.field_name}={self.field_value!r}"

@@ -21,6 +21,10 @@ PAGE_SIZE = 50
 COUNT_CAP = 1000
 DETAIL_EVENTS = 100
 
+# On PostgreSQL every attribute row is in exactly one of three partial indexes keyed by field_name (migrations 0005
+# and 0006): numbers, short strings of string attributes, the rest. A lookup by name alone reads each of them.
+ATTRIBUTE_BUCKETS = ("value_num IS NOT NULL", "value_text IS NOT NULL", "value_num IS NULL AND value_text IS NULL")
+
 M = TypeVar("M", bound=Model)
 
 
@@ -166,3 +170,26 @@ def contact_detail(*, contact_id: int) -> Contact:
 
 def contact_events(*, contact_id: int, limit: int = DETAIL_EVENTS) -> list[FunnelEvent]:
     return list(FunnelEvent.objects.filter(contact_id=contact_id).order_by("-created_at", "-id")[:limit])
+
+
+def stored_attribute_types(names: Sequence[str]) -> dict[str, str]:
+    """The field type each of `names` already has in the database (names not stored yet are left out): a few
+    index probes per name, whatever the table's size."""
+    names = sorted(set(names))
+    if not names:
+        return {}
+    table = ContactAttribute._meta.db_table
+    if connection.vendor != "postgresql":
+        found = {}
+        for name in names:  # SQLite keeps a plain field_name index
+            stored = ContactAttribute.objects.filter(field_name=name).values_list("field_type", flat=True)[:1]
+            if stored:
+                found[name] = stored[0]
+        return found
+    probes = ", ".join(
+        f"(SELECT field_type FROM {table} WHERE field_name = n.name AND {bucket} LIMIT 1)"
+        for bucket in ATTRIBUTE_BUCKETS
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT n.name, coalesce({probes}) FROM unnest(%s::text[]) AS n(name)", [names])
+        return {name: field_type for name, field_type in cursor.fetchall() if field_type is not None}

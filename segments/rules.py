@@ -490,24 +490,26 @@ def _attribute_q(node: dict[str, Any], path: str, vendor: str) -> Compiled:
         return _rows_condition(matched)
     rows = ContactAttribute.objects.filter(field_name=name.strip()).alias(
         jtype=Func(F("field_value"), function="jsonb_typeof", output_field=TextField()),
+        vnum=ValueColumn("value_num", DecimalField()),
+        vtext=ValueColumn("value_text", TextField()),
     )
     if operator in ("is_set", "is_not_set"):
-        present = rows.exclude(field_value__isnull=True).exclude(field_value=None)
+        present = rows.filter(ANY_BUCKET).exclude(field_value__isnull=True).exclude(field_value=None)
         if operator == "is_set":
             return _rows_condition(present)
         return ~Q(Exists(present.filter(contact_id=OuterRef("pk")))), None
     if kind == "boolean":
-        return _rows_condition(rows.filter(field_value=(operator == "is_true")))
+        return _rows_condition(rows.filter(OTHER_BUCKET, field_value=(operator == "is_true")))
     if kind == "array":
         element = value if isinstance(value, int | float) and not isinstance(value, bool) else _as_text(value, path)
-        if operator == "contains":
-            return _rows_condition(rows.filter(field_value__contains=[element]))
-        return _rows_condition(rows.exclude(field_value__contains=[element]))
+        if operator == "contains":  # only an array contains an array
+            return _rows_condition(rows.filter(OTHER_BUCKET, field_value__contains=[element]))
+        return _rows_condition(rows.filter(ANY_BUCKET).exclude(field_value__contains=[element]))
     if kind == "numeric" or (kind == "string" and operator in ("eq", "neq", "in", "not_in")):
-        typed = rows.alias(vnum=ValueColumn("value_num", DecimalField()), vtext=ValueColumn("value_text", TextField()))
-        return _rows_condition(typed.filter(_typed_q(kind, operator, value, path)))
+        return _rows_condition(rows.filter(_typed_q(kind, operator, value, path)))
     predicate = _scalar_q("v", kind, operator, value, path)
-    return _rows_condition(rows.alias(v=_READERS[kind](F("field_value"))).filter(predicate))
+    # The readers decode a value of any JSON type (a number reads as text too), so every bucket may match.
+    return _rows_condition(rows.filter(ANY_BUCKET).alias(v=_READERS[kind](F("field_value"))).filter(predicate))
 
 
 _SQLITE_READERS: dict[str, Callable[[Any], Func]] = {
@@ -545,6 +547,15 @@ def _sqlite_attribute_rows(name: str, kind: str, operator: str, value: Any, path
 # value_text (contacts migration 0005) holds the strings of string attributes under this many bytes.
 STRING_INDEX_BYTES = 1000
 
+# Every attribute row is in exactly one of three partial indexes keyed by field_name (contacts migrations 0005 and
+# 0006): numbers (value_num), short strings of string attributes (value_text), and the rest. A condition names the
+# bucket(s) its values can be in, so the planner reads those indexes (several: a BitmapOr) for the attribute's name.
+NUMBER_BUCKET = Q(vnum__isnull=False)
+STRING_BUCKET = Q(vtext__isnull=False)
+OTHER_BUCKET = Q(vnum__isnull=True, vtext__isnull=True)
+STRING_BUCKETS = STRING_BUCKET | OTHER_BUCKET
+ANY_BUCKET = NUMBER_BUCKET | STRING_BUCKET | OTHER_BUCKET
+
 
 def _jsonb_literal(value: Any) -> Cast:
     return Cast(Value(value if isinstance(value, str) and not isinstance(value, bool) else str(value)), JSONField())
@@ -563,8 +574,8 @@ def _typed_q(kind: str, operator: str, value: Any, path: str) -> Q:
         positive = operator in ("eq", "in")
         if positive and all(len(v.encode()) < STRING_INDEX_BYTES for v in values):
             return Q(vtext__in=values)
-        # A string condition reads string attributes (dates and timestamps are JSON strings too).
-        typed = Q(field_type=ContactAttribute.FieldType.STRING, jtype="string")
+        # A string condition reads string attributes (dates and timestamps are JSON strings too), short or long.
+        typed = STRING_BUCKETS & Q(field_type=ContactAttribute.FieldType.STRING, jtype="string")
         q = Q(field_value__in=[_jsonb_literal(json.dumps(v)) for v in values])
         return typed & (q if positive else ~q)
     # A comparison is false on NULL, so positive conditions need no `value_num IS NOT NULL` (the partial index's

@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from contacts.models import Contact, ContactAttribute
+from contacts.selectors import ATTRIBUTE_BUCKETS
 from segments import sql as segment_sql
 from segments.errors import SegmentError
 from segments.functions import get_segment_function
@@ -130,7 +131,8 @@ def segment_list(*, search: str = "", type: str = "") -> QuerySet[Segment]:
 def attribute_catalog() -> list[tuple[str, str]]:
     """Distinct attribute names with their type, for the rules builder.
 
-    A recursive skip-scan over the field_name index: one index probe per distinct name, not a pass over every row.
+    Recursive skip-scans over the attribute indexes: a few index probes per distinct name, not a pass over every
+    row.
     """
     table = ContactAttribute._meta.db_table
     if connection.vendor != "postgresql":
@@ -139,16 +141,22 @@ def attribute_catalog() -> list[tuple[str, str]]:
         with connection.cursor() as cursor:
             cursor.execute(sql)
             return [(row[0], row[1]) for row in cursor.fetchall()]
-    sql = f"""
-        WITH RECURSIVE names(name) AS (
-            (SELECT field_name FROM {table} ORDER BY field_name LIMIT 1)
-            UNION ALL
-            SELECT (SELECT field_name FROM {table} WHERE field_name > names.name ORDER BY field_name LIMIT 1)
-            FROM names WHERE names.name IS NOT NULL
+    # One recursive skip-scan per partial index of contacts_contactattribute (every row is in exactly one).
+    scans, named = [], []
+    for i, bucket in enumerate(ATTRIBUTE_BUCKETS):
+        scans.append(
+            f"b{i}(name) AS ((SELECT field_name FROM {table} WHERE {bucket} ORDER BY field_name LIMIT 1) "
+            f"UNION ALL SELECT (SELECT field_name FROM {table} WHERE field_name > b{i}.name AND {bucket} "
+            f"ORDER BY field_name LIMIT 1) FROM b{i} WHERE b{i}.name IS NOT NULL)"
         )
-        SELECT name, (SELECT field_type FROM {table} WHERE field_name = names.name LIMIT 1)
-        FROM names WHERE name IS NOT NULL LIMIT 500
-    """
+        named.append(
+            f"SELECT name, (SELECT field_type FROM {table} WHERE field_name = b{i}.name AND {bucket} LIMIT 1) "
+            f"FROM b{i} WHERE name IS NOT NULL"
+        )
+    sql = (
+        f"WITH RECURSIVE {', '.join(scans)} SELECT DISTINCT ON (name) name, field_type "
+        f"FROM ({' UNION ALL '.join(named)}) AS named(name, field_type) ORDER BY name LIMIT 500"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql)
         return [(row[0], row[1]) for row in cursor.fetchall()]

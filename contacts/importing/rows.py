@@ -15,7 +15,8 @@ from typing import Any, Protocol, cast
 
 from contacts.importing import columns as c
 from contacts.importing.reader import FileUnreadable
-from contacts.models import ContactAttribute, FunnelEvent
+from contacts.models import FunnelEvent
+from contacts.selectors import stored_attribute_types
 
 # Columns that exports carry about the exporting system itself, not about the person (listmonk's uuid and
 # timestamps): importing them as attributes would only add noise.
@@ -229,13 +230,8 @@ def encode_attributes(
 
 
 def known_types(names: Iterable[str]) -> dict[str, str]:
-    """The type each attribute name already has in the database (one indexed lookup per name)."""
-    found: dict[str, str] = {}
-    for name in set(names):
-        stored = ContactAttribute.objects.filter(field_name=name).values_list("field_type", flat=True).order_by()[:1]
-        if stored:
-            found[name] = stored[0]
-    return found
+    """The type each attribute name already has in the database."""
+    return stored_attribute_types(list(names))
 
 
 @dataclass
