@@ -214,11 +214,13 @@ class SideSession:
         conn = self.connect()
 
         def run() -> None:
+            started = time.perf_counter()
             try:
                 with conn.cursor() as cursor:
                     cursor.execute(statement, params)
             except BaseException as exc:  # re-raised in the caller's thread by wait()
                 self.error = exc
+            logger.debug("%.3fs (side) %s", time.perf_counter() - started, statement[:100])
 
         self.thread = threading.Thread(target=run, name="import-side", daemon=True)
         self.thread.start()
@@ -510,6 +512,7 @@ class _ContactMerge:
         """Hand the new contacts' attributes to the side session and start their insert there: the reserved ids
         with each contact's staged attributes are piped from this session's temp tables into one of the side's."""
         assert self.side is not None
+        started = time.perf_counter()
         side = self.side.connect()
         table = f"import_side_{self.s.key}"
         with side.cursor() as cursor:
@@ -522,6 +525,7 @@ class _ContactMerge:
             with self.cursor.copy(source) as out, cursor.copy(f"COPY {table} FROM STDIN") as into:
                 for block in out:
                     into.write(block)
+        logger.debug("%.3fs (side) attributes of the new contacts piped", time.perf_counter() - started)
         # In id order, like the single-session statement in `_attributes`.
         self.side.start(
             "INSERT INTO contacts_contactattribute "
