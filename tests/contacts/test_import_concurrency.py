@@ -213,8 +213,8 @@ def test_side_session_lost_race_puts_attributes_on_the_other_writers_contact(
 
     original = merge._ContactMerge._side_attributes
 
-    def then_race(self: merge._ContactMerge, types: dict[str, str]) -> None:
-        original(self, types)
+    def then_race(self: merge._ContactMerge, types: dict[str, str], reserved: int) -> None:
+        original(self, types, reserved)
         # Another writer commits one of the new emails after the ids were reserved and the side started.
         with psycopg_connection() as other:
             other.execute(
