@@ -9,11 +9,11 @@ from typing import IO, Any, BinaryIO, cast
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.files import File
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from contacts.importing.merge import MergeResult, Staging, side_session
+from contacts.importing.merge import MergeResult, SideSession, Staging, side_session
 from contacts.importing.pipeline import LazyTypes, stream_contacts, stream_events
 from contacts.importing.reader import FileUnreadable
 from contacts.importing.rows import RowError, contact_row_from_item, event_row
@@ -28,6 +28,10 @@ PROGRESS_EVERY = 0.5
 
 class JobStopped(Exception):
     """The job left `running` (marked failed) while this run merged: the merge is rolled back."""
+
+
+class SideCommitFailed(Exception):
+    """The merge committed but the side session's attributes did not; the job is already failed with the reason."""
 
 
 def batch_create(*, name: str, source: str = Batch.Source.UPLOAD) -> Batch:
@@ -98,6 +102,8 @@ def import_job_run(*, job_id: int, progress: Callable[[ImportJob], None] | None 
             outcome = _import_file(job, report_out, now=now, progress=progress)
     except (FileUnreadable, JobStopped) as exc:
         _fail(job, str(exc))
+    except SideCommitFailed:
+        pass  # the job is failed already, with what was saved and what to do
     except Exception as exc:
         logger.exception("import job %s failed", job_id)
         _fail(job, f"The import stopped on an unexpected error ({type(exc).__name__}: {exc}). Nothing was imported.")
@@ -164,8 +170,26 @@ def _import_file(job: ImportJob, report_out: IO[str], *, now: Any, progress: Cal
                     # Someone failed or finished the job meanwhile: undo this merge rather than double-count it.
                     raise JobStopped("The job was stopped while it ran; nothing was imported.")
             if side is not None:
-                side.commit()
+                _commit_side(job, side)
     return _summary(streamed.rows_read, result, errors, streamed.description)
+
+
+def _commit_side(job: ImportJob, side: SideSession) -> None:
+    """Commit the side session's attributes after the merge committed. If that commit fails, the contacts and
+    counts are in but some new contacts lack their attributes: the job says so and fails; importing the same file
+    again adds exactly what is missing."""
+    try:
+        side.commit()
+    except DatabaseError as exc:
+        logger.exception("import job %s: the side session's commit failed", job.pk)
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.FAILED,
+            message=(
+                f"The contacts were saved, but the attributes of some new contacts were not ({exc}). "
+                "Import the same file again to add them."
+            ),
+        )
+        raise SideCommitFailed from exc
 
 
 def _summary(rows: int, result: MergeResult, errors: int, description: str) -> str:

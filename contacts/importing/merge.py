@@ -253,9 +253,11 @@ class SideSession:
         self.conn.rollback()
 
     def commit(self) -> None:
+        """Commit the side transaction (after the caller's committed); errors come as Django's DatabaseError."""
         if self.conn is not None:
             self.wait()
-            self.conn.commit()
+            with connection.wrap_database_errors:
+                self.conn.commit()
             self.committed = True
 
     def close(self) -> None:

@@ -236,3 +236,25 @@ def test_side_session_lost_race_puts_attributes_on_the_other_writers_contact(
 def psycopg_connection() -> psycopg.Connection[Any]:
     params = {k: v for k, v in connection.get_connection_params().items() if k != "cursor_factory"}
     return psycopg.connect(**params, autocommit=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_side_commit_failure_fails_the_job_and_says_how_to_recover(
+    side_always: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contacts.importing import merge
+
+    def broken_commit(self: merge.SideSession) -> None:
+        assert self.conn is not None
+        self.wait()
+        self.conn.close()  # the side's connection is lost before its commit
+        original_commit(self)
+
+    original_commit = merge.SideSession.commit
+    monkeypatch.setattr(merge.SideSession, "commit", broken_commit)
+    job = services.import_job_create(file=io.BytesIO(_csv(0, 300, "pro")), original_name="a.csv", start=False)
+    job = services.import_job_run(job_id=job.pk)
+    assert job.status == "failed"
+    assert "Import the same file again" in job.message
+    assert Contact.objects.count() == 300
+    assert ContactAttribute.objects.count() < 300
