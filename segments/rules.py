@@ -474,6 +474,16 @@ def _rows_condition(rows: QuerySet) -> Compiled:
     return Q(Exists(rows.filter(contact_id=OuterRef("pk")))), ids
 
 
+# Every attribute row is in exactly one of three partial indexes keyed by field_name (contacts migrations 0005 and
+# 0006): numbers (value_num), short strings of string attributes (value_text), and the rest. A condition names the
+# bucket(s) its values can be in, so the planner reads those indexes (several: a BitmapOr) for the attribute's name.
+NUMBER_BUCKET = Q(vnum__isnull=False)
+STRING_BUCKET = Q(vtext__isnull=False)
+OTHER_BUCKET = Q(vnum__isnull=True, vtext__isnull=True)
+STRING_BUCKETS = STRING_BUCKET | OTHER_BUCKET
+ANY_BUCKET = NUMBER_BUCKET | STRING_BUCKET | OTHER_BUCKET
+
+
 def _attribute_q(node: dict[str, Any], path: str, vendor: str) -> Compiled:
     name = node.get("attribute")
     if not isinstance(name, str) or not name.strip():
@@ -546,15 +556,6 @@ def _sqlite_attribute_rows(name: str, kind: str, operator: str, value: Any, path
 
 # value_text (contacts migration 0005) holds the strings of string attributes under this many bytes.
 STRING_INDEX_BYTES = 1000
-
-# Every attribute row is in exactly one of three partial indexes keyed by field_name (contacts migrations 0005 and
-# 0006): numbers (value_num), short strings of string attributes (value_text), and the rest. A condition names the
-# bucket(s) its values can be in, so the planner reads those indexes (several: a BitmapOr) for the attribute's name.
-NUMBER_BUCKET = Q(vnum__isnull=False)
-STRING_BUCKET = Q(vtext__isnull=False)
-OTHER_BUCKET = Q(vnum__isnull=True, vtext__isnull=True)
-STRING_BUCKETS = STRING_BUCKET | OTHER_BUCKET
-ANY_BUCKET = NUMBER_BUCKET | STRING_BUCKET | OTHER_BUCKET
 
 
 def _jsonb_literal(value: Any) -> Cast:

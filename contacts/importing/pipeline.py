@@ -15,7 +15,8 @@ from typing import IO, Any, BinaryIO
 
 from contacts.importing.merge import Staging
 from contacts.importing.reader import FileUnreadable, detect_format, iter_rows
-from contacts.importing.rows import INFER_SAMPLE, ContactPlan, EventPlan, RowError, known_types
+from contacts.importing.rows import INFER_SAMPLE, ContactPlan, EventPlan, RowError
+from contacts.selectors import stored_attribute_types
 
 CHUNK_ROWS = 25_000
 REPORT_DATA_CHARS = 500
@@ -28,11 +29,11 @@ class LazyTypes:
 
     def __init__(self, names: Sequence[str] = ()) -> None:
         self._found: dict[str, str | None] = dict.fromkeys(names)
-        self._found.update(known_types(names))
+        self._found.update(stored_attribute_types(names))
 
     def get(self, name: str, default: None = None, /) -> str | None:
         if name not in self._found:
-            self._found[name] = known_types([name]).get(name)
+            self._found[name] = stored_attribute_types([name]).get(name)
         return self._found[name]
 
 

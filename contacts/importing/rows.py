@@ -16,7 +16,6 @@ from typing import Any, Protocol, cast
 from contacts.importing import columns as c
 from contacts.importing.reader import FileUnreadable
 from contacts.models import FunnelEvent
-from contacts.selectors import stored_attribute_types
 
 # Columns that exports carry about the exporting system itself, not about the person (listmonk's uuid and
 # timestamps): importing them as attributes would only add noise.
@@ -227,11 +226,6 @@ def encode_attributes(
         except c.CoercionError as exc:
             raise RowError(f"attribute {name!r}: {value!r} is {exc}") from None
     return parts
-
-
-def known_types(names: Iterable[str]) -> dict[str, str]:
-    """The type each attribute name already has in the database."""
-    return stored_attribute_types(list(names))
 
 
 @dataclass
