@@ -172,6 +172,21 @@ def test_side_session_writes_the_new_contacts_attributes(side_always: list[str])
 
 
 @pytest.mark.django_db(transaction=True)
+def test_side_session_and_this_one_each_give_every_new_contact_its_own_row_values(side_always: list[str]) -> None:
+    # Scores differ per row and the file is not in email order, so a contact paired with another row's attributes
+    # (on either side of the side/main split, or through a duplicate) shows up as a wrong score.
+    lines = [f"user{i}@example.com,{i * 7}" for i in range(299, -1, -1)] + ["user5@example.com,1000"]
+    data = ("email,score\n" + "\n".join(lines) + "\n").encode()
+    job = services.import_job_create(file=io.BytesIO(data), original_name="s.csv", start=False)
+    job = services.import_job_run(job_id=job.pk)
+    assert len(side_always) == 1
+    assert (job.status, job.created, job.skipped) == ("done", 300, 1)
+    scores = dict(ContactAttribute.objects.filter(field_name="score").values_list("contact__email", "field_value"))
+    expected = {f"user{i}@example.com": (1000 if i == 5 else i * 7) for i in range(300)}
+    assert scores == expected
+
+
+@pytest.mark.django_db(transaction=True)
 def test_side_session_error_fails_the_whole_import(side_always: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from contacts.importing import merge
 
