@@ -96,12 +96,12 @@ def test_email_inserted_by_another_import_mid_merge_is_merged_not_lost(monkeypat
     assert ann.attributes.get(field_name="plan").field_value == "pro"
 
 
-@pytest.mark.django_db
-def test_job_marked_failed_mid_merge_rolls_the_merge_back(monkeypatch: pytest.MonkeyPatch) -> None:
+def _run_stopped_by_an_admin_mid_merge(monkeypatch: pytest.MonkeyPatch, data: bytes) -> ImportJob:
+    """Run an import whose job an admin marks failed right after the merge, before the run commits."""
     from contacts.importing.merge import Staging
 
     original = Staging.merge_contacts
-    job = services.import_job_create(file=io.BytesIO(b"email\nann@example.com\n"), original_name="a.csv", start=False)
+    job = services.import_job_create(file=io.BytesIO(data), original_name="a.csv", start=False)
 
     def merge_then_stop(self: Staging, **kwargs: object) -> object:
         result = original(self, **kwargs)  # type: ignore[arg-type]
@@ -109,7 +109,12 @@ def test_job_marked_failed_mid_merge_rolls_the_merge_back(monkeypatch: pytest.Mo
         return result
 
     monkeypatch.setattr(Staging, "merge_contacts", merge_then_stop)
-    job = services.import_job_run(job_id=job.pk)
+    return services.import_job_run(job_id=job.pk)
+
+
+@pytest.mark.django_db
+def test_job_marked_failed_mid_merge_rolls_the_merge_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    job = _run_stopped_by_an_admin_mid_merge(monkeypatch, b"email\nann@example.com\n")
     # Here the stop shares the run's transaction (one connection), so it is rolled back too and the run writes
     # its own message; from another connection (the admin) the admin's message stays.
     assert job.status == "failed"
@@ -203,18 +208,7 @@ def test_side_session_error_fails_the_whole_import(side_always: list[str], monke
 def test_side_session_rolls_back_when_the_main_transaction_does(
     side_always: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from contacts.importing.merge import Staging
-
-    original = Staging.merge_contacts
-    job = services.import_job_create(file=io.BytesIO(_csv(0, 300, "pro")), original_name="a.csv", start=False)
-
-    def merge_then_stop(self: Staging, **kwargs: object) -> object:
-        result = original(self, **kwargs)  # type: ignore[arg-type]
-        services.import_job_fail(job_id=job.pk, message="stopped by an admin")
-        return result
-
-    monkeypatch.setattr(Staging, "merge_contacts", merge_then_stop)
-    job = services.import_job_run(job_id=job.pk)
+    job = _run_stopped_by_an_admin_mid_merge(monkeypatch, _csv(0, 300, "pro"))
     assert len(side_always) == 1  # the side did write the attributes, then rolled them back
     assert job.status == "failed"
     assert (Contact.objects.count(), ContactAttribute.objects.count()) == (0, 0)
