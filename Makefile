@@ -21,8 +21,9 @@ migrate: install
 demo: migrate
 	$(PY) manage.py seed_demo
 
+# The login is printed again once the web server answers (config/supervise.py banner), below the start-up output.
 run: demo
-	@echo "Herald on http://127.0.0.1:8000 (web + worker + beat). Ctrl-C stops all three."
+	@echo "Herald on http://127.0.0.1:$${HERALD_PORT:-8000} (web + worker + beat). Ctrl-C stops all three."
 	$(BIN)/honcho start -f Procfile.dev
 
 # Tests need PostgreSQL and Redis: DATABASE_URL and REDIS_URL, defaulting to the local servers.

@@ -6,6 +6,10 @@ import os
 from celery import Celery
 from celery.signals import task_postrun
 
+from config import broker
+
+broker.register()
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("herald")
@@ -29,7 +33,7 @@ def _close_unusable_db_connections(**kwargs: object) -> None:
 def _ensure_broker_folders() -> None:
     from django.conf import settings
 
-    if str(settings.CELERY_BROKER_URL).startswith("filesystem"):
+    if str(settings.CELERY_BROKER_URL).startswith(broker.ALIAS):
         for folder in ("out", "processed", "control"):
             (settings.BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
 

@@ -129,8 +129,9 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    # Embedded mode: kombu's filesystem transport needs no server; the folders are created by the celery app.
-    CELERY_BROKER_URL = "filesystem://localhost//"  # the host is ignored; naming it silences kombu's warning
+    # Embedded mode: kombu's filesystem transport with atomic writes (config/broker.py: the stock one lets a worker
+    # read a half-written message and die); needs no server; the folders are created by the celery app.
+    CELERY_BROKER_URL = "herald-fs://localhost//"  # the host is ignored; naming it silences kombu's warning
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),

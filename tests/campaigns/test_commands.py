@@ -135,6 +135,18 @@ def test_seed_demo_schedules_one_scenario_about_a_minute_ahead(settings: Any, tm
     assert PeriodicTask.objects.filter(name__startswith="herald:").count() == 2
 
 
+def test_seed_demo_after_the_demo_was_sent_does_not_send_it_again(settings: Any, tmp_path: Path) -> None:
+    settings.BASE_DIR = tmp_path
+    run("seed_demo")
+    # What the first `make run` did with it: the scenario went out.
+    Scenario.objects.filter(subject="Welcome to Herald").update(status=Scenario.Status.SENT)
+    Emailer.objects.update(active=False, sent=True, dispatched_at=NOW)
+    out = run("seed_demo")
+    assert Scenario.objects.filter(subject="Welcome to Herald").count() == 1
+    assert not Emailer.objects.filter(active=True).exists()
+    assert "not sent again" in out
+
+
 def test_plan_day_dry_run_lists_and_writes_nothing() -> None:
     campaign = _campaign()
     scenario = Scenario.objects.create(

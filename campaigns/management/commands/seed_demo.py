@@ -75,6 +75,8 @@ class Command(BaseCommand):
         campaign = self._campaign()
         added = self._contacts(campaign)
         scenario = None if options["no_scenario"] else self._scenario(campaign)
+        if scenario is None and not options["no_scenario"]:
+            self.stdout.write("  The demo scenario went out on an earlier start; it is not sent again.")
         schedule = scheduler_services.schedule_sync()
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
@@ -154,8 +156,12 @@ class Command(BaseCommand):
         return f"{size} contacts in its batch (demo import: {job.created} new, {job.errors} errors)"
 
     @transaction.atomic
-    def _scenario(self, campaign: Campaign) -> Scenario:
-        """Move the waiting demo scenario (or create one) to the next whole minute at least LEAD from now."""
+    def _scenario(self, campaign: Campaign) -> Scenario | None:
+        """Move the waiting demo scenario (or create one) to the next whole minute at least LEAD from now.
+
+        Once the demo scenario has gone out (or started to), a restart of `make run` leaves it alone: sending the
+        "Welcome" again to the same contacts on every start is what a real user would call a bug (issue 12).
+        """
         now = timezone.now()
         zone = selectors.campaign_zone(campaign=campaign)
         due = (now + LEAD + dt.timedelta(seconds=59)).astimezone(zone).replace(second=0, microsecond=0)
@@ -173,4 +179,6 @@ class Command(BaseCommand):
         )
         if waiting is not None:
             return services.scenario_update(scenario=waiting, **fields)
+        if Scenario.objects.filter(campaign=campaign, subject=DEMO_SUBJECT).exists():
+            return None
         return services.scenario_create(campaign=campaign, user=campaign.created_by, **fields)

@@ -1,0 +1,85 @@
+"""The embedded broker never hands a worker a half-written message (issue 12: the stock transport did)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from kombu import Connection
+
+from config import broker
+
+broker.register()
+
+
+# kombu keeps exchange bindings per process, across connections: each test uses its own queue name.
+def _connection(root: Path) -> Connection:
+    folder = root / "out"
+    for name in ("out", "processed", "control"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    return Connection(
+        "herald-fs://localhost//",
+        transport_options={
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "processed_folder": str(root / "processed"),
+            "control_folder": str(root / "control"),
+            "store_processed": False,
+        },
+    )
+
+
+def test_a_message_round_trips(tmp_path: Path) -> None:
+    with _connection(tmp_path) as conn:
+        queue = conn.SimpleQueue("q")
+        queue.put({"n": 1})
+        assert queue.get(timeout=1).payload == {"n": 1}
+
+
+def test_a_file_still_being_written_is_not_read(tmp_path: Path) -> None:
+    with _connection(tmp_path) as conn:
+        queue = conn.SimpleQueue("q2")
+        # What a writer leaves while it writes: the hidden temporary name, empty so far.
+        (tmp_path / "out" / ".1_abc.q2.msg.deadbeef.tmp").write_bytes(b"")
+        with pytest.raises(queue.Empty):
+            queue.get(block=False)
+
+
+def test_an_undecodable_message_is_set_aside_and_the_next_one_read(tmp_path: Path) -> None:
+    with _connection(tmp_path) as conn:
+        queue = conn.SimpleQueue("q3")
+        (tmp_path / "out" / "0_broken.q3.msg").write_bytes(b"")  # what the stock writer can leave
+        queue.put({"n": 2})
+        assert queue.get(timeout=5).payload == {"n": 2}
+        assert (tmp_path / "corrupt" / "0_broken.q3.msg").exists()
+
+
+def test_a_reader_racing_a_writer_gets_every_message_whole(tmp_path: Path) -> None:
+    total = 1500
+    padding = "x" * 20_000  # big enough that a write is not one syscall's worth of page cache
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with _connection(tmp_path) as conn:
+                queue = conn.SimpleQueue("q4")
+                for n in range(total):
+                    queue.put({"n": n, "pad": padding})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    writer = threading.Thread(target=produce)
+    writer.start()
+    seen: list[int] = []
+    with _connection(tmp_path) as conn:
+        queue = conn.SimpleQueue("q4")
+        while len(seen) < total:
+            message = queue.get(timeout=10)
+            assert message.payload["pad"] == padding
+            seen.append(message.payload["n"])
+            message.ack()
+    writer.join()
+    assert not errors
+    assert sorted(seen) == list(range(total))
+    assert not (tmp_path / "corrupt").exists()
