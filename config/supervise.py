@@ -7,8 +7,11 @@ how; if it keeps dying (``MAX_RESTARTS`` within ``WINDOW_SECONDS``) the wrapper 
 the process and its last exit, and honcho then stops the rest. A SIGTERM or SIGINT from honcho (Ctrl-C) is passed
 on to the command and ends the wrapper without a restart.
 
-    python -m config.supervise worker -- celery -A config worker ...
-    python -m config.supervise banner            # print the login once the web server answers, then wait
+    python config/supervise.py worker -- celery -A config worker ...
+    python config/supervise.py banner            # print the login once the web server answers, then wait
+
+Run as a script, not ``-m config.supervise``: importing the ``config`` package loads Celery and Django, which the
+wrapper does not need (and a signal arriving during that import would find no handler yet).
 """
 
 from __future__ import annotations
