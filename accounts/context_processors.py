@@ -2,15 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from accounts import roles
 
 
+def embedded_admin_password() -> str:
+    """The generated `make run` password (seed_demo keeps it in var/admin_password.txt), or "" if there is none."""
+    path = settings.BASE_DIR / "var" / "admin_password.txt"
+    return path.read_text().strip() if path.exists() else ""
+
+
 def herald(request: HttpRequest) -> dict[str, Any]:
     user = request.user
     if not user.is_authenticated:
-        return {}
+        # Only the embedded default (config.settings.local) shows the demo login on the sign-in page: it is a
+        # local, single-user install whose output scrolls the password away (issue 12). Passed as a callable, so
+        # the file is read only by the page that prints it.
+        return {"embedded_admin_password": embedded_admin_password} if settings.HERALD_EMBEDDED else {}
     return {
         "can_edit": roles.can_edit(user),
         "is_admin": roles.is_admin(user),

@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
+    "csp",
+    "axes",
     "accounts",
     "contacts",
     "segments",
@@ -43,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -50,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login refused by the axes backend into the lockout page (templates/registration/locked_out.html).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -90,6 +95,52 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Security: CSP, login lockout, API token throttle (docs/security.md) ---------------------------------
+# The dashboard runs no inline script (page scripts are static files); inline styles stay allowed for
+# Bootstrap's progress widths and htmx's indicator style. Message views (/v/<token>/) send their own sandboxing
+# policy (delivery.views.MESSAGE_CSP). Email previews are `srcdoc` iframes with `sandbox`, which inherit the
+# page's policy: the pages that show one add `img-src https:` (config.csp.email_preview) so emails' images load.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out (username, IP) before any password is checked. It needs the request, which
+    # Django's LoginView and the admin pass; tests log in with force_login, which does not authenticate.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Five wrong passwords for one username from one address lock that pair out for an hour (or until an Admin
+# deletes the attempt in the admin's "Access attempts" or runs `manage.py axes_reset_username <name>`). Keyed on
+# the pair, so an attacker cannot lock a user out from everywhere, and one address cannot spray one user.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "accounts.security.client_ip"
+# How many reverse proxies in front of Herald append to X-Forwarded-For; 0 (no proxy) uses REMOTE_ADDR.
+# The client address (login lockout, API token throttle) is the entry that many from the right.
+HERALD_TRUSTED_PROXIES = env.int("HERALD_TRUSTED_PROXIES", default=0)
+# Failed API token authentications per client address within the window; more get 429 until it passes.
+API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=10)
+API_AUTH_FAILURE_WINDOW_SECONDS = env.int("API_AUTH_FAILURE_WINDOW_SECONDS", default=600)
+
+# User-written templates (templates_app.rendering): a preview or one recipient's email stops with a clear error
+# past these; a page of a send past DELIVERY_PAGE_RENDER_MAX_SECONDS (well under the page task's time limit).
+TEMPLATE_RENDER_MAX_SECONDS = env.float("TEMPLATE_RENDER_MAX_SECONDS", default=2.0)
+TEMPLATE_RENDER_MAX_BYTES = env.int("TEMPLATE_RENDER_MAX_BYTES", default=1_000_000)
+DELIVERY_PAGE_RENDER_MAX_SECONDS = env.float("DELIVERY_PAGE_RENDER_MAX_SECONDS", default=30.0)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -122,6 +173,9 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # --- Redis / Celery --------------------------------------------------------------------------------------
+# The embedded default (`make run`, config.settings.local) sets this; it shows the demo login on the sign-in page.
+HERALD_EMBEDDED = False
+
 REDIS_URL = env("REDIS_URL", default="")
 BROKER_DIR = Path(env("HERALD_BROKER_DIR", default=str(BASE_DIR / "var" / "broker")))
 
@@ -186,6 +240,10 @@ SEGMENT_SQL_TIMEOUT_MS = env.int("SEGMENT_SQL_TIMEOUT_MS", default=5000)
 # An import creating at least this many contacts writes their attributes on a second database session, at the same
 # time as the contacts (contacts/importing/merge.py SideSession); 0 keeps every import on one session.
 IMPORT_PARALLEL_MIN_CONTACTS = env.int("IMPORT_PARALLEL_MIN_CONTACTS", default=20_000)
+# Bounds on an uploaded CSV (every path that parses one): a file wider or with a longer line is refused with a
+# message before any per-column work; the cost of a row then depends on these, not on what the file claims.
+IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=500)
+IMPORT_MAX_LINE_BYTES = env.int("IMPORT_MAX_LINE_BYTES", default=1 << 20)
 SEGMENT_WORK_MEM = env.str("SEGMENT_WORK_MEM", default="64MB")  # PostgreSQL work_mem for segment counts and pages
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -198,7 +256,7 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 # --- API ------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RolePermission"],

@@ -10,3 +10,6 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # Static files straight from static/ (no collectstatic outside production).
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+
+# A local single-user install: the sign-in page shows the generated demo login (accounts/context_processors.py).
+HERALD_EMBEDDED = True
