@@ -4,7 +4,7 @@ import contextlib
 import os
 
 from celery import Celery
-from celery.signals import task_postrun
+from celery.signals import beat_init, task_postrun
 
 from config import broker
 
@@ -28,6 +28,16 @@ def _close_unusable_db_connections(**kwargs: object) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@beat_init.connect
+def _write_beat_schedule(**kwargs: object) -> None:
+    """Beat writes its own two entries (daily plan, tick) from settings when it starts, so a deploy that only
+    migrates and starts the processes sends (issue 14: beat used to run nothing until `sync_schedule` was run).
+    django-celery-beat notices the change and reloads on its next pass."""
+    from scheduler.services import schedule_sync
+
+    schedule_sync()
 
 
 def _ensure_broker_folders() -> None:

@@ -108,3 +108,9 @@ def delivery_rendered(*, delivery_id: int) -> RenderedDelivery | None:
     )
     email = compose_page(send=row.send, recipients=[recipient])[0]
     return RenderedDelivery(contact_id=contact.pk, subject=email.subject, html=email.html, text=email.text)
+
+
+def sends_stalled(*, older_than: timezone.datetime) -> QuerySet[Send]:
+    """Sends still `sending` whose last page committed before `older_than`: what the watchdog should have re-driven
+    (the status page shows them; a number that stays above 0 means no worker is taking pages)."""
+    return Send.objects.filter(status=Send.Status.SENDING, last_progress_at__lt=older_than).order_by("pk")

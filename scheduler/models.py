@@ -22,3 +22,16 @@ class PlanRun(models.Model):
 
     def __str__(self) -> str:
         return f"Plan for {self.day}"
+
+
+class Heartbeat(models.Model):
+    """The last time a periodic job of the scheduler ran to its end (one row per job, updated in place).
+
+    The status page and `manage.py status` read it to say when the tick last ran; the daily plan has PlanRun.
+    """
+
+    name = models.CharField(max_length=40, primary_key=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.seen_at:%Y-%m-%d %H:%M:%S}"

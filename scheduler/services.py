@@ -23,7 +23,7 @@ from campaigns import services as campaign_services
 from campaigns.models import Emailer
 from delivery import services as delivery_services
 from scheduler import selectors
-from scheduler.models import PlanRun
+from scheduler.models import Heartbeat, PlanRun
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ def tick(*, now: dt.datetime | None = None) -> TickResult:
     redispatched = campaign_services.emailers_redispatch_stale(now=now)
     reconciled = campaign_services.emailers_reconcile()
     _engine().watchdog()
+    heartbeat_record(name=TICK_HEARTBEAT, now=now)
     return TickResult(
         caught_up=caught_up,
         dispatched=len(dispatched),
@@ -121,6 +122,14 @@ def tick(*, now: dt.datetime | None = None) -> TickResult:
         redispatched=len(redispatched),
         reconciled=reconciled,
     )
+
+
+TICK_HEARTBEAT = "tick"
+
+
+def heartbeat_record(*, name: str, now: dt.datetime | None = None) -> None:
+    """Note that a periodic job ran to its end (scheduler/selectors.py `status` reads it)."""
+    Heartbeat.objects.update_or_create(name=name, defaults={"seen_at": now or timezone.now()})
 
 
 def _engine() -> Any:
@@ -131,7 +140,8 @@ def schedule_sync() -> dict[str, Any]:
     """Create or update the two beat entries from settings (django-celery-beat's DatabaseScheduler reads them).
 
     The daily plan is a crontab at SCHEDULER_DAILY_AT in TIME_ZONE; the tick an interval of
-    SCHEDULER_TICK_SECONDS seconds. Safe to run on every start.
+    SCHEDULER_TICK_SECONDS seconds. Safe to run on every start: beat runs it itself when it starts
+    (config/celery.py, `beat_init`), so a deploy has no step to forget; `manage.py sync_schedule` stays for ops.
     """
     from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
