@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from contacts.models import Batch, ImportJob
+from contacts.models import Batch, Contact, ImportJob
 
 
 class ImportUploadForm(forms.Form):
@@ -28,3 +28,29 @@ class ImportUploadForm(forms.Form):
         if data.get("kind") == ImportJob.Kind.EVENTS and (data.get("batch") or data.get("new_batch_name")):
             raise forms.ValidationError("Funnel events are not added to batches.")
         return data
+
+
+class ContactForm(forms.ModelForm):
+    """Add or edit one contact; validates (format, uniqueness), never saves: the view calls the service."""
+
+    class Meta:
+        model = Contact
+        fields = ["email", "first_name", "last_name", "mobile", "lms_lead_id"]
+        labels = {"lms_lead_id": "External id"}
+        help_texts = {"lms_lead_id": "The contact's id in your other system (CRM, LMS); unique when set."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"] = forms.EmailField(max_length=254, label="Email")
+
+    def clean_email(self) -> str:
+        # Emails are stored lower-cased, so the uniqueness check below compares like with like.
+        return str(self.cleaned_data["email"]).strip().lower()
+
+    def clean_lms_lead_id(self) -> str | None:
+        value = (self.cleaned_data.get("lms_lead_id") or "").strip() or None
+        # The unique constraint is conditional (NULLs allowed), so Django would report it only as a form-wide
+        # "constraint violated"; say it on the field instead.
+        if value and Contact.objects.filter(lms_lead_id=value).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("Another contact has this external id.")
+        return value

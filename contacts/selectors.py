@@ -7,9 +7,12 @@ planner's estimate, kept by autovacuum) and a filtered total is counted only up 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 from django.db import connection
 from django.db.models import Model, Prefetch, Q, QuerySet
@@ -20,6 +23,7 @@ from contacts.models import BatchMember, Contact, ContactAttribute, FunnelEvent,
 PAGE_SIZE = 50
 COUNT_CAP = 1000
 DETAIL_EVENTS = 100
+IMPORT_ERRORS_SHOWN = 100
 
 # On PostgreSQL every attribute row is in exactly one of three partial indexes keyed by field_name (migrations 0005
 # and 0006): numbers, short strings of string attributes, the rest. A lookup by name alone reads each of them.
@@ -68,6 +72,24 @@ def contact_search(*, search: str = "", status: str = "") -> QuerySet[Contact]:
     )
 
 
+# The import's own column names, and only those: an exported file imports back without stray attributes.
+EXPORT_HEADER = ("email", "first_name", "last_name", "mobile", "lms_lead_id", "status")
+EXPORT_CHUNK = 2000
+
+
+def contact_export_rows(qs: QuerySet[Contact]) -> Iterator[tuple[Any, ...]]:
+    """The EXPORT_HEADER values of `qs`, oldest first, in keyset chunks: memory stays flat however many match, and
+    each chunk is its own short query rather than one cursor held open for the whole download."""
+    last = 0
+    while True:
+        chunk = list(qs.filter(pk__gt=last).order_by("pk").values_list("pk", *EXPORT_HEADER)[:EXPORT_CHUNK])
+        for row in chunk:
+            yield row[1:]
+        if len(chunk) < EXPORT_CHUNK:
+            return
+        last = chunk[-1][0]
+
+
 def funnel_event_search(*, search: str = "", funnel_type: str = "", stage: str = "") -> QuerySet[FunnelEvent]:
     qs = FunnelEvent.objects.all()
     if funnel_type:
@@ -84,6 +106,32 @@ def funnel_event_search(*, search: str = "", funnel_type: str = "", stage: str =
 
 def import_job_list() -> QuerySet[ImportJob]:
     return ImportJob.objects.select_related("batch", "created_by").order_by("-id")
+
+
+@dataclass
+class ImportRowError:
+    line: str
+    reason: str
+    data: str
+
+
+def import_job_errors(*, job: ImportJob, limit: int = IMPORT_ERRORS_SHOWN) -> list[ImportRowError]:
+    """The first `limit` rows of the job's error report (line, reason, data), read from the stored CSV; the
+    rest of the report stays a download."""
+    if not job.error_report:
+        return []
+    try:
+        with job.error_report.open("rb") as raw:
+            text = io.TextIOWrapper(cast(BinaryIO, raw), encoding="utf-8", newline="")
+            reader = csv.reader(text)
+            next(reader, None)  # header: line, reason, data
+            return [
+                ImportRowError(line=row[0], reason=row[1] if len(row) > 1 else "", data=row[2] if len(row) > 2 else "")
+                for row in itertools.islice(reader, limit)
+                if row
+            ]
+    except FileNotFoundError:
+        return []
 
 
 # --- keyset pages --------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any, BinaryIO, cast
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -46,6 +47,98 @@ def contact_unsubscribe(*, contact_id: int) -> bool:
         status=Contact.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
     )
     return changed == 1
+
+
+@transaction.atomic
+def contact_resubscribe(*, contact_id: int) -> bool:
+    """Subscribe an unsubscribed contact again; True if this call changed the status. Bounced and complained
+    contacts stay as they are: mail to them would bounce again or be marked as spam."""
+    changed = Contact.objects.filter(pk=contact_id, status=Contact.Status.UNSUBSCRIBED).update(
+        status=Contact.Status.SUBSCRIBED, unsubscribed_at=None, updated_at=timezone.now()
+    )
+    return changed == 1
+
+
+CONTACT_EDITABLE_FIELDS = ("email", "first_name", "last_name", "mobile", "lms_lead_id")
+
+
+def _contact_clean(values: dict[str, Any]) -> dict[str, Any]:
+    cleaned = {name: values[name] for name in CONTACT_EDITABLE_FIELDS if name in values}
+    for name in ("email", "first_name", "last_name", "mobile"):
+        if name in cleaned:
+            cleaned[name] = (cleaned[name] or "").strip()
+    if "email" in cleaned:
+        cleaned["email"] = cleaned["email"].lower()
+    if "lms_lead_id" in cleaned:
+        # Empty is "no external id" (NULL), so any number of contacts can lack one under the unique constraint.
+        cleaned["lms_lead_id"] = (cleaned["lms_lead_id"] or "").strip() or None
+    return cleaned
+
+
+def _contact_conflicts(*, email: str | None, lms_lead_id: str | None, exclude_id: int | None) -> dict[str, str]:
+    others = Contact.objects.exclude(pk=exclude_id) if exclude_id else Contact.objects.all()
+    errors = {}
+    if email and others.filter(email=email).exists():
+        errors["email"] = "Another contact has this email."
+    if lms_lead_id and others.filter(lms_lead_id=lms_lead_id).exists():
+        errors["lms_lead_id"] = "Another contact has this external id."
+    return errors
+
+
+def contact_create(
+    *,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+    mobile: str = "",
+    lms_lead_id: str | None = None,
+) -> Contact:
+    """Add one subscribed contact. Raises ValidationError (by field) when the email or external id is taken."""
+    values = _contact_clean(
+        {"email": email, "first_name": first_name, "last_name": last_name, "mobile": mobile, "lms_lead_id": lms_lead_id}
+    )
+    if not values["email"]:
+        raise ValidationError({"email": "An email is required."})
+    errors = _contact_conflicts(email=values["email"], lms_lead_id=values["lms_lead_id"], exclude_id=None)
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return Contact.objects.create(**values, created_at=now, updated_at=now)
+    except IntegrityError:
+        # An import or another user wrote the same email or id between the check and the insert.
+        raise ValidationError({"email": "Another contact has this email or external id."}) from None
+
+
+def contact_update(*, contact: Contact, **changes: Any) -> Contact:
+    """Change a contact's email, names, mobile or external id (status changes go through (un/re)subscribe)."""
+    unknown = set(changes) - set(CONTACT_EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not editable here: {', '.join(sorted(unknown))}")
+    values = _contact_clean(changes)
+    if "email" in values and not values["email"]:
+        raise ValidationError({"email": "An email is required."})
+    errors = _contact_conflicts(email=values.get("email"), lms_lead_id=values.get("lms_lead_id"), exclude_id=contact.pk)
+    if errors:
+        raise ValidationError(errors)
+    for name, value in values.items():
+        setattr(contact, name, value)
+    contact.updated_at = timezone.now()
+    try:
+        with transaction.atomic():
+            contact.save(update_fields=[*values, "updated_at"])
+    except IntegrityError:
+        raise ValidationError({"email": "Another contact has this email or external id."}) from None
+    return contact
+
+
+@transaction.atomic
+def contact_delete(*, contact_id: int) -> bool:
+    """Delete a contact with its attributes, funnel events, batch memberships and delivery history (the ORM's
+    cascade: attributes and deliveries have no database-level foreign key). True if it existed."""
+    deleted, _ = Contact.objects.filter(pk=contact_id).delete()
+    return deleted > 0
 
 
 # --- imports -------------------------------------------------------------------------------------------------
