@@ -12,9 +12,17 @@ class MessageTemplateForm(forms.ModelForm):
         model = MessageTemplate
         fields = ["name", "channel", "templating_type", "subject", "message"]
         widgets = {
-            "message": forms.Textarea(attrs={"rows": 22, "class": "font-monospace", "spellcheck": "false"}),
+            # data-code-editor: static/templates_app/editor.js turns it into a highlighting editor (a plain
+            # textarea without JavaScript).
+            "message": forms.Textarea(
+                attrs={"rows": 22, "class": "font-monospace", "spellcheck": "false", "data-code-editor": "true"}
+            ),
         }
         help_texts = {
+            "channel": (
+                "WhatsApp templates are stored for later: campaigns, automations and test sends cannot send them yet. "
+                "Choose Email for anything you want to send now."
+            ),
             "subject": 'Template variables work here too: {{ first_name|default:"there" }}.',
             "message": (
                 "Variables: first_name, last_name, full_name, email, mobile, lms_lead_id, attributes.<name> (or the "

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import editor_required
-from templates_app import selectors, services
+from templates_app import selectors, services, starters
 from templates_app.forms import MessageTemplateForm, PreviewContactForm, TestSendForm
 from templates_app.models import MessageTemplate
 from templates_app.rendering import TemplateError
@@ -72,8 +72,19 @@ def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "templates_app/detail.html", ctx)
 
 
-def _save(request: HttpRequest, template: MessageTemplate | None) -> HttpResponse:
-    form = MessageTemplateForm(request.POST or None, instance=template)
+def _save(
+    request: HttpRequest, template: MessageTemplate | None, *, starter: starters.Starter | None = None
+) -> HttpResponse:
+    initial = {}
+    if starter is not None:
+        initial = {
+            "name": "" if starter is starters.SKELETON else starter.title,
+            "channel": starter.channel,
+            "templating_type": starter.templating_type,
+            "subject": starter.subject,
+            "message": starter.message,
+        }
+    form = MessageTemplateForm(request.POST or None, instance=template, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = {f: form.cleaned_data[f] for f in services.EDITABLE_FIELDS}
         try:
@@ -88,12 +99,22 @@ def _save(request: HttpRequest, template: MessageTemplate | None) -> HttpRespons
                 form.add_error(name if name in form.fields else None, errors)
         else:
             return redirect("templates_app:detail", pk=template.pk)
-    return render(request, "templates_app/form.html", {"form": form, "template": template})
+    return render(
+        request,
+        "templates_app/form.html",
+        {
+            "form": form,
+            "template": template,
+            "gallery": starters.GALLERY if template is None else (),
+            "starter": starter,
+        },
+    )
 
 
 @editor_required
 def template_create(request: HttpRequest) -> HttpResponse:
-    return _save(request, None)
+    """A new template opens on the skeleton, or on the gallery's `?starter=<key>`; nothing is stored until Save."""
+    return _save(request, None, starter=starters.starter_get(request.GET.get("starter", "")))
 
 
 @editor_required
