@@ -26,8 +26,20 @@ MEMBERS_PAGE_SIZE = 50
 def segment_contact_ids(*, segment: Segment) -> QuerySet:
     """The segment's contacts as a query of contact ids (a subquery, never a Python list).
 
+    An SQL segment runs here and now, under `segments.sql.run_read_only` (the reader role, read-only, with the
+    timeout), and the query returned reads the ids it produced: callers such as the send snapshot embed it in
+    their own writing statement, where the user's text must never run.
     Raises SegmentError (with a message for the user) when the definition cannot be evaluated.
     """
+    if segment.type == Segment.Type.SQL:
+        subquery, params = segment_sql.materialised_ids_sql(segment.selection_sql)
+        return Contact.objects.filter(pk__in=RawSQL(subquery, params)).order_by().values_list("id", flat=True)
+    return _contact_ids(segment=segment)
+
+
+def _contact_ids(*, segment: Segment) -> QuerySet:
+    """`segment_contact_ids`, lazily for every type: the SQL type embeds the user's text, so such a query only
+    runs inside `_guarded`."""
     if segment.type == Segment.Type.MANUAL:
         if segment.pk is None:
             return SegmentMember.objects.none().values_list("contact_id", flat=True)
@@ -57,7 +69,7 @@ def _guarded(segment: Segment, work: Any) -> Any:
     one attribute condition) spill the default 4 MB hashes to disk in several batches.
     """
     if segment.type == Segment.Type.SQL:
-        return segment_sql.run_read_only(lambda _cursor: work())
+        return segment_sql.run_read_only(lambda _cursor: work(), clean=segment.selection_sql.strip())
     if connection.vendor != "postgresql":
         return work()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -67,25 +79,25 @@ def _guarded(segment: Segment, work: Any) -> Any:
 
 
 def segment_count(*, segment: Segment) -> int:
-    ids = segment_contact_ids(segment=segment)
+    ids = _contact_ids(segment=segment)
     return int(_guarded(segment, ids.count))
 
 
-def segment_contacts(*, segment: Segment) -> QuerySet[Contact]:
+def _segment_contacts(*, segment: Segment) -> QuerySet[Contact]:
     """The segment's contacts ordered by id. Rules filter contacts directly, so a page (`id > after LIMIT n`)
     can walk the primary key and stop after n matches instead of materialising the whole segment."""
     if segment.type == Segment.Type.RULES:
         return Contact.objects.filter(compile_rules(segment.rules)).order_by("id")
-    return Contact.objects.filter(pk__in=segment_contact_ids(segment=segment)).order_by("id")
+    return Contact.objects.filter(pk__in=_contact_ids(segment=segment)).order_by("id")
 
 
 def segment_sample(*, segment: Segment, limit: int = SAMPLE_SIZE) -> list[Contact]:
-    qs = segment_contacts(segment=segment)[:limit]
+    qs = _segment_contacts(segment=segment)[:limit]
     return list(_guarded(segment, lambda: list(qs)))
 
 
 def segment_contacts_slice(*, segment: Segment, offset: int, limit: int) -> list[Contact]:
-    qs = segment_contacts(segment=segment)[offset : offset + limit]
+    qs = _segment_contacts(segment=segment)[offset : offset + limit]
     return list(_guarded(segment, lambda: list(qs)))
 
 
@@ -98,7 +110,7 @@ class MembersPage:
 
 def segment_members_page(*, segment: Segment, after: int | None = None, limit: int = MEMBERS_PAGE_SIZE) -> MembersPage:
     """One keyset page of members ordered by id: cost stays flat however deep the page."""
-    qs = segment_contacts(segment=segment)
+    qs = _segment_contacts(segment=segment)
     if after:
         qs = qs.filter(id__gt=after)
     rows: list[Contact] = _guarded(segment, lambda: list(qs[: limit + 1]))
@@ -108,7 +120,7 @@ def segment_members_page(*, segment: Segment, after: int | None = None, limit: i
 
 def segment_sql_text(*, segment: Segment) -> str:
     """The one SQL statement the segment runs, with values inlined, formatted for reading."""
-    ids = segment_contact_ids(segment=segment)
+    ids = _contact_ids(segment=segment)
     sql, params = ids.query.sql_with_params()
     if connection.vendor == "postgresql":
         text = connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from django.utils import timezone
 from contacts.models import Contact, ContactAttribute, FunnelEvent
 from segments.errors import SqlSegmentError
 from segments.rules import compile_rules
-from segments.sql import run_read_only, sql_check, wrapped_ids_sql
+from segments.sql import materialised_ids_sql, run_read_only, sql_check, wrapped_ids_sql
 
 pytestmark = pytest.mark.django_db
 
@@ -259,3 +259,70 @@ def test_sqlite_slow_query_stops_at_the_timeout(sqlite_alias: str) -> None:
     with pytest.raises(SqlSegmentError, match=r"longer than 0\.2 s"):
         run_read_only(lambda cursor: cursor.execute(endless), timeout=200, using=sqlite_alias)
     assert time.monotonic() - started < 5
+
+
+# --- SQLite's authorizer: reading the contact tables is the only action a segment query may take ----------------
+
+
+def _with_auth_user(sqlite_alias: str) -> None:
+    with connections[sqlite_alias].cursor() as cursor:
+        cursor.execute("CREATE TABLE auth_user (id integer PRIMARY KEY, password text)")
+        cursor.execute("INSERT INTO auth_user (password) VALUES ('pbkdf2_sha256$secret')")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT id FROM auth_user",
+        "SELECT id FROM contacts_contact WHERE id IN (SELECT id FROM auth_user)",
+        "SELECT id FROM contacts_contact WHERE EXISTS (SELECT 1 FROM auth_user WHERE password LIKE 'p%')",
+        "SELECT count(*) FROM auth_user",
+        'SELECT id FROM "AUTH_USER"',
+        "SELECT rootpage FROM sqlite_master",
+        "SELECT rootpage FROM main.sqlite_schema",
+    ],
+)
+def test_sqlite_authorizer_refuses_every_table_but_the_contact_tables(sqlite_alias: str, sql: str) -> None:
+    _with_auth_user(sqlite_alias)
+    with pytest.raises(SqlSegmentError, match=r"^The table \w+ is not readable") as info:
+        sql_check(sql, using=sqlite_alias)
+    assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("sql", "function"),
+    [
+        ("SELECT id FROM contacts_contact WHERE sqlite_version() <> ''", "sqlite_version"),
+        ("SELECT id FROM contacts_contact WHERE load_extension('x') IS NULL", "load_extension"),
+        ("SELECT id FROM contacts_contact WHERE length(randomblob(10)) > 0", "randomblob"),
+    ],
+)
+def test_sqlite_authorizer_refuses_functions_off_the_list(sqlite_alias: str, sql: str, function: str) -> None:
+    with pytest.raises(SqlSegmentError, match=f"The function {function} is not allowed"):
+        sql_check(sql, using=sqlite_alias)
+
+
+@pytest.mark.parametrize(
+    "sql", ["PRAGMA query_only = OFF", "ATTACH DATABASE ':memory:' AS other", "DELETE FROM contacts_contact"]
+)
+def test_sqlite_authorizer_allows_no_action_but_reading(sqlite_alias: str, sql: str) -> None:
+    (pk,) = _contacts(sqlite_alias, 1)
+    with pytest.raises(SqlSegmentError, match="tried to change data"):
+        run_read_only(lambda cursor: cursor.execute(sql), using=sqlite_alias)
+    assert Contact.objects.using(sqlite_alias).filter(pk=pk).exists()
+
+
+def test_sqlite_authorizer_is_removed_after_the_segment_query(sqlite_alias: str) -> None:
+    _with_auth_user(sqlite_alias)
+    with pytest.raises(SqlSegmentError):
+        sql_check("SELECT id FROM auth_user", using=sqlite_alias)
+    with connections[sqlite_alias].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM auth_user")
+        assert cursor.fetchone() == (1,)
+
+
+def test_sqlite_materialised_ids_feed_a_contact_query(sqlite_alias: str) -> None:
+    ids = _contacts(sqlite_alias, 3)
+    subquery, params = materialised_ids_sql("SELECT id FROM contacts_contact WHERE id > 1", using=sqlite_alias)
+    found = Contact.objects.using(sqlite_alias).filter(pk__in=RawSQL(subquery, params)).values_list("id", flat=True)
+    assert sorted(found) == [pk for pk in ids if pk > 1]
