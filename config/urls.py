@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("segments.api_urls")),
     path("", include("templates_app.api_urls")),
     path("", include("campaigns.api_urls")),
+    path("", include("automations.api_urls")),
 ]
 
 urlpatterns = [
@@ -24,6 +25,7 @@ urlpatterns = [
     path("segments/", include("segments.urls")),
     path("templates/", include("templates_app.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("automations/", include("automations.urls")),
     path("", include("delivery.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -236,6 +236,8 @@ SCHEDULER_DAILY_AT = env("SCHEDULER_DAILY_AT", default="06:00")
 SCHEDULER_TICK_SECONDS = env.float("SCHEDULER_TICK_SECONDS", default=1.0)
 NOTIFY_LEAD_MINUTES = env.int("NOTIFY_LEAD_MINUTES", default=15)
 NOTIFY_BY_EMAIL = env.bool("NOTIFY_BY_EMAIL", default=False)
+# An automation firing missed (beat down) is caught up once if less late than this, else recorded as skipped.
+AUTOMATION_CATCHUP_MINUTES = env.int("AUTOMATION_CATCHUP_MINUTES", default=60)
 SEGMENT_SQL_TIMEOUT_MS = env.int("SEGMENT_SQL_TIMEOUT_MS", default=5000)
 # An import creating at least this many contacts writes their attributes on a second database session, at the same
 # time as the contacts (contacts/importing/merge.py SideSession); 0 keeps every import on one session.

@@ -1,0 +1,17 @@
+"""Celery tasks of automations: thin triggers over `automations.services`, safe to run twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+
+from automations import services
+
+
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=240, autoretry_for=(ConnectionError,), max_retries=5)
+def automation_fire_task(automation_id: int, due_at: str | None = None) -> str:
+    """What each automation's PeriodicTask calls. Without `due_at` the firing is the latest cron time <= now in
+    the automation's zone. Running it twice for one due time records one run (unique (automation, due_at))."""
+    due = dt.datetime.fromisoformat(due_at) if due_at else None
+    return services.automation_fire(automation_id=automation_id, due_at=due).summary

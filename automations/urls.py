@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from automations import views
+
+app_name = "automations"
+
+urlpatterns = [
+    path("", views.automation_list, name="list"),
+    path("new/", views.automation_create, name="create"),
+    path("cron-preview/", views.cron_preview, name="cron-preview"),
+    path("<int:pk>/", views.automation_detail, name="detail"),
+    path("<int:pk>/edit/", views.automation_edit, name="edit"),
+    path("<int:pk>/action/", views.automation_action, name="action"),
+]
