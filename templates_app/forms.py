@@ -34,6 +34,12 @@ class MessageTemplateForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["subject"].required = False
 
+    def clean_message(self) -> str:
+        # Browsers submit a textarea with CRLF line ends (HTML spec), while the live preview posts the value with
+        # LF; mjml-python fails on a CR inside <mj-head> ("unexpected token in root template"), so a template that
+        # previewed fine would not save. Store LF, as typed.
+        return str(self.cleaned_data["message"]).replace("\r\n", "\n").replace("\r", "\n")
+
 
 class TestSendForm(forms.Form):
     to = forms.EmailField(label="Send a test to")

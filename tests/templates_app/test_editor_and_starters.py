@@ -172,3 +172,19 @@ def test_template_page_offers_a_test_send_to_the_signed_in_user(manager: User) -
     response = _client(manager).get(reverse("templates_app:detail", args=[template.pk]))
     assert response.context["test_form"].initial["to"] == manager.email
     assert reverse("templates_app:test-send", args=[template.pk]) in response.content.decode()
+
+
+def test_a_starter_submitted_with_browser_crlf_line_ends_saves(manager: User) -> None:
+    s = starters.NEWSLETTER
+    response = _client(manager).post(
+        reverse("templates_app:create"),
+        {
+            "name": "From a browser",
+            "channel": "email",
+            "templating_type": s.templating_type,
+            "subject": s.subject,
+            "message": s.message.replace("\n", "\r\n"),
+        },
+    )
+    assert response.status_code == 302
+    assert MessageTemplate.objects.get().message == s.message.strip()
