@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -76,7 +77,25 @@ class ProgressSerializer(serializers.Serializer):
     eta_seconds = serializers.FloatField(allow_null=True)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        # OpenAPI's `format: time` is RFC 3339 full-time, which needs an offset ("10:00:00Z"); a send time is a
+        # wall-clock time in the campaign's timezone, so the schema states the exact shape the API reads and answers.
+        "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+        "example": "09:30:00",
+        "description": "Local time in the campaign's timezone, HH:MM[:SS].",
+    }
+)
+class WallClockTimeField(serializers.TimeField):
+    pass
+
+
 class ScenarioSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.TimeField: WallClockTimeField,
+    }
     campaign = serializers.PrimaryKeyRelatedField(queryset=Campaign.objects.all())
     template = serializers.PrimaryKeyRelatedField(
         queryset=MessageTemplate.objects.all(), allow_null=True, required=False

@@ -16,6 +16,7 @@ from import_export import resources
 from import_export.admin import ImportExportModelAdmin
 
 from contacts import services
+from contacts.csvsafe import csv_safe
 from contacts.models import Batch, BatchMember, Contact, ContactAttribute, FunnelEvent, ImportJob
 
 
@@ -43,6 +44,10 @@ class ContactResource(resources.ModelResource):
         fields = ["email", "first_name", "last_name", "mobile", "lms_lead_id", "status", "created_at", "updated_at"]
         skip_unchanged = True
         report_skipped = True
+
+    def export_field(self, field: Any, instance: Any, **kwargs: Any) -> Any:
+        # Every export format is opened in a spreadsheet sooner or later: defuse formula cells (contacts/csvsafe.py).
+        return csv_safe(super().export_field(field, instance, **kwargs))
 
     def before_import_row(self, row: Any, **kwargs: Any) -> None:
         # Emails are stored lower-cased (a check constraint enforces it); match and store them that way.

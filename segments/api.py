@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 from django.db.models import ProtectedError
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -28,6 +29,7 @@ from segments.serializers import (
 )
 
 CONTACTS_PAGE_SIZE = 50
+MAX_PAGE = 10**9
 
 
 class SegmentViewSet(viewsets.ModelViewSet):
@@ -61,16 +63,25 @@ class SegmentViewSet(viewsets.ModelViewSet):
             raise ValidationError({"detail": str(exc)}) from exc
 
     @extend_schema(
-        parameters=[OpenApiParameter("page", int, description="1-based page of 50 contacts ordered by id")],
+        parameters=[
+            OpenApiParameter(
+                "page",
+                OpenApiTypes.INT,
+                description=f"1-based page of 50 contacts ordered by id (at most {MAX_PAGE:,})",
+            )
+        ],
         responses=SegmentContactsPageSerializer,
     )
     @action(detail=True, methods=["get"])
     def contacts(self, request: Request, pk: str | None = None) -> Response:
         segment = self.get_object()
         try:
-            page = max(1, int(request.query_params.get("page", "1")))
+            page = int(request.query_params.get("page", "1"))
         except ValueError:
-            raise ValidationError({"page": "A page number."}) from None
+            raise ValidationError({"page": ["A page number."]}) from None
+        if not 1 <= page <= MAX_PAGE:
+            # The offset must fit PostgreSQL's bigint; no audience has a billion pages.
+            raise ValidationError({"page": [f"A page number from 1 to {MAX_PAGE:,}."]})
         try:
             total = selectors.segment_count(segment=segment)
             rows = selectors.segment_contacts_slice(

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from contacts.models import Contact
 from segments.models import Segment
+from segments.services import MAX_ID
 
 
 class SegmentSerializer(serializers.ModelSerializer):
@@ -26,6 +27,8 @@ class SegmentSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_by", "created_at", "updated_at"]
+        # The model's default (rules) would let a create without `type` through to the service, which has none.
+        extra_kwargs = {"type": {"required": True}}
 
 
 class SegmentContactSerializer(serializers.ModelSerializer):
@@ -46,7 +49,9 @@ class SegmentContactsPageSerializer(serializers.Serializer):
 
 
 class MembersAddSerializer(serializers.Serializer):
-    contact_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+    contact_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, default=list
+    )
     emails = serializers.ListField(child=serializers.CharField(max_length=254), required=False, default=list)
     file = serializers.FileField(required=False, help_text="CSV of customer ids or emails (multipart).")
     replace = serializers.BooleanField(required=False, default=False)

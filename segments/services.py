@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 
 from accounts import roles
+from contacts.importing import reader as csv_reader
 from contacts.models import Contact
 from segments import sql as segment_sql
 from segments.errors import RuleError, SqlSegmentError
@@ -129,37 +130,53 @@ class MembersUpload:
 ID_HEADERS = {"id", "contact_id", "customer_id", "contact id", "customer id"}
 EMAIL_HEADERS = {"email", "e-mail", "email_address", "email address"}
 MAX_UPLOAD_ROWS = 1_000_000
+MAX_ID = 2**63 - 1  # PostgreSQL bigint: a larger number cannot be a contact id (and would fail the query)
 
 
 def _read_keys(file: IO[bytes] | IO[str]) -> tuple[list[int], list[str], int]:
+    """Ids and emails of a member list. Text (a typed list, the API's JSON) is one key per line; a file is read by
+    the contact import's reader (any usual encoding and delimiter, bounded columns and line length), so a file that
+    is not a CSV is a ValidationError with the reason, never a 500."""
     raw = file.read()
-    text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
-    reader = csv.reader(io.StringIO(text))
     ids: list[int] = []
     emails: list[str] = []
     rows = 0
     column = 0
-    for line_no, row in enumerate(reader):
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        if line_no == 0:
-            headers = [cell.strip().lower() for cell in row]
-            found = next((i for i, h in enumerate(headers) if h in ID_HEADERS | EMAIL_HEADERS), None)
-            if found is not None:
-                column = found
+    try:
+        if isinstance(raw, str):
+            records: Iterator[tuple[int, list[str]]] = ((n, [line]) for n, line in enumerate(raw.splitlines(), 1))
+        else:
+            source = io.BytesIO(raw)
+            records = csv_reader.iter_rows(source, csv_reader.detect_format(source))
+        first = True
+        for _line, row in records:
+            if not any(cell.strip() for cell in row):
                 continue
-        if column >= len(row):
-            continue
-        rows += 1
-        if rows > MAX_UPLOAD_ROWS:
-            raise ValidationError({"file": f"At most {MAX_UPLOAD_ROWS:,} rows per upload."})
-        value = row[column].strip()
-        if "@" in value:
-            emails.append(value.lower())
-        elif value.isdigit():
-            ids.append(int(value))
-        elif value:
-            emails.append(value.lower())
+            if first:
+                first = False
+                headers = [cell.strip().lower() for cell in row]
+                found = next((i for i, h in enumerate(headers) if h in ID_HEADERS | EMAIL_HEADERS), None)
+                if found is not None:
+                    column = found
+                    continue
+            if column >= len(row):
+                continue
+            value = row[column].strip()
+            if not value:
+                continue
+            rows += 1
+            if rows > MAX_UPLOAD_ROWS:
+                raise ValidationError({"file": f"At most {MAX_UPLOAD_ROWS:,} rows per upload."})
+            if value.isascii() and value.isdigit():
+                number = int(value)
+                if 0 < number <= MAX_ID:
+                    ids.append(number)
+                else:
+                    emails.append(value)  # reported as not found, like any other unknown key
+            else:
+                emails.append(value.lower())
+    except csv_reader.FileUnreadable as exc:
+        raise ValidationError({"file": str(exc)}) from exc
     return ids, emails, rows
 
 

@@ -6,13 +6,13 @@ Memory stays flat whatever the file size: records are read one at a time and sta
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
+from contacts.csvsafe import safe_writer
 from contacts.importing.merge import Staging
 from contacts.importing.reader import FileUnreadable, detect_format, iter_rows
 from contacts.importing.rows import INFER_SAMPLE, ContactPlan, EventPlan, RowError
@@ -38,10 +38,11 @@ class LazyTypes:
 
 
 class ErrorReport:
-    """The downloadable CSV of rejected rows: line number, reason, and the record as it was."""
+    """The downloadable CSV of rejected rows: line number, reason, and the record as it was (formula cells defused:
+    the record is whatever the uploader wrote, and an Admin opens the report in a spreadsheet)."""
 
     def __init__(self, out: IO[str], delimiter: str = ",") -> None:
-        self.writer = csv.writer(out)
+        self.writer = safe_writer(out)
         self.writer.writerow(["line", "reason", "data"])
         self.delimiter = delimiter
         self.count = 0

@@ -22,6 +22,7 @@ from contacts.models import FunnelEvent
 IGNORED_HEADERS = frozenset({"uuid", "created at", "updated at", "id"})
 MAX_LENGTHS = {"first_name": 150, "last_name": 150, "mobile": 40, "lms_lead_id": 100}
 INFER_SAMPLE = 1000
+MAX_ID = 2**63 - 1  # PostgreSQL bigint: a larger id cannot name a contact, and would fail the staging COPY
 
 ContactRow = tuple[int, str, str | None, str | None, str | None, str | None, str | None, str | None]
 EventRow = tuple[int, str | None, int | None, str, str, str, dt.datetime | None]
@@ -108,7 +109,8 @@ class ContactPlan:
         env: dict[str, Any] = {
             "RowError": RowError,
             "CoercionError": c.CoercionError,
-            "valid_email": c.EMAIL_RE.match,
+            "plain_email": c.PLAIN_EMAIL.fullmatch,
+            "valid_email": c.valid_email,
             "statuses": c.STATUS_VALUES,
             "normalize": c.normalize_header,
             "json_attributes": self._json_attributes,
@@ -127,7 +129,7 @@ class ContactPlan:
             f"    email = {field('email')}.lower()",
             "    if not email:",
             "        raise RowError('missing email')",
-            "    if len(email) > 254 or valid_email(email) is None:",
+            "    if len(email) > 254 or (plain_email(email) is None and not valid_email(email)):",
             "        raise RowError(f'invalid email {email!r}')",
             f"    first = {field('first_name')}",
             f"    last = {field('last_name')}",
@@ -283,6 +285,8 @@ def event_row(
             cid = int(str(contact_id).strip())
         except ValueError:
             raise RowError(f"contact id {contact_id!r} is not a number") from None
+        if not 0 < cid <= MAX_ID:
+            raise RowError(f"contact id {contact_id!r} is out of range")
     if email_text is None and cid is None:
         raise RowError("missing email or contact id")
     if email_text is not None and not c.valid_email(email_text):
