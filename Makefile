@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run test install migrate demo lint typecheck check lock bench clean
+.PHONY: run test install migrate demo lint typecheck check lock bench clean screens
 
 $(BIN)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/herald} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Pictures of the main pages for docs/screens/ (tests/browser/test_screens.py, in a headless Chromium).
+screens: install
+	HERALD_SCREENS_DIR=$(CURDIR)/docs/screens $(MAKE) test PYTEST_ARGS="tests/browser/test_screens.py"
 
 lint: install
 	$(BIN)/ruff check .
