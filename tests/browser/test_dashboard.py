@@ -96,9 +96,9 @@ def test_create_a_campaign(page: Page) -> None:
     page.get_by_label("End date").fill(str(today + dt.timedelta(days=14)))
     page.get_by_role("button", name="Create campaign").click()
 
+    expect(page.get_by_role("heading", name="Autumn open day")).to_be_visible()
     campaign = Campaign.objects.get(name="Autumn open day")
     expect(page).to_have_url(re.compile(rf"/campaigns/{campaign.pk}/$"))
-    expect(page.get_by_role("heading", name="Autumn open day")).to_be_visible()
     assert (campaign.start_date, campaign.end_date) == (today, today + dt.timedelta(days=14))
 
 
@@ -131,6 +131,7 @@ def test_create_a_scenario_and_send_it(page: Page, manager: User, worker: Worker
     page.get_by_label("Send date").fill(str(timezone.localdate() + dt.timedelta(days=1)))
     page.get_by_label("Send time").fill("10:00")
     page.get_by_role("button", name="Create scenario").click()
+    expect(page).not_to_have_url(re.compile(r"/scenarios/new/$"))
     scenario = Scenario.objects.get(campaign=campaign)
     if page.url.endswith(f"/campaigns/{campaign.pk}/"):  # the form may land on the campaign or on the scenario
         page.get_by_role("link", name="Doors open on Friday").click()
