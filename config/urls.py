@@ -3,9 +3,21 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static as static_url
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+
+class FaviconRedirect(RedirectView):
+    """Browsers ask for /favicon.ico whatever the page links: send them to the vendored icon (resolved per request,
+    so the manifest storage of production names the hashed file)."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args: object, **kwargs: object) -> str:
+        return static_url("favicon.svg")
+
 
 api_v1 = [
     path("", include("contacts.api_urls")),
@@ -17,6 +29,7 @@ api_v1 = [
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="campaigns:list", permanent=False)),
+    path("favicon.ico", FaviconRedirect.as_view(), name="favicon"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from contacts.models import Contact
 from delivery.models import Delivery, OutboxMessage, Send
+from delivery.tokens import UNSUBSCRIBE_SALT, token_read
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,14 @@ def send_progress(*, send_id: int) -> SendProgress:
     )
 
 
+def unsubscribe_token_done(*, token: str) -> bool:
+    """Whether the contact a (valid) unsubscribe token names is already unsubscribed."""
+    data = token_read(token=token, salt=UNSUBSCRIBE_SALT)
+    if data is None:
+        return False
+    return Contact.objects.filter(pk=data.contact_id, status=Contact.Status.UNSUBSCRIBED).exists()
+
+
 def outbox_messages(*, search: str = "") -> QuerySet[OutboxMessage]:
     messages = OutboxMessage.objects.order_by("-id")
     if search:
@@ -110,7 +121,7 @@ def delivery_rendered(*, delivery_id: int) -> RenderedDelivery | None:
     return RenderedDelivery(contact_id=contact.pk, subject=email.subject, html=email.html, text=email.text)
 
 
-def sends_stalled(*, older_than: timezone.datetime) -> QuerySet[Send]:
+def sends_stalled(*, older_than: datetime) -> QuerySet[Send]:
     """Sends still `sending` whose last page committed before `older_than`: what the watchdog should have re-driven
     (the status page shows them; a number that stays above 0 means no worker is taking pages)."""
     return Send.objects.filter(status=Send.Status.SENDING, last_progress_at__lt=older_than).order_by("pk")

@@ -25,11 +25,14 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if token_read(token=token, salt=UNSUBSCRIBE_SALT) is None:
         return render(request, "delivery/unsubscribe_invalid.html", status=400)
     if request.method == "GET":
+        if selectors.unsubscribe_token_done(token=token):
+            # A second click on the link: say so instead of asking again.
+            return render(request, "delivery/unsubscribe_done.html", {"already": True})
         return render(request, "delivery/unsubscribe_confirm.html", {"token": token})
-    services.unsubscribe_by_token(token=token)
+    changed = services.unsubscribe_by_token(token=token)
     if request.POST.get("List-Unsubscribe") == "One-Click":
         return HttpResponse("Unsubscribed.", content_type="text/plain")
-    return render(request, "delivery/unsubscribe_done.html")
+    return render(request, "delivery/unsubscribe_done.html", {"already": changed is False})
 
 
 @require_GET
