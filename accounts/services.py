@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Notification
 
@@ -45,3 +46,14 @@ def _send_copy(*, to: str, subject: str, message: str) -> None:
         send_mail(subject, message, settings.DEFAULT_FROM_EMAIL, [to])
     except Exception:  # a notification email is a courtesy: its failure must not break the state change
         logger.exception("notification email to %s failed", to)
+
+
+def notifications_mark_read(*, user: Any, ids: list[int] | None = None) -> int:
+    """Mark the user's unread notifications read (only `ids` when given); returns how many changed.
+
+    Conditional on `read_at IS NULL`, so a notification keeps the time it was first read.
+    """
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return unread.update(read_at=timezone.now())

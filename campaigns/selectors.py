@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,8 @@ from contacts.models import BatchMember
 from contacts.selectors import batch_contact_ids
 from delivery import selectors as delivery_selectors
 from delivery.selectors import SendProgress
+from segments.errors import SegmentError
+from segments.selectors import segment_count
 
 
 def campaign_audience(*, campaign: Campaign) -> QuerySet[Any, int]:
@@ -27,6 +30,35 @@ def campaign_audience(*, campaign: Campaign) -> QuerySet[Any, int]:
         assert campaign.segment is not None
         return segment_contact_ids(segment=campaign.segment)
     return batch_contact_ids(batch_id=campaign.batch_id)
+
+
+def campaign_audience_size(*, campaign: Campaign) -> int:
+    """How many contacts a scenario of this campaign would go to now: its segment's count when it has one, else
+    its batch's. A segment that cannot be evaluated (a broken SQL one) counts 0: sending it would fail the same."""
+    if campaign.segment_id is None:
+        return BatchMember.objects.filter(batch_id=campaign.batch_id).count()
+    assert campaign.segment is not None
+    try:
+        return segment_count(segment=campaign.segment)
+    except SegmentError:
+        return 0
+
+
+def campaign_audience_sizes(*, campaigns: Iterable[Campaign]) -> dict[int, int]:
+    """`campaign_audience_size` of each campaign of a page: the `batch_size` annotation of `campaign_list` for batch
+    audiences, one count per distinct segment for the others."""
+    by_segment: dict[int, int] = {}
+    sizes: dict[int, int] = {}
+    for campaign in campaigns:
+        if campaign.segment_id is None and hasattr(campaign, "batch_size"):
+            sizes[campaign.pk] = campaign.batch_size
+        elif campaign.segment_id is None:
+            sizes[campaign.pk] = campaign_audience_size(campaign=campaign)
+        else:
+            if campaign.segment_id not in by_segment:
+                by_segment[campaign.segment_id] = campaign_audience_size(campaign=campaign)
+            sizes[campaign.pk] = by_segment[campaign.segment_id]
+    return sizes
 
 
 def _batch_size(batch_ref: str = "batch_id") -> Subquery:
@@ -128,6 +160,24 @@ def campaign_zone(*, campaign: Campaign) -> ZoneInfo:
 
 def campaign_today(*, campaign: Campaign, now: dt.datetime | None = None) -> dt.date:
     return (now or dj_timezone.now()).astimezone(campaign_zone(campaign=campaign)).date()
+
+
+# A new scenario's suggested time: the next quarter hour at least this far ahead (time to finish the form).
+SUGGESTED_LEAD = dt.timedelta(minutes=5)
+SUGGESTED_STEP_MINUTES = 15
+SUGGESTED_FIRST_DAY_TIME = dt.time(9, 0)
+
+
+def scenario_suggested_send_at(*, campaign: Campaign, now: dt.datetime | None = None) -> tuple[dt.date, dt.time]:
+    """The date and time a new scenario's form starts with: the next quarter hour in the campaign's zone that is
+    still ahead, or 09:00 on the first day of a timeline that has not begun. Never one the form would refuse for
+    having passed (unless the whole timeline is over, which the form then says)."""
+    local = (now or dj_timezone.now()).astimezone(campaign_zone(campaign=campaign))
+    if campaign.start_date > local.date():
+        return campaign.start_date, SUGGESTED_FIRST_DAY_TIME
+    ahead = (local + SUGGESTED_LEAD).replace(second=0, microsecond=0)
+    ahead += dt.timedelta(minutes=-ahead.minute % SUGGESTED_STEP_MINUTES)
+    return ahead.date(), ahead.time()
 
 
 def scenario_scheduled_at(*, scenario: Scenario) -> dt.datetime:

@@ -28,11 +28,14 @@ from django.utils import timezone as dj_timezone
 from accounts.models import Notification
 from accounts.services import notification_create
 from campaigns import selectors
+from campaigns.display import subject_label
 from campaigns.models import Campaign, Emailer, Scenario
 from contacts import services as contact_services
-from contacts.models import Batch, ImportJob
+from contacts.models import Batch, Contact, ImportJob
 from delivery import services as delivery_services
 from delivery.models import Send
+from templates_app import services as template_services
+from templates_app.models import MessageTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +171,21 @@ def campaigns_complete_ended(*, day: dt.date) -> int:
     busy = Scenario.objects.filter(campaign_id=OuterRef("pk"), status__in=(S.SCHEDULED, S.SENDING, S.PAUSED))
     return (
         Campaign.objects.filter(status=Campaign.Status.ACTIVE, end_date__lt=day)
+        .exclude(Exists(busy))
+        .update(status=Campaign.Status.COMPLETED, updated_at=dj_timezone.now())
+    )
+
+
+def campaign_complete_if_over(*, campaign_id: int, now: dt.datetime | None = None) -> bool:
+    """Mark one active campaign `completed` when its timeline is over in its own zone and nothing of it is waiting,
+    sending or paused. Run when a send of the campaign ends; the daily plan sweeps the rest
+    (`campaigns_complete_ended`). One conditional UPDATE: a concurrent edit that reopens it wins or loses whole."""
+    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE).first()
+    if campaign is None or campaign.end_date >= selectors.campaign_today(campaign=campaign, now=now):
+        return False
+    busy = Scenario.objects.filter(campaign_id=OuterRef("pk"), status__in=(S.SCHEDULED, S.SENDING, S.PAUSED))
+    return bool(
+        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE, end_date=campaign.end_date)
         .exclude(Exists(busy))
         .update(status=Campaign.Status.COMPLETED, updated_at=dj_timezone.now())
     )
@@ -509,6 +527,34 @@ def scenario_retry_failed(*, scenario_id: int, user: Any = None) -> Scenario:
     return scenario
 
 
+# The template page's error, raised by `scenario_test_send` too.
+TestSendError = template_services.TestSendError
+
+
+def scenario_test_send(*, scenario: Scenario, to: str, contact: Contact | None = None) -> str:
+    """The "send me a test" of a scenario: rendered as `contact` (or an anonymous reader) and sent to `to` alone, through
+    the template page's test send (same rendering, same transport, a "[Test]" subject). As in the real send, the
+    scenario's subject wins over its template's; plain content is a text template. Nothing is stored."""
+    if scenario.template is not None:
+        source = scenario.template
+        message = MessageTemplate(
+            name=source.name,
+            channel=source.channel,
+            templating_type=source.templating_type,
+            subject=scenario.subject or source.subject,
+            message=source.message,
+        )
+    else:
+        message = MessageTemplate(
+            name=scenario.subject,
+            channel=MessageTemplate.Channel.EMAIL,
+            templating_type=MessageTemplate.TemplatingType.TEXT,
+            subject=scenario.subject,
+            message=scenario.content,
+        )
+    return template_services.template_test_send(template=message, to=to, contact=contact)
+
+
 SCENARIO_ACTIONS = {
     "pause": scenario_pause,
     "resume": scenario_resume,
@@ -551,7 +597,7 @@ def on_send_event(send_id: int, event: str, reason: str = "") -> None:
         return  # a send of another app (an automation)
     scenario = emailer.scenario
     now = dj_timezone.now()
-    label = f"“{scenario.subject}” ({scenario.campaign.name})"
+    label = f"“{subject_label(scenario.subject)}” ({scenario.campaign.name})"
     with transaction.atomic():
         if event == "started":
             Scenario.objects.filter(pk=scenario.pk, status=S.SCHEDULED).update(status=S.SENDING, updated_at=now)
@@ -588,6 +634,9 @@ def on_send_event(send_id: int, event: str, reason: str = "") -> None:
                 .update(status=S.FAILED, contacts_served=send_sent, updated_at=now)
             ):
                 _notify(scenario, title=f"Failed: {label}", body=reason, level=Notification.Level.DANGER)
+        if event in ("finished", "failed", "cancelled"):
+            # The campaign's last send ending after its timeline closes the campaign now, not at the next plan.
+            campaign_complete_if_over(campaign_id=scenario.campaign_id, now=now)
 
 
 def emailers_notify_upcoming(*, now: dt.datetime | None = None) -> int:
@@ -607,7 +656,7 @@ def emailers_notify_upcoming(*, now: dt.datetime | None = None) -> int:
             minutes = max(0, round((emailer.scheduled_at - now).total_seconds() / 60))
             _notify(
                 emailer.scenario,
-                title=f"About to start: “{emailer.scenario.subject}”",
+                title=f"About to start: “{subject_label(emailer.scenario.subject)}”",
                 body=f"Campaign {emailer.scenario.campaign.name} sends in about {minutes} min "
                 f"({dj_timezone.localtime(emailer.scheduled_at):%Y-%m-%d %H:%M}).",
             )

@@ -20,4 +20,5 @@ urlpatterns = [
     path("scenarios/<int:pk>/edit/", views.scenario_edit, name="scenario-edit"),
     path("scenarios/<int:pk>/progress/", views.scenario_progress, name="scenario-progress"),
     path("scenarios/<int:pk>/action/", views.scenario_action, name="scenario-action"),
+    path("scenarios/<int:pk>/test-send/", views.scenario_test_send, name="scenario-test-send"),
 ]

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import editor_required
 from campaigns import selectors, services
+from campaigns.display import subject_label
 from campaigns.forms import (
     CampaignFilterForm,
     CampaignForm,
@@ -41,15 +42,19 @@ from campaigns.forms import (
 from campaigns.models import Campaign, Emailer, Scenario
 from contacts import selectors as contact_selectors
 from contacts.models import ImportJob
+from templates_app import selectors as template_selectors
+from templates_app.forms import TestSendForm
 
 PAGE_SIZE = 25
 ERROR_LINES_SHOWN = 20
-# Suggestions a new campaign / scenario form starts with: a month-long timeline, a morning send.
+# The timeline a new campaign form suggests (a new scenario's time: `selectors.scenario_suggested_send_at`).
 NEW_CAMPAIGN_DAYS = dt.timedelta(days=30)
-NEW_SCENARIO_TIME = dt.time(9, 0)
 S = Scenario.Status
 # Statuses after which nothing moves on its own: the progress partial stops polling.
 SETTLED = (S.SENT, S.CANCELLED, S.FAILED)
+# How often the state of a scenario that is not sending is re-read (it may start at its time, or be acted on
+# from another tab); each poll of a not-yet-sent scenario counts its audience, so not every second.
+POLL_IDLE_SECONDS = 5
 
 
 # --- scoped getters ---------------------------------------------------------------------------------------
@@ -141,28 +146,45 @@ def scenario_progress_of(scenario: Scenario) -> Progress:
     )
 
 
-def _actions_for(scenario: Scenario, progress: Progress) -> list[tuple[str, str, str]]:
-    """(action, label, button style) of the buttons the scenario's status allows."""
-    actions: list[tuple[str, str, str]] = []
+def send_now_confirmation(*, scenario: Scenario, audience_size: int) -> str:
+    """What "Send now" asks before it sends: to how many, because nothing can be taken back once it starts."""
+    recipients = f"{audience_size} recipient{'' if audience_size == 1 else 's'}"
+    return f"Send “{subject_label(scenario.subject)}” now to {recipients}? It starts at once and cannot be undone."
+
+
+def _actions_for(
+    scenario: Scenario, progress: Progress, *, audience_size: int | None = None
+) -> list[tuple[str, str, str, str]]:
+    """(action, label, button style, confirmation question or "") of the buttons the scenario's status allows."""
+    actions: list[tuple[str, str, str, str]] = []
     if scenario.status in (S.DRAFT, S.SCHEDULED):
-        actions.append(("send", "Send now", "btn-primary"))
+        confirm = send_now_confirmation(scenario=scenario, audience_size=audience_size or 0)
+        actions.append(("send", "Send now", "btn-primary", confirm))
     if scenario.status == S.SENDING:
-        actions.append(("pause", "Pause", "btn-warning"))
+        actions.append(("pause", "Pause", "btn-warning", ""))
     if scenario.status == S.PAUSED:
-        actions.append(("resume", "Resume", "btn-success"))
+        actions.append(("resume", "Resume", "btn-success", ""))
     if scenario.status in (S.SENT, S.FAILED, S.PAUSED) and progress.failed:
-        actions.append(("retry", f"Retry {progress.failed} failed", "btn-outline-primary"))
+        actions.append(("retry", f"Retry {progress.failed} failed", "btn-outline-primary", ""))
     if scenario.status in (S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED):
-        actions.append(("cancel", "Cancel", "btn-outline-danger"))
+        cancel = "Cancel this scenario? Emails not yet sent will not be sent."
+        actions.append(("cancel", "Cancel", "btn-outline-danger", cancel))
     return actions
 
 
 def _progress_context(scenario: Scenario) -> dict[str, Any]:
+    """Everything the state fragment shows (`_scenario_progress.html`), for the page and for each poll alike."""
     progress = scenario_progress_of(scenario)
+    # Before the send starts, the number that matters is who it would go to now (and "Send now" says it).
+    audience_size = selectors.campaign_audience_size(campaign=scenario.campaign) if scenario.is_editable else None
     return {
         "scenario": scenario,
         "progress": progress,
-        "actions": _actions_for(scenario, progress),
+        "audience_size": audience_size,
+        "actions": _actions_for(scenario, progress, audience_size=audience_size),
+        "refusal": _edit_refusal(scenario),
+        # A running send moves every second; a draft, a scheduled or a paused one changes rarely.
+        "poll_seconds": 1 if scenario.status == S.SENDING else POLL_IDLE_SECONDS,
     }
 
 
@@ -183,8 +205,10 @@ def _edit_refusal(scenario: Scenario) -> str:
 def campaign_list(request: HttpRequest) -> HttpResponse:
     form = CampaignFilterForm(request.GET)
     page = _page(request, selectors.campaign_list(**_filters(form)))
+    sizes = selectors.campaign_audience_sizes(campaigns=page)
     for campaign in page:
         campaign.audience = selectors.audience_label(campaign=campaign, batch_size=campaign.batch_size)
+        campaign.audience_size = sizes[campaign.pk]
     context: dict[str, Any] = {"page": page, "form": form}
     if not request.GET:
         # Seed 004's overview: what goes out next, what is going out, what went out lately.
@@ -240,6 +264,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "campaign": campaign,
             "audience": selectors.audience_label(campaign=campaign, batch_size=campaign.batch_size),  # type: ignore[attr-defined]
+            "audience_size": selectors.campaign_audience_size(campaign=campaign),
             "rows": rows,
             "imports": imports,
             "latest_errors": latest_errors,
@@ -306,20 +331,49 @@ def scenario_list(request: HttpRequest) -> HttpResponse:
 @editor_required
 def scenario_create(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _get_campaign(pk)
-    initial = {
-        "send_date": max(campaign.start_date, selectors.campaign_today(campaign=campaign)),
-        "send_time": NEW_SCENARIO_TIME,
-    }
-    form = ScenarioForm(request.POST or None, initial=initial)
+    send_date, send_time = selectors.scenario_suggested_send_at(campaign=campaign)
+    form = ScenarioForm(request.POST or None, initial={"send_date": send_date, "send_time": send_time})
+    send_now = SEND_NOW in request.POST
     if request.method == "POST" and form.is_valid():
         try:
-            scenario = services.scenario_create(campaign=campaign, **form.cleaned_data, user=request.user)
+            scenario = _scenario_create(campaign=campaign, data=form.cleaned_data, send_now=send_now, user=request.user)
         except ValidationError as exc:
             apply_service_errors(form, exc)
+        except services.ScenarioStateError as exc:
+            form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Scenario “{scenario.subject}” {scenario.get_status_display().lower()}.")
+            status = scenario.get_status_display().lower()
+            messages.success(request, f"Scenario “{subject_label(scenario.subject)}” {status}.")
             return redirect("campaigns:scenario-detail", pk=scenario.pk)
-    return render(request, "campaigns/scenario_form.html", {"form": form, "campaign": campaign, "scenario": None})
+    return render(request, "campaigns/scenario_form.html", _scenario_form_context(form, campaign, None))
+
+
+# The name of the form's second submit button: save the scenario and send it at once instead of at its time.
+SEND_NOW = "send_now"
+
+
+def _scenario_form_context(form: ScenarioForm, campaign: Campaign, scenario: Scenario | None) -> dict[str, Any]:
+    size = selectors.campaign_audience_size(campaign=campaign)
+    return {
+        "form": form,
+        "campaign": campaign,
+        "scenario": scenario,
+        "send_now": SEND_NOW,
+        "send_now_confirm": f"Send this scenario now to {size} recipient{'' if size == 1 else 's'}? "
+        "It starts at once and cannot be undone.",
+    }
+
+
+@transaction.atomic
+def _scenario_create(*, campaign: Campaign, data: dict[str, Any], send_now: bool, user: Any) -> Scenario:
+    """Create the scenario; with "Send now", create it as a draft and send it in the same transaction, so a send
+    that is refused (a paused campaign) leaves no scenario behind. The form's date and time are then replaced by
+    the moment it is sent."""
+    if not send_now:
+        return services.scenario_create(campaign=campaign, **data, user=user)
+    fields = {**data, "draft": True}
+    scenario = services.scenario_create(campaign=campaign, **fields, user=user)
+    return services.scenario_send(scenario_id=scenario.pk, user=user)
 
 
 @editor_required
@@ -327,30 +381,64 @@ def scenario_edit(request: HttpRequest, pk: int) -> HttpResponse:
     scenario = _get_scenario(pk)
     form = ScenarioForm(request.POST or None, initial=ScenarioForm.initial_for(scenario))
     refusal = _edit_refusal(scenario)
+    send_now = SEND_NOW in request.POST
     if request.method == "POST" and not refusal and form.is_valid():
         data = dict(form.cleaned_data)
         draft = data.pop("draft")
         try:
-            scenario = services.scenario_update(scenario=scenario, draft=draft, **data)
+            scenario = _scenario_update(scenario=scenario, data=data, draft=draft, send_now=send_now, user=request.user)
         except services.ScenarioStateError as exc:
             refusal = str(exc)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
-            messages.success(request, "Scenario saved.")
+            messages.success(request, "Scenario sent now." if send_now else "Scenario saved.")
             return redirect("campaigns:scenario-detail", pk=scenario.pk)
-    context = {"form": form, "campaign": scenario.campaign, "scenario": scenario, "refusal": refusal}
+    context = {**_scenario_form_context(form, scenario.campaign, scenario), "refusal": refusal}
     return render(
         request, "campaigns/scenario_form.html", context, status=409 if refusal and request.method == "POST" else 200
     )
+
+
+@transaction.atomic
+def _scenario_update(*, scenario: Scenario, data: dict[str, Any], draft: bool, send_now: bool, user: Any) -> Scenario:
+    """Save the edit; with "Send now", save it as a draft and send it, both or neither."""
+    if not send_now:
+        return services.scenario_update(scenario=scenario, draft=draft, **data)
+    services.scenario_update(scenario=scenario, draft=True, **data)
+    return services.scenario_send(scenario_id=scenario.pk, user=user)
 
 
 @login_required
 def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
     scenario = _get_scenario(pk)
     context = _progress_context(scenario)
-    context["refusal"] = _edit_refusal(scenario)
+    if scenario.campaign.channel == Campaign.Channel.EMAIL:
+        context["test_form"] = TestSendForm(initial={"to": getattr(request.user, "email", "")})
     return render(request, "campaigns/scenario_detail.html", context)
+
+
+@editor_required
+@require_POST
+def scenario_test_send(request: HttpRequest, pk: int) -> HttpResponse:
+    """The scenario page's "send me a test": the template page's test send, with the scenario's subject and content."""
+    scenario = _get_scenario(pk)
+    form = TestSendForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a valid address for the test email.")
+        return redirect("campaigns:scenario-detail", pk=scenario.pk)
+    contact_key = form.cleaned_data["contact"]
+    contact = template_selectors.preview_contact(key=contact_key)
+    if contact_key and contact is None:
+        messages.error(request, f"No contact {contact_key!r}; the test was not sent.")
+        return redirect("campaigns:scenario-detail", pk=scenario.pk)
+    try:
+        note = services.scenario_test_send(scenario=scenario, to=form.cleaned_data["to"], contact=contact)
+    except services.TestSendError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Test sent to {form.cleaned_data['to']} ({note}).")
+    return redirect("campaigns:scenario-detail", pk=scenario.pk)
 
 
 @login_required
