@@ -75,10 +75,30 @@
     }
     return [input(node.value, (v) => { node.value = v; save(); }, Object.assign({ placeholder: "value" }, kindAttr))];
   }
+  // What kind of value an operator takes; a value of another kind means nothing to it.
+  function valueShape(op) {
+    if (!op || NO_VALUE.has(op)) return "none";
+    if (op === "between") return "pair";
+    if (op.includes("days")) return "days";
+    return LIST_OPS.has(op) ? "list" : "single";
+  }
+  // A new field, attribute type or operator starts with an empty value: "subscribed" belongs to status, and
+  // kept in the box of an email condition it would silently become "email = subscribed".
+  function changeSubject(node, apply) {
+    apply();
+    delete node.value;
+    const ops = V.operators[typeOf(node)] || [];
+    if (!ops.includes(node.operator)) node.operator = ops[0];
+    rerender();
+  }
   function operatorSelect(node) {
     const ops = V.operators[typeOf(node)] || [];
     if (!ops.includes(node.operator)) node.operator = ops[0];
-    return select(ops.map((o) => [o, V.labels[o] || o]), node.operator, (v) => { node.operator = v; if (NO_VALUE.has(v)) delete node.value; rerender(); });
+    return select(ops.map((o) => [o, V.labels[o] || o]), node.operator, (v) => {
+      if (valueShape(v) !== valueShape(node.operator)) delete node.value;
+      node.operator = v;
+      rerender();
+    });
   }
 
   function renderCondition(node, parent) {
@@ -93,16 +113,16 @@
       rerender();
     }, "w-auto"));
     if (kind === "field") {
-      row.appendChild(select(Object.keys(V.fields).map((f) => [`contact.${f}`, f.replace("_", " ")]), node.field, (v) => { node.field = v; rerender(); }, "w-auto"));
+      row.appendChild(select(Object.keys(V.fields).map((f) => [`contact.${f}`, f.replace("_", " ")]), node.field, (v) => changeSubject(node, () => { node.field = v; }), "w-auto"));
       row.appendChild(operatorSelect(node));
       valueInputs(node).forEach((i) => row.appendChild(i));
     } else if (kind === "attribute") {
       row.appendChild(input(node.attribute, (v) => {
         node.attribute = v;
         const known = V.attributes.find((a) => a[0] === v);
-        if (known && known[1] !== node.type) { node.type = known[1]; rerender(); } else save();
+        if (known && known[1] !== node.type) changeSubject(node, () => { node.type = known[1]; }); else save();
       }, { list: "rules-attributes", placeholder: "attribute name", style: "max-width: 12rem" }));
-      row.appendChild(select(V.attribute_types.map((t) => [t, t]), node.type, (v) => { node.type = v; rerender(); }, "w-auto"));
+      row.appendChild(select(V.attribute_types.map((t) => [t, t]), node.type, (v) => changeSubject(node, () => { node.type = v; }), "w-auto"));
       row.appendChild(operatorSelect(node));
       valueInputs(node).forEach((i) => row.appendChild(i));
     } else if (kind === "event") {
