@@ -18,6 +18,7 @@ from django.db.models import Q
 from campaigns.models import Campaign, Scenario
 from segments.models import Segment
 from templates_app.models import MessageTemplate
+from templates_app.services import content_syntax_validator, subject_syntax_validator
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME_INPUT = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -86,8 +87,9 @@ class CampaignForm(_CrispyForm):
 
 
 class ScenarioForm(_CrispyForm):
-    subject = forms.CharField(max_length=300)
+    subject = forms.CharField(max_length=300, validators=[subject_syntax_validator])
     content = forms.CharField(
+        validators=[content_syntax_validator],
         widget=forms.Textarea(attrs={"rows": 8}),
         required=False,
         label="Content (plain text)",
@@ -144,8 +146,13 @@ class QuickCampaignForm(_CrispyForm):
     WHEN_LATER = "later"
 
     name = forms.CharField(max_length=200, label="Campaign name")
-    subject = forms.CharField(max_length=300)
-    content = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False, label="Content (plain text)")
+    subject = forms.CharField(max_length=300, validators=[subject_syntax_validator])
+    content = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        label="Content (plain text)",
+        validators=[content_syntax_validator],
+    )
     template = forms.ModelChoiceField(
         queryset=MessageTemplate.objects.none(), required=False, empty_label="No template: send the content above"
     )

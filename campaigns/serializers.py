@@ -13,6 +13,7 @@ from campaigns import selectors
 from campaigns.models import Campaign, Scenario
 from segments.models import Segment
 from templates_app.models import MessageTemplate
+from templates_app.services import content_syntax_validator, subject_syntax_validator
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -130,7 +131,10 @@ class ScenarioSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "status", "contacts_served", "sent_at", "created_at", "updated_at"]
-        extra_kwargs = {"content": {"required": False, "allow_blank": True}}
+        extra_kwargs = {
+            "subject": {"validators": [subject_syntax_validator]},
+            "content": {"required": False, "allow_blank": True, "validators": [content_syntax_validator]},
+        }
 
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()

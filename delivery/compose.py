@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import html as html_lib
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -146,7 +147,13 @@ def uses_attributes(send: Send) -> bool:
 
 
 def compose_page(*, send: Send, recipients: list[Recipient], derived_text: bool = True) -> list[OutgoingEmail]:
-    """The page's emails, personalised. `derived_text=False` leaves out a text part the provider derives itself."""
+    """The page's emails, personalised. `derived_text=False` leaves out a text part the provider derives itself.
+
+    Raises rendering.TemplateError when the content does not compile or fails to render for a recipient,
+    including past the render limits: each email within TEMPLATE_RENDER_MAX_SECONDS, and the whole page within
+    DELIVERY_PAGE_RENDER_MAX_SECONDS, so a slow template fails the send before the page task's time limit kills
+    it (which would leave the page queued to be tried again forever)."""
+    page_deadline = time.monotonic() + float(getattr(settings, "DELIVERY_PAGE_RENDER_MAX_SECONDS", 30.0))
     entry = _compiled_for(send, derived_text)
     compiled, wants_view_url = entry.message, entry.wants_view_url
     attributes = attributes_for(r.contact_id for r in recipients) if entry.needs_attributes else {}
@@ -163,7 +170,7 @@ def compose_page(*, send: Send, recipients: list[Recipient], derived_text: bool 
             else ""
         )
         context = recipient_context(r, attributes.get(r.contact_id, {}), unsubscribe_url, view_url)
-        rendered = compiled.render(context)
+        rendered = compiled.render(context, deadline=page_deadline)
         body_html, body_text = _with_footer(rendered.html, rendered.text, unsubscribe_url)
         emails.append(
             OutgoingEmail(

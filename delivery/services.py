@@ -61,7 +61,7 @@ from delivery.transports import (
     Transport,
     get_transport,
 )
-from templates_app.rendering import RenderedEmail
+from templates_app.rendering import RenderedEmail, TemplateError
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +234,7 @@ class PageOutcome:
     retry_in: float | None = None
     # The Send's counters, right after this page, said every recipient is accounted for.
     complete: bool = False
+    error: str = ""  # why the page could not be sent at all ("render-failed")
 
 
 def idempotency_key(*, send_id: int, page: int, retry_round: int, delivery_ids: list[int]) -> str:
@@ -389,6 +390,10 @@ def page_send(*, send_id: int, page: int) -> PageOutcome:
             outcome = PageOutcome(status="empty")
         else:
             outcome = _send_rows(_send_content(send_id), claim.retry_round, page, list(claim.rows), transport)
+    if outcome.status == "render-failed":
+        # After the page's transaction: it holds row locks that failing the other pages' rows would wait for.
+        send_fail(send_id=send_id, reason=outcome.error)
+        return outcome
     if outcome.complete:
         send_finish_if_complete(send_id=send_id, trust_counters=False)
     elif outcome.status == "empty":
@@ -420,7 +425,13 @@ def _send_rows(
     attempts_by_id = {r[0]: r[3] for r in rows}
     results: list[SendResult] = []
     if recipients:
-        emails = compose_page(send=send, recipients=recipients, derived_text=not transport.derives_text_part)
+        try:
+            emails = compose_page(send=send, recipients=recipients, derived_text=not transport.derives_text_part)
+        except TemplateError as exc:
+            # The content cannot be rendered (a syntax error that got past validation, a filter failing on a
+            # contact's value, a render limit). Every page would fail the same way: page_send fails the whole
+            # Send once this transaction ends, instead of the page being retried forever.
+            return PageOutcome(status="render-failed", error=f"The message could not be rendered: {exc}")
         try:
             waited = get_limiter().acquire(emails=len(emails))
         except HourlyCapReached as exc:
@@ -643,6 +654,36 @@ def send_resume(*, send_id: int) -> int:
     return len(pages)
 
 
+def send_fail(*, send_id: int, reason: str) -> int:
+    """End a `sending` (or paused) Send as `failed` with `reason`, and fail its queued rows with that reason.
+    The layers above hear `failed` once the status change commits (campaigns marks the scenario failed and
+    notifies its owner). Returns the rows failed; a second call (another page with the same error) changes nothing.
+
+    Two steps, as `send_cancel`: the status commits first, so pages starting now skip; the rows update then waits
+    only for pages already in flight, which finish their own rows. Call it outside a page's transaction."""
+    reason = reason[:500]
+    with transaction.atomic():
+        changed = Send.objects.filter(pk=send_id, status__in=(S.SENDING, S.PAUSED)).update(
+            status=S.FAILED, status_reason=reason, finished_at=timezone.now()
+        )
+        if changed:
+            _publish_on_commit(send_id, "failed", reason)
+    if not changed:
+        return 0
+    logger.warning("send %s: failed: %s", send_id, reason)
+    return _fail_queued_rows(send_id, reason)
+
+
+def _fail_queued_rows(send_id: int, reason: str) -> int:
+    with transaction.atomic():
+        count = Delivery.objects.filter(send_id=send_id, status=D.QUEUED).update(
+            status=D.FAILED, attempts=F("attempts") + 1, last_error=reason[:500]
+        )
+        if count:
+            Send.objects.filter(pk=send_id).update(failed=F("failed") + count)
+    return count
+
+
 def send_cancel(*, send_id: int, reason: str = "") -> int:
     """Stop for good: the Send is `cancelled` and its queued rows become `cancelled`. Returns the rows cancelled.
 
@@ -702,7 +743,8 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
       worker: Redis redelivers unacked messages only after the visibility timeout) gets its released queued
       pages again and a full window. Duplicated messages are harmless: a page with no queued rows is a no-op.
     - A `sending` Send with no queued row left (the finishing worker died after its commit) is closed.
-    - A `cancelled` Send with queued rows left (died between the two steps of a cancel) has them cancelled.
+    - A `cancelled` Send with queued rows left (died between the two steps of a cancel) has them cancelled;
+      a `failed` one (died between the two steps of `send_fail`) has them failed.
     """
     now = now or timezone.now()
     if stale_after is None:
@@ -731,6 +773,11 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
     )
     for send_id in leftovers.values_list("pk", flat=True):
         _cancel_queued_rows(send_id)
+    failed_leftovers = Send.objects.filter(status=S.FAILED, finished_at__gte=now - timedelta(days=1)).filter(
+        Exists(Delivery.objects.filter(send_id=OuterRef("pk"), status=D.QUEUED))
+    )
+    for send_id, reason in failed_leftovers.values_list("pk", "status_reason"):
+        _fail_queued_rows(send_id, reason)  # died between the two steps of send_fail
     return enqueued
 
 

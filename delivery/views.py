@@ -13,8 +13,10 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from config.csp import email_preview
 from delivery import selectors, services
 from delivery.tokens import UNSUBSCRIBE_SALT, VIEW_SALT, token_read
+from templates_app.rendering import TemplateError
 
 
 @csrf_exempt  # the signed token is the credential; RFC 8058 one-click POSTs come from mail providers, not forms
@@ -35,15 +37,39 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "delivery/unsubscribe_done.html", {"already": changed is False})
 
 
+# A message is content a Campaign Manager wrote, served from Herald's own origin (where Admins are logged in).
+# `sandbox` without `allow-scripts` gives it a unique opaque origin with no script, forms, popups or plugins: it
+# cannot read the session, call the API or act as the reader; `default-src 'none'` lets it load nothing but
+# images (anywhere: emails link their images) and its own inline styles. This header is set by the view, so the
+# site-wide CSP middleware leaves it alone.
+MESSAGE_CSP = "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+
+def message_response(body: str, *, content_type: str = "text/html; charset=utf-8", status: int = 200) -> HttpResponse:
+    """A response that shows message content (a rendered email) from Herald's origin, sandboxed."""
+    response = HttpResponse(body, content_type=content_type, status=status)
+    response["Content-Security-Policy"] = MESSAGE_CSP
+    response["X-Content-Type-Options"] = "nosniff"
+    # The URL carries the reader's token: images the email loads must not receive it as a Referer.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @require_GET
 def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
     data = token_read(token=token, salt=VIEW_SALT)
-    rendered = None if data is None else selectors.delivery_rendered(delivery_id=data.delivery_id)
+    try:
+        rendered = None if data is None else selectors.delivery_rendered(delivery_id=data.delivery_id)
+    except TemplateError:
+        # The send failed on this content (render error or limit); the email was never sent as it would show.
+        return message_response(
+            "This message can no longer be shown.", content_type="text/plain; charset=utf-8", status=404
+        )
     if rendered is None or data is None or rendered.contact_id != data.contact_id:
         return render(request, "delivery/unsubscribe_invalid.html", status=404)
     if rendered.html:
-        return HttpResponse(rendered.html)
-    return HttpResponse(rendered.text, content_type="text/plain; charset=utf-8")
+        return message_response(rendered.html)
+    return message_response(rendered.text, content_type="text/plain; charset=utf-8")
 
 
 @login_required
@@ -93,6 +119,7 @@ def _links(html: str, text: str) -> list[tuple[str, str]]:
     return links
 
 
+@email_preview
 @login_required
 @require_GET
 @xframe_options_sameorigin

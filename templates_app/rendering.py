@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 from html import escape as _escape
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, cast
 
+from django.conf import settings
 from django.template import Context, Engine, Library, Template, TemplateSyntaxError, defaultfilters, defaulttags
-from django.template.base import TextNode, VariableNode, render_value_in_context
+from django.template.base import FilterExpression, NodeList, TextNode, VariableNode, render_value_in_context
 from django.utils.safestring import SafeData, mark_safe
 
 # --- the sandboxed engine ---------------------------------------------------------------------------------
@@ -79,6 +82,151 @@ def _capped(name: str) -> Any:
 for _name in ("center", "ljust", "rjust"):
     _sandbox.filters[_name] = _capped(_name)
 
+_FORMAT_NUMBER = re.compile(r"\d+")
+
+
+def _numbers_capped(name: str) -> Any:
+    """`stringformat:"0999999999d"` and `floatformat:"999999999"` take a width or precision from the template too:
+    one expression would build a gigabyte string. Any number in the argument above MAX_PAD_WIDTH renders ""."""
+    original = defaultfilters.register.filters[name]
+
+    def bounded(value: Any, arg: Any = -1) -> Any:
+        if any(int(n) > MAX_PAD_WIDTH for n in _FORMAT_NUMBER.findall(str(arg))):
+            return ""
+        return original(value, arg)
+
+    bounded.is_safe = getattr(original, "is_safe", False)  # type: ignore[attr-defined]
+    return bounded
+
+
+for _name in ("stringformat", "floatformat"):
+    _sandbox.filters[_name] = _numbers_capped(_name)
+
+
+# --- render limits ------------------------------------------------------------------------------------------
+#
+# Django templates have no iteration limit: three nested `{% for %}` over 200-character strings are 8M iterations
+# (7.8 s and 8 MB in one preview). Loops are the only construct that multiplies work and output (there is no
+# include, recursion or range), so the sandbox's `for` is a ForNode that checks a per-render budget on every
+# iteration: a deadline (time.monotonic) and the characters its iterations produced. The budget lives in a
+# ContextVar, so each thread (and each asyncio task) renders with its own. The finished parts are then checked
+# against the byte limit, which also bounds content without loops.
+
+DEFAULT_RENDER_MAX_SECONDS = 2.0
+DEFAULT_RENDER_MAX_BYTES = 1_000_000
+
+
+def render_max_seconds() -> float:
+    return float(getattr(settings, "TEMPLATE_RENDER_MAX_SECONDS", DEFAULT_RENDER_MAX_SECONDS))
+
+
+def render_max_bytes() -> int:
+    return int(getattr(settings, "TEMPLATE_RENDER_MAX_BYTES", DEFAULT_RENDER_MAX_BYTES))
+
+
+class _Budget:
+    __slots__ = ("chars", "deadline", "limit", "max_chars")
+
+    def __init__(self, *, deadline: float, limit: str, max_chars: int) -> None:
+        self.deadline = deadline
+        self.limit = limit  # the time limit in words, for the error
+        self.max_chars = max_chars
+        self.chars = 0
+
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise RenderLimitExceeded(
+                f"Rendering took longer than {self.limit} and was stopped. "
+                "Make the loops smaller (a {% for %} inside a {% for %} multiplies)."
+            )
+
+    def produced(self, before: int, length: int) -> None:
+        # `before` is the count when the piece started: loops nested in the piece counted their own iterations,
+        # which the piece now contains, so they are replaced by its length rather than counted twice.
+        self.chars = before + length
+        if self.chars > self.max_chars:
+            raise RenderLimitExceeded(_too_large_message(self.max_chars))
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("herald_render_budget", default=None)
+_BUDGET_KEY = "herald_render_budget"
+
+
+def _too_large_message(limit: int) -> str:
+    return f"The rendered message is larger than {limit:,} bytes and was stopped. Make the loops smaller."
+
+
+def _current_budget(context: Context) -> _Budget:
+    budget = _budget.get()
+    if budget is not None:
+        return budget
+    # Rendered outside CompiledMessage.render (a bare Template.render): a budget for this render alone.
+    found = context.render_context.get(_BUDGET_KEY)
+    if found is None:
+        seconds = render_max_seconds()
+        found = _Budget(deadline=time.monotonic() + seconds, limit=f"{seconds:g} s", max_chars=render_max_bytes())
+        context.render_context[_BUDGET_KEY] = found
+    return found
+
+
+class BoundedForNode(defaulttags.ForNode):
+    """Django 5.2's ForNode.render with the render budget checked on every iteration."""
+
+    def render(self, context: Context) -> str:
+        budget = _current_budget(context)
+        parentloop = context.get("forloop", {})
+        with context.push():
+            values = cast(FilterExpression, self.sequence).resolve(context, ignore_failures=True)
+            if values is None:
+                values = []
+            if not hasattr(values, "__len__"):
+                values = list(values)
+            len_values = len(values)
+            if len_values < 1:
+                return cast(NodeList, self.nodelist_empty).render(context)
+            nodelist: list[str] = []
+            if self.is_reversed:
+                values = reversed(values)
+            num_loopvars = len(self.loopvars)
+            unpack = num_loopvars > 1
+            loop_dict = context["forloop"] = {"parentloop": parentloop}
+            for i, item in enumerate(values):
+                budget.tick()
+                loop_dict["counter0"] = i
+                loop_dict["counter"] = i + 1
+                loop_dict["revcounter"] = len_values - i
+                loop_dict["revcounter0"] = len_values - i - 1
+                loop_dict["first"] = i == 0
+                loop_dict["last"] = i == len_values - 1
+                pop_context = False
+                if unpack:
+                    try:
+                        len_item = len(item)
+                    except TypeError:  # not an iterable
+                        len_item = 1
+                    if num_loopvars != len_item:
+                        raise ValueError(f"Need {num_loopvars} values to unpack in for loop; got {len_item}. ")
+                    pop_context = True
+                    context.update(dict(zip(self.loopvars, item, strict=False)))
+                else:
+                    context[self.loopvars[0]] = item
+                for node in cast(NodeList, self.nodelist_loop):
+                    before = budget.chars
+                    piece = cast(str, node.render_annotated(context))
+                    budget.produced(before, len(piece))
+                    nodelist.append(piece)
+                if pop_context:
+                    context.pop()
+        return mark_safe("".join(nodelist))
+
+
+def _bounded_for(parser: Any, token: Any) -> BoundedForNode:
+    node = defaulttags.do_for(parser, token)
+    return BoundedForNode(node.loopvars, node.sequence, node.is_reversed, node.nodelist_loop, node.nodelist_empty)
+
+
+_sandbox.tags["for"] = _bounded_for
+
 
 def _make_engine() -> Engine:
     engine = Engine(loaders=[], libraries={}, debug=True, autoescape=True, string_if_invalid="")
@@ -107,6 +255,28 @@ class TemplateError(ValueError):
 
     def __str__(self) -> str:
         return f"Line {self.line}: {self.message}" if self.line else self.message
+
+
+class RenderError(TemplateError):
+    """Content that compiles but fails while it renders (a filter or loop that cannot handle the value)."""
+
+
+class RenderLimitExceeded(RenderError):
+    """Rendering ran past TEMPLATE_RENDER_MAX_SECONDS or produced more than TEMPLATE_RENDER_MAX_BYTES."""
+
+
+# What a user's template can make Django raise while rendering (a filter given the wrong type, an unpacking
+# `{% for a, b in x %}`, a huge number). Anything else (a lost database connection, a worker's time limit) is
+# not the content's fault and propagates unchanged.
+_RENDER_FAULTS = (
+    TypeError,
+    ValueError,
+    AttributeError,
+    LookupError,
+    ArithmeticError,
+    RecursionError,
+    TemplateSyntaxError,
+)
 
 
 @dataclass(frozen=True)
@@ -187,6 +357,8 @@ class FastTemplate:
 
     def render(self, context: Context, resolved: dict[str, Any] | None = None) -> str:
         context.template = self.template
+        # Node.render_annotated reads it to put the line on an error (Template.render sets it; we skip that).
+        context.render_context.template = self.template
         values = context.dicts[-1]
         if resolved is None:
             resolved = {}
@@ -376,7 +548,36 @@ class CompiledMessage:
     def _plain(self) -> PlainMessage | None:
         return PlainMessage.build((self.subject, self.html, self.text))
 
-    def render(self, context: Mapping[str, Any]) -> RenderedEmail:
+    def render(self, context: Mapping[str, Any], *, deadline: float | None = None) -> RenderedEmail:
+        """Personalise for one recipient. Raises RenderError (a TemplateError, with the line where known) when the
+        content fails on this recipient's values, and RenderLimitExceeded past TEMPLATE_RENDER_MAX_SECONDS (or
+        `deadline`, a time.monotonic() value, when earlier) or TEMPLATE_RENDER_MAX_BYTES."""
+        seconds = render_max_seconds()
+        limit = render_max_bytes()
+        until = time.monotonic() + seconds
+        what = f"{seconds:g} s"
+        if deadline is not None and deadline < until:
+            until, what = deadline, "the time allowed for its page of emails"
+        token = _budget.set(_Budget(deadline=until, limit=what, max_chars=limit))
+        try:
+            rendered = self._render(context)
+        except TemplateError:
+            raise
+        except _RENDER_FAULTS as exc:
+            debug = getattr(exc, "template_debug", None)
+            line = debug.get("line") if isinstance(debug, dict) else None
+            raise RenderError(f"Rendering failed: {exc}", line=line, source="template") from exc
+        finally:
+            _budget.reset(token)
+        parts = (rendered.subject, rendered.html, rendered.text)
+        size = sum(map(len, parts))
+        if size * 4 > limit:  # UTF-8 takes at most 4 bytes a character: only a large message is encoded to count
+            size = sum(len(part.encode()) for part in parts)
+        if size > limit:
+            raise RenderLimitExceeded(_too_large_message(limit))
+        return rendered
+
+    def _render(self, context: Mapping[str, Any]) -> RenderedEmail:
         values = personalisation_context(context)
         plain = self._plain
         if plain is not None:
@@ -408,15 +609,18 @@ _BLANK_LINES = re.compile(r"\n\n\n+")
 
 
 def personalisation_context(context: Mapping[str, Any]) -> dict[str, Any]:
-    """The dict templates see: attributes also by bare name (`{{ city }}`) unless a contact field has it."""
+    """The dict templates see: attributes also by bare name (`{{ city }}`) unless a contact field has it.
+
+    System variables (LINK_VARIABLES) always come from Herald, never from contact data: an attribute named
+    `view_in_browser_url` or `unsubscribe_url` would otherwise replace the real link in every email sent to that
+    contact (it stays readable as `{{ attributes.view_in_browser_url }}`)."""
     attributes = context.get("attributes")
     values: dict[str, Any] = dict(attributes) if isinstance(attributes, Mapping) else {}
     values.update(context)
     # The engine calls the context `view_url`; templates are documented with `view_in_browser_url`.
-    if "view_url" in values and "view_in_browser_url" not in values:
-        values["view_in_browser_url"] = values["view_url"]
-    elif "view_in_browser_url" in values and "view_url" not in values:
-        values["view_url"] = values["view_in_browser_url"]
+    view = context.get("view_in_browser_url") or context.get("view_url") or ""
+    values["view_in_browser_url"] = values["view_url"] = view
+    values["unsubscribe_url"] = context.get("unsubscribe_url") or ""
     if "full_name" not in values and ("first_name" in values or "last_name" in values):
         values["full_name"] = f"{values.get('first_name') or ''} {values.get('last_name') or ''}".strip()
     return values
@@ -711,6 +915,8 @@ def html_size_bytes(html: str) -> int:
 __all__ = [
     "GMAIL_CLIP_BYTES",
     "CompiledMessage",
+    "RenderError",
+    "RenderLimitExceeded",
     "RenderedEmail",
     "TemplateError",
     "check_template_syntax",

@@ -30,6 +30,25 @@ def template_compile_source(*, subject: str, body: str, templating: str) -> Comp
     return rendering.compile_message(subject=subject, body_text=body)
 
 
+def template_syntax_validate(value: str, *, kind: str = "template") -> None:
+    """Raise ValidationError ("Line N: ...") when `value` does not compile in the sandbox: the same check a
+    template's subject and message get, for content written elsewhere (a scenario's subject and content)."""
+    try:
+        rendering.check_template_syntax(value or "", kind=kind)
+    except TemplateError as exc:
+        raise ValidationError(str(exc), code="template_syntax") from exc
+
+
+def subject_syntax_validator(value: str) -> None:
+    """A form/serializer validator for a subject line with template variables."""
+    template_syntax_validate(value, kind="subject")
+
+
+def content_syntax_validator(value: str) -> None:
+    """A form/serializer validator for message content with template variables."""
+    template_syntax_validate(value, kind="template")
+
+
 def _validate(template: MessageTemplate) -> None:
     errors: dict[str, str] = {}
     if not template.name.strip():
@@ -307,6 +326,10 @@ def template_check(
                 check.sample = list(missing.order_by("id").values_list("email", flat=True)[:CHECK_SAMPLE])
     # Size: rendered for the first recipient (or an anonymous reader): personalisation barely moves it.
     first = contacts.order_by("id").first() if contacts is not None else None
-    rendered = compiled.render(contact_render_context(contact=first))
+    try:
+        rendered = compiled.render(contact_render_context(contact=first))
+    except TemplateError as exc:  # a render error or a render limit: it would fail the send the same way
+        report.compiles, report.error, report.error_line = False, str(exc), exc.line
+        return report
     report.size_bytes = rendering.html_size_bytes(rendered.html or rendered.text)
     return report

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import editor_required
+from config.csp import email_preview
 from templates_app import selectors, services, starters
 from templates_app.forms import MessageTemplateForm, PreviewContactForm, TestSendForm
 from templates_app.models import MessageTemplate
@@ -55,6 +56,7 @@ def _preview_context(*, subject: str, body: str, templating: str, contact_key: s
     return ctx
 
 
+@email_preview
 @login_required
 def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(MessageTemplate, pk=pk)
@@ -111,12 +113,14 @@ def _save(
     )
 
 
+@email_preview
 @editor_required
 def template_create(request: HttpRequest) -> HttpResponse:
     """A new template opens on the skeleton, or on the gallery's `?starter=<key>`; nothing is stored until Save."""
     return _save(request, None, starter=starters.starter_get(request.GET.get("starter", "")))
 
 
+@email_preview
 @editor_required
 def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _save(request, get_object_or_404(MessageTemplate, pk=pk))
