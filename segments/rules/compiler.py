@@ -1,345 +1,47 @@
-"""Rules segments: a JSON tree of conditions compiled to ONE SQL statement over contacts.
-
-Schema (what `Segment.rules` holds and the dashboard builder writes)::
-
-    group      := {"op": "and" | "or", "conditions": [node, ...], "negate": false}
-    node       := group | field | attribute | event | batch
-
-    field      := {"field": "contact.<name>", "operator": OP, "value": V}
-                  names: email, first_name, last_name, mobile, lms_lead_id (string), status (choice: the email
-                  status subscribed / unsubscribed / bounced / complained), created_at, updated_at,
-                  unsubscribed_at (timestamp)
-    attribute  := {"attribute": "<field_name>", "type": numeric | string | date | timestamp | boolean | array,
-                   "operator": OP, "value": V}
-    event      := {"event": {"to_stage": "enrolled", "from_stage": "", "funnel_type": "sales" | "service-delivery" | "",
-                             "within_days": 30}}
-                  (the contact moved to `to_stage` [from `from_stage`] [in that funnel] [in the last N days];
-                  every key but to_stage is optional)
-    batch      := {"batch": <batch id>}
-    Any node may carry "negate": true (NOT). An empty top-level group matches every contact.
-
-Operators by type (V is the value):
-
-    string     eq, neq, contains, not_contains, starts_with, in, not_in (V: list), is_set, is_not_set
-    numeric    eq, neq, lt, lte, gt, gte, between (V: [low, high], inclusive), in, not_in, is_set, is_not_set
-    date,      eq (same day), before, after (V: "YYYY-MM-DD"), between (V: [from, to], inclusive days),
-    timestamp  within_last_days, more_than_days_ago (V: whole days), is_set, is_not_set
-    boolean    is_true, is_false, is_set, is_not_set
-    array      contains, not_contains (V: one element), is_set, is_not_set
-    choice     eq, neq, in, not_in
-
-String `contains` / `starts_with` ignore case; `eq` does not. Negative attribute operators (neq, not_in,
-not_contains) match contacts that HAVE the attribute with another value; use `is_not_set` (or "negate") for
-contacts without it. Attribute values are jsonb in `contacts_contactattribute(field_name, field_value)`; a value
-of the wrong JSON type never matches (and never raises): on PostgreSQL numbers and exact string matches compare
-the typed columns generated from the value (`value_num > 70`, `value_text IN (...)`, indexed; see `_typed_q`),
-other string operators read `v #>> '{}'`, dates `left(v #>> '{}', 10)::date`. Exact string operators only match
-attributes stored as strings.
-
-The whole tree is one statement: AND-ed conditions on other tables are `EXISTS (...)` subqueries (semi-joins);
-an OR group over other tables is `id IN (a UNION b ...)` (see `_group_q`). Relative dates ("last N days") are
-resolved when compiled.
-"""
+"""The rules tree compiled to one `Q` over Contact (the schema is in the package's docstring)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 from django.db import connection
-from django.db.models import (
-    BooleanField,
-    DateField,
-    DateTimeField,
-    DecimalField,
-    Exists,
-    F,
-    FloatField,
-    Func,
-    JSONField,
-    OuterRef,
-    Q,
-    QuerySet,
-    TextField,
-    Value,
-)
+from django.db.models import DecimalField, Exists, F, Func, JSONField, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from contacts.models import BatchMember, Contact, ContactAttribute, FunnelEvent
 from segments.errors import RuleError
-
-if TYPE_CHECKING:
-    from django.db.backends.base.base import BaseDatabaseWrapper
-    from django.db.models.sql.compiler import SQLCompiler
+from segments.rules.dialect import (
+    JsonbDate,
+    JsonbText,
+    JsonbTimestamp,
+    SqliteJsonArrayHas,
+    SqliteJsonDate,
+    SqliteJsonNumeric,
+    SqliteJsonString,
+    SqliteJsonText,
+    SqliteJsonTimestamp,
+    SqliteJsonType,
+    ValueColumn,
+)
+from segments.rules.vocabulary import (
+    ATTRIBUTE_TYPES,
+    CONTACT_FIELDS,
+    OPERATORS,
+    as_date,
+    as_datetime,
+    as_days,
+    as_list,
+    as_number,
+    as_pair,
+    as_text,
+)
 
 MAX_DEPTH = 5
 MAX_CONDITIONS = 50
-
-
-# --- jsonb value readers ----------------------------------------------------------------------------------
-
-
-class JsonbText(Func):
-    template = "(%(expressions)s #>> '{}')"
-    output_field = TextField()
-
-
-class JsonbDate(Func):
-    template = "(CASE WHEN (%(expressions)s #>> '{}') ~ '^\\d{4}-\\d{2}-\\d{2}' THEN left(%(expressions)s #>> '{}', 10)::date END)"
-    output_field = DateField()
-
-
-class JsonbTimestamp(Func):
-    template = "(CASE WHEN (%(expressions)s #>> '{}') ~ '^\\d{4}-\\d{2}-\\d{2}' THEN (%(expressions)s #>> '{}')::timestamptz END)"
-    output_field = DateTimeField()
-
-
-class ValueColumn(Func):
-    """A column PostgreSQL generates from `field_value` (contacts migration 0005: value_num, value_text), read
-    under the same table alias as `field_value`, so it works in the subqueries Django relabels (U0, U1 ...)."""
-
-    def __init__(self, column: str, output_field: Any) -> None:
-        super().__init__(F("field_value"), output_field=output_field)
-        self.column = column
-
-    def as_sql(
-        self,
-        compiler: SQLCompiler,
-        connection: BaseDatabaseWrapper,
-        function: str | None = None,
-        template: str | None = None,
-        arg_joiner: str | None = None,
-        **extra_context: Any,
-    ) -> tuple[str, tuple[Any, ...]]:
-        sql, params = compiler.compile(self.source_expressions[0])
-        quoted = connection.ops.quote_name("field_value")
-        assert sql.endswith(quoted), sql
-        return sql[: -len(quoted)] + connection.ops.quote_name(self.column), tuple(params)
-
-
-# --- SQLite (the embedded default) reads the same values with its JSON1 functions -------------------------
-# Attribute values are JSON text there; json_type() names the type ('integer', 'real', 'text', 'true', 'false',
-# 'array', 'object', 'null') and json_extract(v, '$') decodes the scalar. A value of the wrong type reads as NULL,
-# so it never matches, as on PostgreSQL.
-
-_SQLITE_DATE_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
-
-
-class SqliteJsonType(Func):
-    template = "json_type(%(expressions)s)"
-    output_field = TextField()
-
-
-class SqliteJsonNumeric(Func):
-    template = (
-        "(CASE WHEN json_type(%(expressions)s) IN ('integer', 'real') THEN json_extract(%(expressions)s, '$') END)"
-    )
-    output_field = FloatField()
-
-
-class SqliteJsonText(Func):
-    """Like `v #>> '{}'`: a string's text, a number's digits, 'true' / 'false'; NULL for JSON null."""
-
-    template = (
-        "(CASE json_type(%(expressions)s) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-        "ELSE CAST(json_extract(%(expressions)s, '$') AS TEXT) END)"
-    )
-    output_field = TextField()
-
-
-class SqliteJsonString(Func):
-    """Only JSON strings (exact string operators compare typed values on PostgreSQL too)."""
-
-    template = "(CASE WHEN json_type(%(expressions)s) = 'text' THEN json_extract(%(expressions)s, '$') END)"
-    output_field = TextField()
-
-
-class SqliteJsonDate(Func):
-    """'YYYY-MM-DD' (Django's SQLite date format) from a string starting with a date."""
-
-    template = (
-        "(CASE WHEN json_type(%(expressions)s) = 'text' AND json_extract(%(expressions)s, '$') GLOB "
-        + _SQLITE_DATE_GLOB
-        + " THEN substr(json_extract(%(expressions)s, '$'), 1, 10) END)"
-    )
-    output_field = DateField()
-
-
-class SqliteJsonTimestamp(Func):
-    """'YYYY-MM-DD HH:MM:SS.SSS' in UTC (Django's SQLite datetime format) from an ISO 8601 string.
-
-    strftime() applies a '+HH:MM' / 'Z' suffix; a date alone reads as its midnight UTC. The '%' are doubled twice:
-    once for Func's template, once for Django's SQLite cursor (which turns '%%' back into '%').
-    """
-
-    template = (
-        "(CASE WHEN json_type(%(expressions)s) = 'text' AND json_extract(%(expressions)s, '$') GLOB "
-        + _SQLITE_DATE_GLOB
-        + " THEN strftime('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', json_extract(%(expressions)s, '$')) END)"
-    )
-    output_field = DateTimeField()
-
-
-class SqliteJsonArrayHas(Func):
-    """The JSON array (first expression) has an element equal to the second (typed: 3 is not "3")."""
-
-    arity = 2
-    output_field = BooleanField()
-
-    def as_sql(
-        self,
-        compiler: SQLCompiler,
-        connection: BaseDatabaseWrapper,
-        function: str | None = None,
-        template: str | None = None,
-        arg_joiner: str | None = None,
-        **extra_context: Any,
-    ) -> tuple[str, tuple[Any, ...]]:
-        array_sql, array_params = compiler.compile(self.source_expressions[0])
-        element_sql, element_params = compiler.compile(self.source_expressions[1])
-        sql = (
-            f"(json_type({array_sql}) = 'array' AND EXISTS (SELECT 1 FROM json_each({array_sql}) AS herald_e "
-            f"WHERE herald_e.value = {element_sql}))"
-        )
-        return sql, (*array_params, *array_params, *element_params)
-
-
-# --- vocabulary -------------------------------------------------------------------------------------------
-
-ATTRIBUTE_TYPES = ("numeric", "string", "date", "timestamp", "boolean", "array")
-
-OPERATORS: dict[str, tuple[str, ...]] = {
-    "string": ("eq", "neq", "contains", "not_contains", "starts_with", "in", "not_in", "is_set", "is_not_set"),
-    "numeric": ("eq", "neq", "lt", "lte", "gt", "gte", "between", "in", "not_in", "is_set", "is_not_set"),
-    "date": ("eq", "before", "after", "between", "within_last_days", "more_than_days_ago", "is_set", "is_not_set"),
-    "timestamp": (
-        "eq",
-        "before",
-        "after",
-        "between",
-        "within_last_days",
-        "more_than_days_ago",
-        "is_set",
-        "is_not_set",
-    ),
-    "boolean": ("is_true", "is_false", "is_set", "is_not_set"),
-    "array": ("contains", "not_contains", "is_set", "is_not_set"),
-    "choice": ("eq", "neq", "in", "not_in"),
-}
-
-OPERATOR_LABELS: dict[str, str] = {
-    "eq": "=",
-    "neq": "≠",
-    "lt": "<",
-    "lte": "≤",
-    "gt": ">",
-    "gte": "≥",
-    "between": "between",
-    "in": "is one of",
-    "not_in": "is none of",
-    "contains": "contains",
-    "not_contains": "does not contain",
-    "starts_with": "starts with",
-    "is_set": "is set",
-    "is_not_set": "is not set",
-    "before": "before",
-    "after": "after",
-    "within_last_days": "within the last N days",
-    "more_than_days_ago": "more than N days ago",
-    "is_true": "is true",
-    "is_false": "is false",
-}
-
-CONTACT_FIELDS: dict[str, str] = {
-    "email": "string",
-    "first_name": "string",
-    "last_name": "string",
-    "mobile": "string",
-    "lms_lead_id": "string",
-    "status": "choice",
-    "created_at": "timestamp",
-    "updated_at": "timestamp",
-    "unsubscribed_at": "timestamp",
-}
-
-NO_VALUE_OPERATORS = {"is_set", "is_not_set", "is_true", "is_false"}
-NEGATIVE_OPERATORS = {"neq", "not_in", "not_contains"}
-
-
-# --- value parsing ----------------------------------------------------------------------------------------
-
-
-def _as_list(value: Any, path: str) -> list[Any]:
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, list) or not value:
-        raise RuleError(f"{path}: needs a non-empty list of values.")
-    return value
-
-
-def _as_pair(value: Any, path: str) -> tuple[Any, Any]:
-    if isinstance(value, dict):
-        value = [value.get("from"), value.get("to")]
-    if not isinstance(value, list | tuple) or len(value) != 2 or value[0] in (None, "") or value[1] in (None, ""):
-        raise RuleError(f"{path}: 'between' needs two values [low, high].")
-    return value[0], value[1]
-
-
-def _as_number(value: Any, path: str) -> Decimal:
-    if isinstance(value, bool):
-        raise RuleError(f"{path}: {value!r} is not a number.")
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise RuleError(f"{path}: {value!r} is not a number.") from None
-    if not number.is_finite():
-        raise RuleError(f"{path}: {value!r} is not a finite number.")
-    return number
-
-
-def _as_date(value: Any, path: str) -> dt.date:
-    if isinstance(value, dt.date):
-        return value
-    parsed = parse_date(str(value).strip()[:10]) if value not in (None, "") else None
-    if parsed is None:
-        raise RuleError(f"{path}: {value!r} is not a date (YYYY-MM-DD).")
-    return parsed
-
-
-def _as_datetime(value: Any, path: str, *, end_of_day: bool = False) -> dt.datetime:
-    text = str(value).strip() if value is not None else ""
-    parsed: dt.datetime | None = None
-    try:
-        parsed = parse_datetime(text) if len(text) > 10 else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        day = _as_date(text, path)
-        parsed = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min)
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed)
-    return parsed
-
-
-def _as_days(value: Any, path: str) -> int:
-    try:
-        days = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise RuleError(f"{path}: {value!r} is not a whole number of days.") from None
-    if days < 0 or days > 36500:
-        raise RuleError(f"{path}: the number of days must be between 0 and 36500.")
-    return days
-
-
-def _as_text(value: Any, path: str) -> str:
-    if value is None or isinstance(value, dict | list):
-        raise RuleError(f"{path}: needs a text value.")
-    return str(value)
 
 
 # --- predicates on one value expression --------------------------------------------------------------------
@@ -351,22 +53,22 @@ def _scalar_q(name: str, kind: str, operator: str, value: Any, path: str) -> Q:
         raise AssertionError("handled by the caller")
     if kind == "string":
         if operator == "eq":
-            return Q(**{name: _as_text(value, path)})
+            return Q(**{name: as_text(value, path)})
         if operator == "neq":
-            return ~Q(**{name: _as_text(value, path)})
+            return ~Q(**{name: as_text(value, path)})
         if operator == "contains":
-            return Q(**{f"{name}__icontains": _as_text(value, path)})
+            return Q(**{f"{name}__icontains": as_text(value, path)})
         if operator == "not_contains":
-            return ~Q(**{f"{name}__icontains": _as_text(value, path)})
+            return ~Q(**{f"{name}__icontains": as_text(value, path)})
         if operator == "starts_with":
-            return Q(**{f"{name}__istartswith": _as_text(value, path)})
+            return Q(**{f"{name}__istartswith": as_text(value, path)})
         if operator == "in":
-            return Q(**{f"{name}__in": [str(v) for v in _as_list(value, path)]})
+            return Q(**{f"{name}__in": [str(v) for v in as_list(value, path)]})
         if operator == "not_in":
-            return ~Q(**{f"{name}__in": [str(v) for v in _as_list(value, path)]})
+            return ~Q(**{f"{name}__in": [str(v) for v in as_list(value, path)]})
     if kind == "choice":
         allowed = set(Contact.Status.values)
-        values = _as_list(value, path) if operator in ("in", "not_in") else [_as_text(value, path)]
+        values = as_list(value, path) if operator in ("in", "not_in") else [as_text(value, path)]
         bad = [v for v in values if v not in allowed]
         if bad:
             raise RuleError(f"{path}: {bad[0]!r} is not a status ({', '.join(sorted(allowed))}).")
@@ -374,13 +76,13 @@ def _scalar_q(name: str, kind: str, operator: str, value: Any, path: str) -> Q:
         return ~q if operator in ("neq", "not_in") else q
     if kind == "numeric":
         if operator == "between":
-            low, high = _as_pair(value, path)
-            return Q(**{f"{name}__range": (_as_number(low, path), _as_number(high, path))})
+            low, high = as_pair(value, path)
+            return Q(**{f"{name}__range": (as_number(low, path), as_number(high, path))})
         if operator in ("in", "not_in"):
-            q = Q(**{f"{name}__in": [_as_number(v, path) for v in _as_list(value, path)]})
+            q = Q(**{f"{name}__in": [as_number(v, path) for v in as_list(value, path)]})
             return ~q if operator == "not_in" else q
         lookup = {"eq": "exact", "neq": "exact", "lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte"}[operator]
-        q = Q(**{f"{name}__{lookup}": _as_number(value, path)})
+        q = Q(**{f"{name}__{lookup}": as_number(value, path)})
         return ~q if operator == "neq" else q
     if kind in ("date", "timestamp"):
         return _date_q(name, kind, operator, value, path)
@@ -392,39 +94,39 @@ def _date_q(name: str, kind: str, operator: str, value: Any, path: str) -> Q:
     if kind == "date":
         today = timezone.localdate()
         if operator == "eq":
-            return Q(**{name: _as_date(value, path)})
+            return Q(**{name: as_date(value, path)})
         if operator == "before":
-            return Q(**{f"{name}__lt": _as_date(value, path)})
+            return Q(**{f"{name}__lt": as_date(value, path)})
         if operator == "after":
-            return Q(**{f"{name}__gt": _as_date(value, path)})
+            return Q(**{f"{name}__gt": as_date(value, path)})
         if operator == "between":
-            low, high = _as_pair(value, path)
-            return Q(**{f"{name}__range": (_as_date(low, path), _as_date(high, path))})
+            low, high = as_pair(value, path)
+            return Q(**{f"{name}__range": (as_date(low, path), as_date(high, path))})
         if operator == "within_last_days":
-            days = _as_days(value, path)
+            days = as_days(value, path)
             return Q(**{f"{name}__gte": today - dt.timedelta(days=days), f"{name}__lte": today})
         if operator == "more_than_days_ago":
-            return Q(**{f"{name}__lt": today - dt.timedelta(days=_as_days(value, path))})
+            return Q(**{f"{name}__lt": today - dt.timedelta(days=as_days(value, path))})
     else:
         if operator == "eq":
             return Q(
                 **{
-                    f"{name}__gte": _as_datetime(value, path),
-                    f"{name}__lte": _as_datetime(value, path, end_of_day=True),
+                    f"{name}__gte": as_datetime(value, path),
+                    f"{name}__lte": as_datetime(value, path, end_of_day=True),
                 }
             )
         if operator == "before":
-            return Q(**{f"{name}__lt": _as_datetime(value, path)})
+            return Q(**{f"{name}__lt": as_datetime(value, path)})
         if operator == "after":
-            return Q(**{f"{name}__gt": _as_datetime(value, path, end_of_day=True)})
+            return Q(**{f"{name}__gt": as_datetime(value, path, end_of_day=True)})
         if operator == "between":
-            low, high = _as_pair(value, path)
-            return Q(**{f"{name}__range": (_as_datetime(low, path), _as_datetime(high, path, end_of_day=True))})
+            low, high = as_pair(value, path)
+            return Q(**{f"{name}__range": (as_datetime(low, path), as_datetime(high, path, end_of_day=True))})
         if operator == "within_last_days":
-            days = _as_days(value, path)
+            days = as_days(value, path)
             return Q(**{f"{name}__gte": now - dt.timedelta(days=days), f"{name}__lte": now})
         if operator == "more_than_days_ago":
-            return Q(**{f"{name}__lt": now - dt.timedelta(days=_as_days(value, path))})
+            return Q(**{f"{name}__lt": now - dt.timedelta(days=as_days(value, path))})
     raise RuleError(f"{path}: operator {operator!r} does not fit type {kind!r}.")
 
 
@@ -453,7 +155,7 @@ def _field_q(node: dict[str, Any], path: str) -> Q:
         return q if operator == "is_set" else ~q
     if name == "email" and operator in ("eq", "neq", "in", "not_in"):
         # Emails are stored lower-cased; compare the same way so "Ann@X.org" finds ann@x.org.
-        value = [str(v).lower() for v in _as_list(value, path)] if operator in ("in", "not_in") else str(value).lower()
+        value = [str(v).lower() for v in as_list(value, path)] if operator in ("in", "not_in") else str(value).lower()
     return _scalar_q(name, kind, operator, value, path)
 
 
@@ -466,12 +168,14 @@ _READERS: dict[str, Callable[[Any], Func]] = {
 
 # A compiled condition: the Q over Contact, and (for a positive condition on another table) the uncorrelated
 # query of the contact ids it selects, used to turn OR groups into one UNION instead of per-row subplans.
-Compiled = tuple[Q, QuerySet | None]
+class Compiled(NamedTuple):
+    q: Q
+    rows: QuerySet | None
 
 
 def _rows_condition(rows: QuerySet) -> Compiled:
     ids = rows.order_by().values("contact_id")
-    return Q(Exists(rows.filter(contact_id=OuterRef("pk")))), ids
+    return Compiled(Q(Exists(rows.filter(contact_id=OuterRef("pk")))), ids)
 
 
 # Every attribute row is in exactly one of three partial indexes keyed by field_name (contacts migrations 0005 and
@@ -496,7 +200,7 @@ def _attribute_q(node: dict[str, Any], path: str, vendor: str) -> Compiled:
     if vendor == "sqlite":
         matched = _sqlite_attribute_rows(name.strip(), kind, operator, value, path)
         if operator == "is_not_set":
-            return ~Q(Exists(matched.filter(contact_id=OuterRef("pk")))), None
+            return Compiled(~Q(Exists(matched.filter(contact_id=OuterRef("pk")))), None)
         return _rows_condition(matched)
     rows = ContactAttribute.objects.filter(field_name=name.strip()).alias(
         jtype=Func(F("field_value"), function="jsonb_typeof", output_field=TextField()),
@@ -507,11 +211,11 @@ def _attribute_q(node: dict[str, Any], path: str, vendor: str) -> Compiled:
         present = rows.filter(ANY_BUCKET).exclude(field_value__isnull=True).exclude(field_value=None)
         if operator == "is_set":
             return _rows_condition(present)
-        return ~Q(Exists(present.filter(contact_id=OuterRef("pk")))), None
+        return Compiled(~Q(Exists(present.filter(contact_id=OuterRef("pk")))), None)
     if kind == "boolean":
         return _rows_condition(rows.filter(OTHER_BUCKET, field_value=(operator == "is_true")))
     if kind == "array":
-        element = value if isinstance(value, int | float) and not isinstance(value, bool) else _as_text(value, path)
+        element = value if isinstance(value, int | float) and not isinstance(value, bool) else as_text(value, path)
         if operator == "contains":  # only an array contains an array
             return _rows_condition(rows.filter(OTHER_BUCKET, field_value__contains=[element]))
         return _rows_condition(rows.filter(ANY_BUCKET).exclude(field_value__contains=[element]))
@@ -543,7 +247,7 @@ def _sqlite_attribute_rows(name: str, kind: str, operator: str, value: Any, path
     if kind == "boolean":
         return rows.filter(jtype="true" if operator == "is_true" else "false")
     if kind == "array":
-        element = value if isinstance(value, int | float) and not isinstance(value, bool) else _as_text(value, path)
+        element = value if isinstance(value, int | float) and not isinstance(value, bool) else as_text(value, path)
         has = Q(SqliteJsonArrayHas(F("field_value"), Value(element)))
         return rows.filter(has if operator == "contains" else ~has)
     if kind == "string" and operator in ("eq", "neq", "in", "not_in"):
@@ -571,7 +275,7 @@ def _typed_q(kind: str, operator: str, value: Any, path: str) -> Q:
     stored string has no value_text, yet differs from every short one).
     """
     if kind == "string":
-        values = [str(v) for v in (_as_list(value, path) if operator in ("in", "not_in") else [_as_text(value, path)])]
+        values = [str(v) for v in (as_list(value, path) if operator in ("in", "not_in") else [as_text(value, path)])]
         positive = operator in ("eq", "in")
         if positive and all(len(v.encode()) < STRING_INDEX_BYTES for v in values):
             return Q(vtext__in=values)
@@ -583,14 +287,14 @@ def _typed_q(kind: str, operator: str, value: Any, path: str) -> Q:
     # predicate is implied): spelled out, the planner counts it as a second, independent filter and guesses a
     # third of the rows, which picked the slower join order on the benchmark's segment.
     if operator == "between":
-        low, high = _as_pair(value, path)
-        return Q(vnum__gte=_as_number(low, path), vnum__lte=_as_number(high, path))
+        low, high = as_pair(value, path)
+        return Q(vnum__gte=as_number(low, path), vnum__lte=as_number(high, path))
     present = Q(vnum__isnull=False)  # negations: Django's NOT (...) would let NULL through
     if operator in ("in", "not_in"):
-        q = Q(vnum__in=[_as_number(v, path) for v in _as_list(value, path)])
+        q = Q(vnum__in=[as_number(v, path) for v in as_list(value, path)])
         return present & ~q if operator == "not_in" else q
     lookup = {"eq": "exact", "neq": "exact", "lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte"}[operator]
-    q = Q(**{f"vnum__{lookup}": _as_number(value, path)})
+    q = Q(**{f"vnum__{lookup}": as_number(value, path)})
     return present & ~q if operator == "neq" else q
 
 
@@ -613,7 +317,7 @@ def _event_q(node: dict[str, Any], path: str) -> Compiled:
             )
         rows = rows.filter(funnel_type=funnel_type)
     if spec.get("within_days") not in (None, ""):
-        days = _as_days(spec.get("within_days"), path)
+        days = as_days(spec.get("within_days"), path)
         rows = rows.filter(created_at__gte=timezone.now() - dt.timedelta(days=days))
     return _rows_condition(rows)
 
@@ -652,8 +356,8 @@ def _node_q(node: Any, path: str, depth: int, counter: list[int], vendor: str) -
         else:
             raise RuleError(f"{path}: a condition needs one of 'field', 'attribute', 'event' or 'batch'.")
     if node.get("negate"):
-        return ~q, None
-    return q, rows
+        return Compiled(~q, None)
+    return Compiled(q, rows)
 
 
 def _group_q(node: dict[str, Any], path: str, depth: int, counter: list[int], vendor: str) -> Q:
@@ -678,7 +382,7 @@ def _group_q(node: dict[str, Any], path: str, depth: int, counter: list[int], ve
         for index, child in enumerate(children)
     ]
     if op == "and" or len(compiled) == 1 or all(rows is None for _, rows in compiled):
-        combined = compiled[0][0]
+        combined = compiled[0].q
         for q, _ in compiled[1:]:
             combined = combined & q if op == "and" else combined | q
         return combined
@@ -704,40 +408,3 @@ def compile_rules(rules: Any, *, vendor: str | None = None) -> Q:
 
 def rules_contact_ids(rules: Any) -> QuerySet:
     return Contact.objects.filter(compile_rules(rules)).order_by().values_list("id", flat=True)
-
-
-def describe_rules(rules: Any) -> list[str]:
-    """Human-readable lines for the detail page (one per condition, indented by group depth)."""
-    lines: list[str] = []
-
-    def walk(node: Any, depth: int) -> None:
-        pad = "  " * depth
-        neg = "NOT " if isinstance(node, dict) and node.get("negate") else ""
-        if not isinstance(node, dict):
-            return
-        if "conditions" in node or "op" in node:
-            lines.append(f"{pad}{neg}{str(node.get('op', 'and')).upper()} of:")
-            for child in node.get("conditions") or []:
-                walk(child, depth + 1)
-            return
-        op = OPERATOR_LABELS.get(str(node.get("operator")), str(node.get("operator")))
-        value = "" if node.get("operator") in NO_VALUE_OPERATORS else f" {node.get('value')!r}"
-        if "field" in node:
-            lines.append(f"{pad}{neg}{node['field']} {op}{value}")
-        elif "attribute" in node:
-            lines.append(f"{pad}{neg}attribute {node['attribute']} ({node.get('type', 'string')}) {op}{value}")
-        elif "event" in node and isinstance(node["event"], dict):
-            ev = node["event"]
-            text = f"moved to stage {ev.get('to_stage')!r}"
-            if ev.get("from_stage"):
-                text += f" from {ev['from_stage']!r}"
-            if ev.get("funnel_type"):
-                text += f" in the {ev['funnel_type']} funnel"
-            if ev.get("within_days") not in (None, ""):
-                text += f" within the last {ev['within_days']} days"
-            lines.append(f"{pad}{neg}{text}")
-        elif "batch" in node:
-            lines.append(f"{pad}{neg}member of batch {node['batch']}")
-
-    walk(rules or {}, 0)
-    return lines
