@@ -15,3 +15,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 # Static files straight from static/ (no collectstatic outside production).
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+
+# The throttle counts failed tokens per address in the shared Redis for 10 minutes, across runs: tests that send
+# bad tokens from 127.0.0.1 must not throttle the rest of the suite (tests/security sets its own limit).
+API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=100_000)
