@@ -76,14 +76,14 @@ def test_progress_is_written_while_the_file_streams(monkeypatch: pytest.MonkeyPa
 def test_email_inserted_by_another_import_mid_merge_is_merged_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
     from contacts.importing import merge
 
-    original = merge._ContactMerge._insert_new
+    original = merge.ContactMerge._insert_new
 
-    def racing_insert(self: merge._ContactMerge, types: dict[str, str]) -> int:
+    def racing_insert(self: merge.ContactMerge, types: dict[str, str]) -> int:
         # Another import commits this email after our match and before our insert.
         Contact.objects.create(email="ann@example.com", first_name="Other")
         return original(self, types)
 
-    monkeypatch.setattr(merge._ContactMerge, "_insert_new", racing_insert)
+    monkeypatch.setattr(merge.ContactMerge, "_insert_new", racing_insert)
     job = services.import_job_create(
         file=io.BytesIO(b"email,first_name,plan\nann@example.com,Ann,pro\nbob@example.com,Bob,pro\n"),
         original_name="a.csv",
@@ -220,9 +220,9 @@ def test_side_session_lost_race_puts_attributes_on_the_other_writers_contact(
 ) -> None:
     from contacts.importing import merge
 
-    original = merge._ContactMerge._side_attributes
+    original = merge.ContactMerge._side_attributes
 
-    def then_race(self: merge._ContactMerge, types: dict[str, str], reserved: int) -> None:
+    def then_race(self: merge.ContactMerge, types: dict[str, str], reserved: int) -> None:
         original(self, types, reserved)
         # Another writer commits one of the new emails after the ids were reserved and the side started.
         with psycopg_connection() as other:
@@ -231,7 +231,7 @@ def test_side_session_lost_race_puts_attributes_on_the_other_writers_contact(
                 "VALUES ('user7@example.com', 'Other', '', '', 'subscribed', now(), now())"
             )
 
-    monkeypatch.setattr(merge._ContactMerge, "_side_attributes", then_race)
+    monkeypatch.setattr(merge.ContactMerge, "_side_attributes", then_race)
     job = services.import_job_create(file=io.BytesIO(_csv(0, 300, "pro")), original_name="a.csv", start=False)
     job = services.import_job_run(job_id=job.pk)
     assert (job.status, job.created, job.updated) == ("done", 299, 1)

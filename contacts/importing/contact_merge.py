@@ -1,0 +1,377 @@
+"""The contacts merge: the staged rows deduplicated, matched and written in a handful of set-based statements."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from contacts.importing.result import MergeResult
+from contacts.importing.side import SIDE_SHARE
+
+if TYPE_CHECKING:
+    from contacts.importing.side import SideSession
+    from contacts.importing.staging import Staging
+
+# The merge's statement timings log under one name, whichever module runs them (docs/benchmarks/import_contacts.md).
+logger = logging.getLogger("contacts.importing.merge")
+
+
+class MergeStats(NamedTuple):
+    """The merge table's counts (`ContactMerge._stats`)."""
+
+    rows: int
+    with_lead_id: int
+    lead_matches: int  # rows whose lead id matched a contact
+    unmatched: int  # rows matching no contact
+
+
+class ContactMerge:
+    """The statements of one contacts merge, on the caller's cursor inside its transaction (`Staging.merge_contacts`)."""
+
+    def __init__(self, staging: Staging, cursor: Any, *, now: Any, side: SideSession | None = None) -> None:
+        self.s = staging
+        self.cursor = cursor
+        self.now = now
+        self.pg = staging.postgres
+        self.side = side
+        self.side_writes_attributes = False
+        self.main_from: int | None = None  # with the side: the first new contact id whose attributes stay here
+        self.lost_race = 0
+        self.new_rows = 0
+        self.matched = 0
+        self._last_stats = MergeStats(0, 0, 0, 0)
+
+    def sql(self, statement: str, params: Sequence[Any] = ()) -> int:
+        started = time.perf_counter()
+        self.cursor.execute(
+            statement.format(S=self.s.stage, M=self.s.merge, T=self.s.types, CH=self.s.changed, NEW=self.s.new), params
+        )
+        logger.debug("%.3fs %s", time.perf_counter() - started, statement[:100])
+        return int(self.cursor.rowcount or 0)
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.sql(statement, params)
+        return list(self.cursor.fetchall())
+
+    def run(self, *, types: dict[str, str], batch_id: int | None, job_id: int | None, detail: bool) -> MergeResult:
+        result = MergeResult()
+        if self.pg:
+            # Sorting and hashing a million staged rows in memory instead of spilling to disk; server memory,
+            # and only for this transaction.
+            self.sql("SET LOCAL work_mem = '256MB'")
+            # JIT compiles for the planner's (inflated) row estimates of jsonb_each; these statements are I/O bound.
+            self.sql("SET LOCAL jit = off")
+        self._dedupe_and_match(result)
+        self.matched = self._last_stats.rows - self.new_rows
+        self._changed_contacts()
+        if self.matched:
+            self._update_existing()
+        result.created = self._insert_new(types)
+        self.lost_race = self.new_rows - result.created
+        if self.lost_race and self.pg:  # SQLite's write lock covers match-to-insert: no race there
+            self._update_lost_race()
+        self._attributes(types)
+        matched = self.matched
+        changed = self.rows("SELECT count(*) FROM {CH}")[0][0]
+        # A row whose email another import inserted a moment ago merged into that contact: it is an update.
+        result.updated = changed + self.lost_race
+        result.unchanged = matched - changed
+        if batch_id is not None:
+            self.sql(
+                "INSERT INTO contacts_batchmember (batch_id, contact_id, import_job_id, added_at) "
+                "SELECT %s, c.id, %s, %s FROM {M} m JOIN contacts_contact c ON c.email = m.email WHERE true "
+                "ON CONFLICT (batch_id, contact_id) DO NOTHING",
+                [batch_id, job_id, self.now],
+            )
+        if self.side_writes_attributes:
+            assert self.side is not None
+            self.side.wait()
+        if detail:
+            self._outcomes(result)
+        return result
+
+    def _dedupe_and_match(self, result: MergeResult) -> None:
+        if self.pg:
+            latest = "SELECT DISTINCT ON (email) * FROM {S} ORDER BY email, line DESC"
+        else:
+            latest = (
+                "SELECT s.* FROM {S} s JOIN (SELECT max(line) AS line FROM {S} GROUP BY email) k ON k.line = s.line"
+            )
+        self.sql(
+            "CREATE TEMP TABLE {M} AS "
+            "SELECT d.*, ce.id AS email_id, cl.id AS lms_id "
+            f"FROM ({latest}) d "
+            "LEFT JOIN contacts_contact ce ON ce.email = d.email "
+            "LEFT JOIN contacts_contact cl ON d.lms_lead_id IS NOT NULL AND cl.lms_lead_id = d.lms_lead_id"
+        )
+        if self.pg:
+            # Temp tables are never auto-analyzed; without statistics the planner takes the million rows with no
+            # match (`email_id IS NULL`) for a handful and walks them with nested loops of index probes.
+            # Only the columns later statements filter or join on: the names and the jsonb would cost twice as long.
+            self.sql("ANALYZE {M} (line, email, lms_lead_id, email_id, lms_id)")
+        else:
+            self.sql("CREATE INDEX {M}_lms ON {M} (lms_lead_id)")
+            self.sql("CREATE INDEX {M}_email_id ON {M} (email_id)")
+            self.sql("CREATE INDEX {M}_lms_id ON {M} (lms_id)")
+        kept, with_lead_id, lead_matches, _ = self._stats()
+        result.skipped = self.s.rows - kept
+        deleted = 0
+        # Fresh contacts without lead ids (the usual upload) need none of the lead id checks below.
+        if lead_matches:
+            conflict = "email_id IS NOT NULL AND lms_id IS NOT NULL AND email_id <> lms_id"
+            for line, lms_lead_id, owner in self.rows(
+                f"SELECT m.line, m.lms_lead_id, c.email FROM {{M}} m JOIN contacts_contact c ON c.id = m.lms_id "
+                f"WHERE {conflict} ORDER BY m.line"
+            ):
+                result.errors.append((line, f"lms_lead_id {lms_lead_id!r} belongs to another contact ({owner})"))
+            deleted += self.sql(f"DELETE FROM {{M}} WHERE {conflict}")
+        # The last row wins for one lead id, and for one existing contact reached by email in one row and by
+        # lead id in another.
+        skipped = 0
+        if with_lead_id:
+            skipped += self.sql(
+                "DELETE FROM {M} WHERE lms_lead_id IS NOT NULL AND EXISTS "
+                "(SELECT 1 FROM {M} m2 WHERE m2.lms_lead_id = {M}.lms_lead_id AND m2.line > {M}.line)"
+            )
+        if lead_matches:
+            skipped += self.sql(
+                "DELETE FROM {M} WHERE email_id IS NULL AND lms_id IS NOT NULL AND EXISTS "
+                "(SELECT 1 FROM {M} m2 WHERE m2.email_id = {M}.lms_id AND m2.line > {M}.line)"
+            )
+            skipped += self.sql(
+                "DELETE FROM {M} WHERE email_id IS NOT NULL AND EXISTS "
+                "(SELECT 1 FROM {M} m2 WHERE m2.lms_id = {M}.email_id AND m2.email_id IS NULL "
+                "AND m2.line > {M}.line)"
+            )
+        result.skipped += skipped
+        self.new_rows = self._stats().unmatched if deleted or skipped else self._last_stats.unmatched
+
+    def _stats(self) -> MergeStats:
+        self._last_stats = MergeStats(
+            *self.rows(
+                "SELECT count(*), count(lms_lead_id), count(lms_id), "
+                "count(*) FILTER (WHERE email_id IS NULL AND lms_id IS NULL) FROM {M}"
+            )[0]
+        )
+        return self._last_stats
+
+    def _changed_contacts(self) -> None:
+        differs = (
+            "c.email <> m.email"
+            " OR (m.first_name IS NOT NULL AND c.first_name <> m.first_name)"
+            " OR (m.last_name IS NOT NULL AND c.last_name <> m.last_name)"
+            " OR (m.mobile IS NOT NULL AND c.mobile <> m.mobile)"
+            " OR (m.lms_lead_id IS NOT NULL AND c.lms_lead_id IS DISTINCT FROM m.lms_lead_id)"
+            " OR (m.status IS NOT NULL AND c.status = 'subscribed' AND m.status <> 'subscribed')"
+        )
+        self.sql(
+            "CREATE TEMP TABLE {CH} AS SELECT c.id AS contact_id FROM {M} m "
+            f"JOIN contacts_contact c ON c.id = coalesce(m.email_id, m.lms_id) WHERE {differs}"
+        )
+        if not self.pg:
+            self.sql("CREATE UNIQUE INDEX {CH}_id ON {CH} (contact_id)")
+
+    def _update_existing(self) -> None:
+        if self.pg:
+            # Lock in id order, so two imports touching the same contacts queue instead of deadlocking.
+            self.sql(
+                "SELECT 1 FROM contacts_contact WHERE id IN (SELECT contact_id FROM {CH}) ORDER BY id FOR NO KEY UPDATE"
+            )
+        # Importing never re-subscribes: only a subscribed contact takes a status from a file.
+        self.sql(
+            "UPDATE contacts_contact AS c SET "
+            "email = m.email, "
+            "first_name = coalesce(m.first_name, c.first_name), "
+            "last_name = coalesce(m.last_name, c.last_name), "
+            "mobile = coalesce(m.mobile, c.mobile), "
+            "lms_lead_id = coalesce(m.lms_lead_id, c.lms_lead_id), "
+            "status = CASE WHEN c.status = 'subscribed' AND m.status IS NOT NULL THEN m.status ELSE c.status END, "
+            "unsubscribed_at = CASE WHEN c.status = 'subscribed' AND m.status = 'unsubscribed' THEN %s "
+            "ELSE c.unsubscribed_at END, "
+            "updated_at = %s "
+            "FROM {M} m WHERE c.id = coalesce(m.email_id, m.lms_id) AND c.id IN (SELECT contact_id FROM {CH})",
+            [self.now, self.now],
+        )
+
+    def _update_lost_race(self) -> None:
+        """Rows whose email another import inserted between our match and our insert: last writer wins."""
+        self.sql(
+            "UPDATE contacts_contact AS c SET "
+            "first_name = coalesce(m.first_name, c.first_name), "
+            "last_name = coalesce(m.last_name, c.last_name), "
+            "mobile = coalesce(m.mobile, c.mobile), "
+            "updated_at = %s "
+            "FROM {M} m WHERE m.email_id IS NULL AND m.lms_id IS NULL AND c.email = m.email "
+            "AND c.id NOT IN (SELECT id FROM {NEW})",
+            [self.now],
+        )
+
+    def _insert_new(self, types: dict[str, str]) -> int:
+        values = (
+            "coalesce(m.first_name, ''), coalesce(m.last_name, ''), coalesce(m.mobile, ''), m.lms_lead_id, "
+            "coalesce(m.status, 'subscribed'), CASE WHEN m.status = 'unsubscribed' THEN %s END, %s, %s"
+        )
+        columns = "email, first_name, last_name, mobile, lms_lead_id, status, unsubscribed_at, created_at, updated_at"
+        params = [self.now, self.now, self.now]
+        if not self.pg:
+            return self.sql(
+                f"INSERT INTO contacts_contact ({columns}) SELECT m.email, {values} FROM {{M}} m "
+                "WHERE m.email_id IS NULL AND m.lms_id IS NULL ORDER BY m.email ON CONFLICT (email) DO NOTHING",
+                params,
+            )
+        # Reserve the new contacts' ids first, in email order (the order they are inserted in, so the id and email
+        # indexes are both appended to): their attributes then need nothing from the contacts insert, and a large
+        # import writes them on the side session at the same time. NEW holds the new rows whole, in id order, so
+        # the inserts and the side's pipe read it alone instead of joining it back to M by email (1M: ~3 s less).
+        sequence = self.rows("SELECT pg_get_serial_sequence('contacts_contact', 'id')")[0][0]
+        reserved = self.sql(
+            f"CREATE TEMP TABLE {{NEW}} AS SELECT nextval('{sequence}'::regclass) AS id, s.* FROM "
+            "(SELECT email, first_name, last_name, mobile, lms_lead_id, status, attrs FROM {M} "
+            "WHERE email_id IS NULL AND lms_id IS NULL ORDER BY email) s"
+        )
+        if self.side is not None and types and reserved >= settings.IMPORT_PARALLEL_MIN_CONTACTS:
+            self._side_attributes(types, reserved)
+        insert = (
+            f"INSERT INTO contacts_contact (id, {columns}) SELECT m.id, m.email, {values} FROM {{NEW}} m ORDER BY m.id"
+        )
+        try:
+            # No other writer took these emails since the match (the usual case): a plain insert. ON CONFLICT's
+            # speculative insertion costs a third more (1M contacts: 16.4 s plain, 22.5 s with it).
+            with transaction.atomic():
+                return self.sql(insert, params)
+        except IntegrityError:
+            # Another import or the API inserted one of them meanwhile: the savepoint is gone; skip those rows and
+            # forget their reserved ids. Their attributes go to the other writer's contact (`_attributes`), so the
+            # side session, which wrote them under the reserved ids, is rolled back.
+            if self.side_writes_attributes:
+                assert self.side is not None
+                self.side.abandon()
+                self.side_writes_attributes, self.main_from = False, None
+            lost = self.sql(
+                f"WITH ins AS ({insert} ON CONFLICT (email) DO NOTHING RETURNING id) "
+                "DELETE FROM {NEW} n WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.id = n.id)",
+                params,
+            )
+            return reserved - lost
+
+    def _side_attributes(self, types: dict[str, str], reserved: int) -> None:
+        """Hand most of the new contacts' attributes to the side session and start their insert there: the
+        reserved ids with each contact's staged attributes are piped from this session's temp tables into one of
+        the side's. This session writes the rest once its contacts are in (`SIDE_SHARE`)."""
+        assert self.side is not None
+        started = time.perf_counter()
+        split = self.rows("SELECT id FROM {NEW} ORDER BY id OFFSET %s LIMIT 1", [int(reserved * SIDE_SHARE)])
+        self.main_from = split[0][0] if split else None
+        below = "" if self.main_from is None else f"AND n.id < {int(self.main_from)}"
+        side = self.side.connect()
+        table = f"import_side_{self.s.key}"
+        with side.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute(f"CREATE TEMP TABLE {table} (id bigint, attrs jsonb) ON COMMIT DROP")
+            # In no particular order: the side's insert sorts by id.
+            source = f"COPY (SELECT n.id, n.attrs FROM {self.s.new} n WHERE n.attrs IS NOT NULL {below}) TO STDOUT"
+            with self.cursor.copy(source) as out, cursor.copy(f"COPY {table} FROM STDIN") as into:
+                for block in out:
+                    into.write(block)
+        logger.debug("%.3fs (side) attributes of the new contacts piped", time.perf_counter() - started)
+        # In id order, like the single-session statement in `_attributes`.
+        self.side.start(
+            "INSERT INTO contacts_contactattribute "
+            "(contact_id, field_name, field_type, field_value, created_at, updated_at) "
+            f"SELECT a.id, kv.key, t.type, kv.value, %s, %s FROM (SELECT id, attrs FROM {table} ORDER BY id OFFSET 0) a "
+            "CROSS JOIN LATERAL jsonb_each(a.attrs) AS kv(key, value) "
+            "JOIN jsonb_each_text(%s::jsonb) AS t(name, type) ON t.name = kv.key",
+            [self.now, self.now, json.dumps(types)],
+        )
+        self.side_writes_attributes = True
+
+    def _attributes(self, types: dict[str, str]) -> None:
+        if not types:
+            return
+        self.sql("CREATE TEMP TABLE {T} (name text PRIMARY KEY, type text)")
+        self.cursor.executemany(f"INSERT INTO {self.s.types} VALUES (%s, %s)", list(types.items()))
+        if self.pg:
+            pairs = "CROSS JOIN LATERAL jsonb_each(m.attrs) AS kv(key, value)"
+            value = "kv.value"
+        else:
+            pairs = "CROSS JOIN json_each(m.attrs) AS kv"
+            value = "(m.attrs -> kv.fullkey)"
+        upsert = (
+            "ON CONFLICT (contact_id, field_name) DO UPDATE SET field_type = excluded.field_type, "
+            "field_value = excluded.field_value, updated_at = excluded.updated_at"
+        )
+        differs = (
+            "NOT EXISTS (SELECT 1 FROM contacts_contactattribute a WHERE a.contact_id = {cid} "
+            f"AND a.field_name = kv.key AND a.field_type = t.type AND a.field_value = {value})"
+        )
+        cid = "coalesce(m.email_id, m.lms_id)"
+        if self.matched:
+            self._existing_attributes(pairs, value, cid, differs, upsert)
+        columns = (
+            "INSERT INTO contacts_contactattribute "
+            "(contact_id, field_name, field_type, field_value, created_at, updated_at) "
+        )
+        pick = f"SELECT {{id}}, kv.key, t.type, {value}, %s, %s "
+        each = f"{pairs} JOIN {{T}} t ON t.name = kv.key WHERE m.email_id IS NULL AND m.lms_id IS NULL"
+        by_email = f"FROM {{M}} m JOIN contacts_contact c ON c.email = m.email {each}"
+        if not self.pg:
+            self.sql(f"{columns} {pick.format(id='c.id')} {by_email} {upsert}", [self.now, self.now])
+            return
+        if not self.side_writes_attributes:
+            self._new_contact_attributes(columns)
+        elif self.main_from is not None:  # the side session writes those of the lower ids (`_side_attributes`)
+            self._new_contact_attributes(columns, from_id=self.main_from)
+        if self.lost_race:
+            # Rows whose email another import inserted meanwhile: merge their attributes into that contact.
+            self.sql(
+                f"{columns} {pick.format(id='c.id')} {by_email} "
+                f"AND NOT EXISTS (SELECT 1 FROM {{NEW}} n WHERE n.email = m.email) {upsert}",
+                [self.now, self.now],
+            )
+
+    def _new_contact_attributes(self, columns: str, from_id: int = 0) -> None:
+        # Contacts this merge created have no attributes yet: a plain insert, no conflict handling. In contact
+        # order, so the unique (contact, name) index is appended to at its right edge instead of at random pages
+        # (2.8M rows: 18 s instead of 30 s, measured on the 1M benchmark's data). The contacts are sorted before
+        # their attributes are expanded (one row per contact to sort, not three); jsonb_each and the hash join
+        # with the small types table keep that order.
+        self.sql(
+            f"{columns} SELECT n.id, kv.key, t.type, kv.value, %s, %s FROM (SELECT id, attrs "
+            "FROM {NEW} WHERE id >= %s ORDER BY id OFFSET 0) n "
+            "CROSS JOIN LATERAL jsonb_each(n.attrs) AS kv(key, value) JOIN {T} t ON t.name = kv.key",
+            [self.now, self.now, from_id],
+        )
+
+    def _existing_attributes(self, pairs: str, value: str, cid: str, differs: str, upsert: str) -> None:
+        # Existing contacts: write only the attributes that differ, and remember who changed.
+        self.sql(
+            f"CREATE TEMP TABLE {{M}}_attrs AS SELECT {cid} AS contact_id, kv.key AS field_name, "
+            f"t.type AS field_type, {value} AS field_value FROM {{M}} m {pairs} JOIN {{T}} t ON t.name = kv.key "
+            f"WHERE {cid} IS NOT NULL AND {differs.format(cid=cid)}"
+        )
+        self.sql(
+            "INSERT INTO {CH} (contact_id) SELECT DISTINCT a.contact_id FROM {M}_attrs a "
+            "WHERE NOT EXISTS (SELECT 1 FROM {CH} ch WHERE ch.contact_id = a.contact_id)"
+        )
+        self.sql(
+            "INSERT INTO contacts_contactattribute (contact_id, field_name, field_type, field_value, "
+            "created_at, updated_at) SELECT contact_id, field_name, field_type, field_value, %s, %s "
+            f"FROM {{M}}_attrs WHERE true ORDER BY 1, 2 {upsert}",
+            [self.now, self.now],
+        )
+        self.sql("DROP TABLE {M}_attrs")
+
+    def _outcomes(self, result: MergeResult) -> None:
+        for line, contact_id, is_new, changed in self.rows(
+            "SELECT m.line, c.id, coalesce(m.email_id, m.lms_id) IS NULL, "
+            "EXISTS (SELECT 1 FROM {CH} ch WHERE ch.contact_id = c.id) "
+            "FROM {M} m JOIN contacts_contact c ON c.email = m.email"
+        ):
+            outcome = "created" if is_new else "updated" if changed else "unchanged"
+            result.outcomes[line] = (outcome, contact_id)

@@ -1,0 +1,170 @@
+"""The staging tables of one import: rows streamed into a TEMP table (PostgreSQL: `COPY`, on a second thread
+while the caller parses the next chunk; SQLite: `executemany`), then merged (`contact_merge`, `event_merge`)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, transaction
+
+from contacts.importing.contact_merge import ContactMerge
+from contacts.importing.event_merge import event_merge
+
+if TYPE_CHECKING:
+    from contacts.importing.result import MergeResult
+    from contacts.importing.side import SideSession
+
+CONTACT_STAGE_COLUMNS = ("line", "email", "first_name", "last_name", "mobile", "lms_lead_id", "status", "attrs")
+EVENT_STAGE_COLUMNS = ("line", "email", "contact_id", "funnel_type", "from_stage", "to_stage", "created_at")
+
+
+class Staging:
+    """The temp tables of one import, named uniquely so several imports can share a connection or a database."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.key = uuid.uuid4().hex[:12]
+        self.stage = f"import_stage_{self.key}"
+        self.merge = f"import_merge_{self.key}"
+        self.types = f"import_types_{self.key}"
+        self.changed = f"import_changed_{self.key}"
+        self.new = f"import_new_{self.key}"
+        self.postgres = connection.vendor == "postgresql"
+        self.columns = CONTACT_STAGE_COLUMNS if kind == "contacts" else EVENT_STAGE_COLUMNS
+        self.rows = 0
+
+    def __enter__(self) -> Staging:
+        self.create()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.drop()
+
+    def create(self) -> None:
+        pg = self.postgres
+        if self.kind == "contacts":
+            definition = (
+                "line integer, email text, first_name text, last_name text, mobile text, lms_lead_id text, "
+                f"status text, attrs {'jsonb' if pg else 'text'}"
+            )
+        else:
+            definition = (
+                "line integer, email text, contact_id bigint, funnel_type text, from_stage text, to_stage text, "
+                f"created_at {'timestamptz' if pg else 'text'}"
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMP TABLE {self.stage} ({definition})")
+
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Append rows to the staging table: one COPY (PostgreSQL) or one executemany (SQLite)."""
+        if not rows:
+            return
+        with connection.cursor() as cursor:
+            if self.postgres:
+                with cursor.copy(f"COPY {self.stage} ({', '.join(self.columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["%s"] * len(self.columns))
+                adapt = connection.ops.adapt_datetimefield_value
+                prepared = [[adapt(v) if isinstance(v, dt.datetime) else v for v in row] for row in rows]
+                cursor.executemany(f"INSERT INTO {self.stage} VALUES ({marks})", prepared)
+        self.rows += len(rows)
+
+    @contextlib.contextmanager
+    def streaming(self) -> Iterator[Callable[[Sequence[Sequence[Any]]], None]]:
+        """A `write` for a file's stream of chunks. On PostgreSQL each chunk is COPYed by a second thread while the
+        caller parses the next one: the server's COPY of a chunk then overlaps the Python work of the next instead
+        of following it (the 1M benchmark's stream: 11.3 s -> 7.5 s). At most two chunks wait, so memory stays
+        flat. SQLite writes in the caller's thread."""
+        if not self.postgres:
+            yield self.write
+            return
+        copier = _BackgroundCopy(self)
+        try:
+            yield copier.put
+        finally:
+            copier.close()
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            for table in (self.stage, self.merge, self.types, self.changed, self.new, f"{self.merge}_attrs"):
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+    # --- contacts -------------------------------------------------------------------------------------------
+
+    def merge_contacts(
+        self,
+        *,
+        types: dict[str, str],
+        now: dt.datetime,
+        batch_id: int | None = None,
+        job_id: int | None = None,
+        detail: bool = False,
+        side: SideSession | None = None,
+    ) -> MergeResult:
+        """Merge the staged rows. With a `side` session (see `side_session`), a large import writes its new
+        contacts' attributes there, beside this transaction."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            return ContactMerge(self, cursor, now=_param(now), side=side).run(
+                types=types, batch_id=batch_id, job_id=job_id, detail=detail
+            )
+
+    # --- funnel events --------------------------------------------------------------------------------------
+
+    def merge_events(self, *, detail: bool = False) -> MergeResult:
+        with transaction.atomic(), connection.cursor() as cursor:
+            return event_merge(self, cursor, detail=detail)
+
+
+class _BackgroundCopy:
+    """COPY chunks into the staging table from a second thread, on the same PostgreSQL session (the TEMP table is
+    per session). psycopg connections are thread-safe: its lock makes a statement of the caller's thread (the
+    job's progress, a lookup of attribute types) wait for the chunk being copied."""
+
+    def __init__(self, staging: Staging) -> None:
+        connection.ensure_connection()
+        self.staging = staging
+        self.raw = connection.connection
+        self.sql = f"COPY {staging.stage} ({', '.join(staging.columns)}) FROM STDIN"
+        self.chunks: queue.Queue[Sequence[Sequence[Any]] | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=f"copy-{staging.key}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (rows := self.chunks.get()) is not None:
+            if self.error is not None:
+                continue  # drain until close(), so put() never blocks on a dead writer
+            try:
+                with self.raw.cursor() as cursor, cursor.copy(self.sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            except BaseException as exc:  # handed to the caller's thread by put() and close()
+                self.error = exc
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            with connection.wrap_database_errors:
+                raise self.error
+
+    def put(self, rows: Sequence[Sequence[Any]]) -> None:
+        self._raise_error()
+        if rows:
+            self.chunks.put(rows)
+            self.staging.rows += len(rows)
+
+    def close(self) -> None:
+        self.chunks.put(None)
+        self.thread.join()
+        self._raise_error()
+
+
+def _param(value: dt.datetime) -> Any:
+    return value if connection.vendor == "postgresql" else connection.ops.adapt_datetimefield_value(value)
