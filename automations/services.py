@@ -88,6 +88,13 @@ def automation_activation_problems(*, automation: Automation) -> list[str]:
     except SegmentError as exc:
         return [f"The segment cannot be evaluated: {exc}"]
     problems = list(report.problems)
+    # For a scenario a missing link is only a warning (the engine appends a footer, templates_app's check); an
+    # automation keeps sending by itself to whoever enters the segment, so here it blocks activation.
+    if report.compiles and not report.has_unsubscribe:
+        problems.append(
+            f"No {{{{ unsubscribe_url }}}} link: an automation sends by itself, so its email must carry one "
+            f"(it would reach all {report.audience_size or 0:,} contacts of the segment now)."
+        )
     for variable in report.unresolved:
         if variable.sample:
             problems.append(f"{{{{ {variable.expression} }}}} is empty for e.g. {', '.join(variable.sample)}.")

@@ -135,3 +135,36 @@ def test_deleting_its_segment_pauses_the_automation_and_tells_its_creator(automa
     assert "Members" in automation.paused_reason
     assert _task(automation).enabled is False
     assert Notification.objects.filter(user=automation.created_by, title__startswith="Paused").exists()
+
+
+NO_UNSUBSCRIBE = '<p>Hello {{ first_name|default:"there" }}</p>'
+
+
+def test_a_template_without_an_unsubscribe_link_cannot_be_activated(segment) -> None:
+    bare = make_template(message=NO_UNSUBSCRIBE)
+
+    with pytest.raises(ValidationError) as info:
+        make_automation(segment, bare)
+
+    message = info.value.message_dict["template"][0]
+    assert "cannot be activated" in message and "unsubscribe_url" in message and "all 3 contacts" in message
+    assert not PeriodicTask.objects.filter(name__startswith="automation-").exists()
+
+
+def test_a_paused_automation_without_an_unsubscribe_link_cannot_be_resumed(segment) -> None:
+    automation = make_automation(segment, make_template(message=NO_UNSUBSCRIBE), is_active=False)
+
+    with pytest.raises(ValidationError) as info:
+        services.automation_resume(automation_id=automation.pk)
+
+    assert "unsubscribe_url" in " ".join(info.value.messages)
+    assert _task(automation).enabled is False
+
+
+def test_the_scenarios_pre_send_check_still_only_warns_without_an_unsubscribe_link(segment) -> None:
+    from templates_app import services as template_services
+
+    report = template_services.template_check(template=make_template(message=NO_UNSUBSCRIBE))
+
+    assert report.ok and report.problems == []
+    assert any("unsubscribe_url" in warning for warning in report.warnings)

@@ -164,3 +164,17 @@ def test_pages_need_a_login(client, automation) -> None:
     response = client.get(reverse("automations:detail", args=[automation.pk]))
 
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_the_form_says_why_a_template_without_an_unsubscribe_link_cannot_be_activated(client, manager, segment) -> None:
+    from tests.automations.conftest import make_template
+
+    bare = make_template(message="<p>Hello {{ first_name|default:'there' }}</p>")
+    client.force_login(manager)
+
+    response = client.post(reverse("automations:create"), _form(segment, bare))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "cannot be activated" in page and "unsubscribe_url" in page and "all 3 contacts" in page
+    assert not Automation.objects.exists()
