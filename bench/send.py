@@ -16,257 +16,20 @@ Trials (each prints one row of the final table, with its target and the baseline
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from bench.procs import celery_worker_cmd, kill_groups, process_tree
+from bench import _send_data as data
+from bench.procs import Fake, Stack, Workers, cpu_seconds, memory_kb, own_backend_pid, postgres_pids
 
-ROOT = Path(__file__).resolve().parent.parent
 TRIALS = ("baseline", "throughput", "rate", "latency", "memory", "kill")
-
-HTML = (
-    '<!doctype html><html><body style="font-family:Arial,sans-serif">'
-    "<h1>Hello {{ first_name }} {{ last_name }}</h1>"
-    + "".join(
-        f"<p>Paragraph {i}: our autumn update for {{{{ first_name }}}} — new features, fixes and a few words from the "
-        "team about what is coming next quarter, written to be long enough to look like real content.</p>"
-        for i in range(8)
-    )
-    + '<p><a href="https://example.org/offer?u={{ email|urlencode }}">See the offer</a></p>'
-    "<p>Sent to {{ email }}.</p></body></html>"
-)
-
-
-# --- processes -----------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Fake:
-    """bench/fake_resend.py in its own process (its own core), driven over HTTP."""
-
-    def __init__(self, *, nagle: bool = False) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # The fake server answers with TCP_NODELAY (bench/fake_resend.py); `nagle` brings back the ~40 ms
-        # delayed-ACK stall per kept-alive request that Herald's pooled client paid before (measured: 49 ms per
-        # 100-email call instead of 7 ms; the bare SDK loop opens a connection per call and never saw it).
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.fake_resend", "--port", str(self.port), "--keep-messages", "0"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            env={**os.environ, "FAKE_RESEND_NAGLE": "1" if nagle else "0"},
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                self.ledger()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("fake Resend did not start")
-
-    def _call(self, path: str, payload: dict[str, Any] | None = None) -> Any:
-        data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(self.url + path, data=data, method="GET" if data is None else "POST")
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
-
-    def ledger(self) -> dict[str, Any]:
-        return dict(self._call("/__ledger"))
-
-    def reset(self, **knobs: Any) -> None:
-        self._call("/__reset", {})
-        defaults = {"latency_ms": 0.0, "rate_limit": 0.0, "error_rate": 0.0, "storm_429_rate": 0.0}
-        self._call("/__config", {**defaults, **knobs})
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
-class Workers:
-    def __init__(self, fake: Fake, concurrency: int, *, db_reuse: bool = False) -> None:
-        self.fake = fake
-        self.concurrency = concurrency
-        self.app = "bench._celery_reuse" if db_reuse else "config"
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.log = Path("/tmp") / f"herald-bench-worker-{os.getpid()}.log"
-
-    def start(self, **env: str) -> None:
-        full = dict(os.environ)
-        full.update(
-            {
-                "EMAIL_TRANSPORT": "resend",
-                "RESEND_API_URL": self.fake.url,
-                "RESEND_API_KEY": "re_bench",
-                "RESEND_RATE_LIMIT": "0",
-                "LOG_LEVEL": "WARNING",
-            }
-        )
-        full.update(env)
-        cmd = celery_worker_cmd(
-            app=self.app, concurrency=self.concurrency, name=f"bench-{len(self.procs)}-{os.getpid()}@%h"
-        )
-        out = self.log.open("ab")
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs.append(proc)
-        start = self.log.stat().st_size
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with self.log.open("rb") as f:
-                f.seek(start)
-                if b" ready." in f.read():
-                    return
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker died: see {self.log}")
-            time.sleep(0.1)
-        raise RuntimeError(f"worker not ready: see {self.log}")
-
-    def kill(self) -> None:
-        kill_groups(self.procs)
-        self.procs = []
-
-    def pids(self) -> list[int]:
-        return [pid for proc in self.procs for pid in process_tree(proc.pid)]
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of the processes (children that already exited are not counted)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _postgres_pids(database: str) -> list[int]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _own_backend_pid() -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return int(cursor.fetchone()[0])
-
-
-def _memory_kb(pids: list[int]) -> tuple[int, int]:
-    """Summed RSS and PSS (shared pages split between the prefork children) of the processes, in kB."""
-    rss = pss = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss += int(line.split()[1])
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-        except OSError:
-            continue
-    return rss, pss
-
-
-# --- data ----------------------------------------------------------------------------------------------------
-
-
-def _setup_data(count: int) -> None:
-    from django.core.management import call_command
-    from django.db import connection
-
-    call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE delivery_outboxmessage, delivery_delivery, delivery_send CASCADE")
-        cursor.execute("SELECT count(*) FROM contacts_contact WHERE email LIKE 'bench%%'")
-        have = cursor.fetchone()[0]
-        if have < count:
-            print(f"inserting {count - have} contacts ...", flush=True)
-            cursor.execute(
-                """
-                INSERT INTO contacts_contact (email, first_name, last_name, mobile, status, created_at, updated_at)
-                SELECT 'bench' || g || '@example.com', 'First' || g, 'Last' || g, '', 'subscribed', now(), now()
-                FROM generate_series(%s, %s) g
-                ON CONFLICT DO NOTHING
-                """,
-                [have + 1, count],
-            )
-            cursor.execute("ANALYZE contacts_contact")
-
-
-def _audience(count: int) -> Any:
-    from contacts.models import Contact
-
-    ids = Contact.objects.filter(email__startswith="bench").order_by("pk").values_list("pk", flat=True)
-    first = ids.first()
-    assert first is not None
-    return Contact.objects.filter(pk__gte=first, pk__lt=first + count, email__startswith="bench").values("pk")
-
-
-def _emails(count: int) -> list[str]:
-    return [f"bench{i}@example.com" for i in range(1, count + 1)]
-
-
-def _purge_broker() -> None:
-    import redis
-    from django.conf import settings
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = [k for pattern in ("celery*", "unacked*", "_kombu*", "herald:rate:*") for k in client.scan_iter(pattern)]
-    if keys:
-        client.delete(*keys)
-
-
-def _start_send(count: int, label: str) -> tuple[int, float]:
-    from delivery import services
-
-    send = services.send_create(label=label, subject="News for {{ first_name }}", body_html=HTML)
-    due = time.time()
-    services.send_start(send_id=send.pk, audience=_audience(count))
-    return send.pk, due
-
-
-def _wait(cond: Callable[[], bool], timeout: float, tick: Callable[[], Any] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        if tick:
-            tick()
-        time.sleep(0.2)
-    raise TimeoutError("benchmark step timed out")
-
-
-def _send_done(send_id: int) -> bool:
-    from delivery.models import Send
-
-    return Send.objects.filter(pk=send_id, status=Send.Status.DONE).exists()
-
 
 # --- trials --------------------------------------------------------------------------------------------------
 
@@ -279,9 +42,9 @@ def trial_baseline(fake: Fake, count: int) -> dict[str, Any]:
     fake.reset()
     resend.api_key, resend.api_url = "re_bench", fake.url
     resend.default_http_client = RequestsClient()
-    html = HTML.replace("{{ last_name }}", "Last").replace("{{ email|urlencode }}", "x")
+    html = data.HTML.replace("{{ last_name }}", "Last").replace("{{ email|urlencode }}", "x")
     started = time.time()
-    emails = _emails(count)
+    emails = data.emails(count)
     for i in range(0, count, 100):
         resend.Batch.send(
             [
@@ -304,26 +67,26 @@ def trial_throughput(fake: Fake, workers: Workers, count: int) -> dict[str, Any]
     fake.reset()
     workers.start()
     time.sleep(1)  # let the pool children finish booting, so their start-up CPU is not counted below
-    fake_cpu, worker_cpu = _cpu_seconds([fake.proc.pid]), _cpu_seconds(workers.pids())
+    fake_cpu, worker_cpu = cpu_seconds([fake.proc.pid]), cpu_seconds(workers.pids())
     # The snapshot runs in this process, on its own connection: its backend's CPU is counted apart.
-    own_backend = _own_backend_pid()
-    snapshot_cpu = _cpu_seconds([own_backend])
-    send_id, due = _start_send(count, "throughput")
-    _wait(lambda: _send_done(send_id), timeout=600)
+    own_backend = own_backend_pid()
+    snapshot_cpu = cpu_seconds([own_backend])
+    send_id, due = data.start_send(count, "throughput")
+    data.wait(lambda: data.send_done(send_id), timeout=600)
     ledger = fake.ledger()
     # Where the CPU went (the machine may be shared: wall time alone does not say whose cores were busy).
     cpu = {
-        "workers": _cpu_seconds(workers.pids()) - worker_cpu,
-        "postgres": _cpu_seconds(_postgres_pids(settings.DATABASES["default"]["NAME"])),
+        "workers": cpu_seconds(workers.pids()) - worker_cpu,
+        "postgres": cpu_seconds(postgres_pids(settings.DATABASES["default"]["NAME"])),
         "postgres (snapshot)": (
-            _cpu_seconds([own_backend]) - snapshot_cpu if _own_backend_pid() == own_backend else float("nan")
+            cpu_seconds([own_backend]) - snapshot_cpu if own_backend_pid() == own_backend else float("nan")
         ),
-        "fake_server": _cpu_seconds([fake.proc.pid]) - fake_cpu,
+        "fake_server": cpu_seconds([fake.proc.pid]) - fake_cpu,
     }
     workers.kill()
     from bench.fake_resend import ledger_report
 
-    report = ledger_report(ledger["counts"], _emails(count))
+    report = ledger_report(ledger["counts"], data.emails(count))
     return {
         "seconds": ledger["last_accepted_at"] - due,
         "first": ledger["first_request_at"] - due,
@@ -335,13 +98,13 @@ def trial_throughput(fake: Fake, workers: Workers, count: int) -> dict[str, Any]
 def trial_rate(fake: Fake, workers: Workers, count: int) -> dict[str, Any]:
     fake.reset(latency_ms=200, rate_limit=2)
     workers.start(RESEND_RATE_LIMIT="2")
-    send_id, due = _start_send(count, "rate")
-    _wait(lambda: _send_done(send_id), timeout=count / 100 + 120)
+    send_id, due = data.start_send(count, "rate")
+    data.wait(lambda: data.send_done(send_id), timeout=count / 100 + 120)
     ledger = fake.ledger()
     workers.kill()
     from bench.fake_resend import ledger_report
 
-    report = ledger_report(ledger["counts"], _emails(count))
+    report = ledger_report(ledger["counts"], data.emails(count))
     steady = (count - 100) / (ledger["last_accepted_at"] - ledger["first_accepted_at"])
     overall = count / (ledger["last_accepted_at"] - due)
     return {"steady": steady, "overall": overall, "429": ledger["stats"].get("429", 0), **report}
@@ -353,165 +116,12 @@ def trial_latency(fake: Fake, workers: Workers, trials: int) -> dict[str, Any]:
     for _ in range(trials):
         fake.reset()
         time.sleep(random.uniform(0.2, 0.6))
-        send_id, due = _start_send(100, "latency")
-        _wait(lambda: fake.ledger()["first_request_at"] is not None, timeout=30)
+        send_id, due = data.start_send(100, "latency")
+        data.wait(lambda: fake.ledger()["first_request_at"] is not None, timeout=30)
         samples.append(fake.ledger()["first_request_at"] - due)
-        _wait(lambda send_id=send_id: _send_done(send_id), timeout=30)  # type: ignore[misc]
+        data.wait(lambda send_id=send_id: data.send_done(send_id), timeout=30)  # type: ignore[misc]
     workers.kill()
     return {"p50": statistics.median(samples), "max": max(samples), "samples": samples}
-
-
-class Stack:
-    """Herald as it runs in production: gunicorn `config.wsgi`, a Celery worker and Celery beat (the
-    DatabaseScheduler of `CELERY_BEAT_SCHEDULER`), all three with `config.settings.production`."""
-
-    NAMES = ("web", "worker", "beat")
-
-    def __init__(
-        self,
-        fake: Fake,
-        *,
-        concurrency: int,
-        web_workers: int,
-        max_memory_per_child: int,
-        preload: bool,
-        embedded_beat: bool = False,
-        pool: str = "prefork",
-    ) -> None:
-        self.fake = fake
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        celery = [sys.executable, "-m", "celery", "-A", "config"]
-        # prefork: one process per concurrent task (throughput); threads: one process for all of them (memory).
-        worker = [*celery, "worker", f"--pool={pool}", f"--concurrency={concurrency}", "--loglevel=INFO"]
-        if max_memory_per_child:
-            worker.append(f"--max-memory-per-child={max_memory_per_child}")
-        if embedded_beat:  # beat as a process forked from the worker (`-B`): one deployment, no beat of its own
-            worker.append("-B")
-        web = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            f"--workers={web_workers}",
-            f"--bind=127.0.0.1:{self.port}",
-        ]
-        if preload:
-            web.append("--preload")
-        self.commands = {"web": web, "worker": worker}
-        if not embedded_beat:
-            pidfile = f"--pidfile=/tmp/herald-bench-beat-{os.getpid()}.pid"
-            self.commands["beat"] = [*celery, "beat", "--loglevel=INFO", pidfile]
-        self.names = tuple(self.commands)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.logs = {name: Path("/tmp") / f"herald-bench-{name}-{os.getpid()}.log" for name in self.names}
-
-    def describe(self) -> str:
-        return "; ".join(" ".join(cmd[2:] if cmd[1] == "-m" else cmd) for cmd in self.commands.values())
-
-    def start(self) -> None:
-        env = dict(os.environ)
-        env.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "config.settings.production",
-                "DJANGO_SECRET_KEY": "bench-only-not-a-secret",
-                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-                "DJANGO_SECURE_COOKIES": "0",
-                "EMAIL_TRANSPORT": "resend",
-                "RESEND_API_URL": self.fake.url,
-                "RESEND_API_KEY": "re_bench",
-                "RESEND_RATE_LIMIT": "0",
-                "LOG_LEVEL": "WARNING",
-            }
-        )
-        for name in self.names:
-            log = self.logs[name].open("wb")
-            self.procs[name] = subprocess.Popen(
-                self.commands[name], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + 90
-        ready: set[str] = set()
-        while ready != set(self.names):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"not ready: {set(self.names) - ready}; see {self.logs}")
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} died: see {self.logs[name]}")
-            text = {name: self.logs[name].read_bytes() for name in self.names}
-            if b" ready." in text["worker"]:
-                ready.add("worker")
-            if "beat" in text and b"maxinterval" in text["beat"]:  # the banner (celery.beat logs at WARNING by default)
-                ready.add("beat")
-            try:
-                urllib.request.urlopen(self.url + "/api/v1/scenarios", timeout=5).close()
-                ready.add("web")
-            except urllib.error.HTTPError:
-                ready.add("web")  # 401 without a token: a gunicorn worker answered
-            except OSError:
-                pass
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=15)
-        kill_groups(self.procs.values())  # whatever did not stop on SIGTERM
-        self.procs = {}
-
-    def pids(self) -> dict[str, list[int]]:
-        """Each process and all its descendants (prefork children, gunicorn workers), read fresh from /proc."""
-        return {name: process_tree(proc.pid) for name, proc in self.procs.items()}
-
-
-def _bench_scenario(send_id: int) -> int:
-    """A campaign scenario whose run is this send (as the tick would have dispatched it), so the web can serve
-    its progress from `GET /api/v1/scenarios/<id>` while the send runs; beat's tick closes it when the send ends."""
-    import datetime as dt
-
-    from django.utils import timezone
-
-    from campaigns.models import Campaign, Emailer, Scenario
-    from contacts.models import Batch
-
-    Campaign.objects.filter(name="bench-memory").delete()
-    Batch.objects.filter(name="bench-memory").delete()
-    now = timezone.now()
-    batch = Batch.objects.create(name="bench-memory")
-    campaign = Campaign.objects.create(name="bench-memory", start_date=now.date(), end_date=now.date(), batch=batch)
-    scenario = Scenario.objects.create(
-        campaign=campaign,
-        subject="News",
-        content=HTML,
-        send_date=now.date(),
-        send_time=(now - dt.timedelta(minutes=1)).time(),
-        status=Scenario.Status.SENDING,
-    )
-    Emailer.objects.create(
-        campaign=campaign,
-        scenario=scenario,
-        batch=batch,
-        scheduled_at=now,
-        dispatched_at=now,
-        started_at=now,
-        send_id=send_id,
-    )
-    return scenario.pk
-
-
-def _viewer_token() -> str:
-    from django.contrib.auth.models import Group, User
-    from rest_framework.authtoken.models import Token
-
-    from accounts import roles
-
-    user, _ = User.objects.get_or_create(username="bench-viewer", defaults={"email": "bench-viewer@example.com"})
-    user.groups.add(Group.objects.get(name=roles.VIEWER))
-    token, _ = Token.objects.get_or_create(user=user)
-    return str(token.key)
 
 
 def trial_memory(fake: Fake, stack: Stack, count: int) -> dict[str, Any]:
@@ -530,8 +140,8 @@ def trial_memory(fake: Fake, stack: Stack, count: int) -> dict[str, Any]:
 
     def sample() -> None:
         while not stop.is_set():
-            split = {name: _memory_kb(pids) for name, pids in stack.pids().items()}
-            rss, pss = sum(v[0] for v in split.values()), sum(v[1] for v in split.values())
+            split = {name: memory_kb(pids) for name, pids in stack.pids().items()}
+            rss, pss = sum(v.rss for v in split.values()), sum(v.pss for v in split.values())
             samples[0] += 1
             if rss > peak["rss"]:
                 peak["rss"], peak["at_rss"] = rss, split
@@ -556,13 +166,13 @@ def trial_memory(fake: Fake, stack: Stack, count: int) -> dict[str, Any]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    send = services.send_create(label="memory", subject="News for {{ first_name }}", body_html=HTML)
-    scenario_id = _bench_scenario(send.pk)
-    poller = threading.Thread(target=poll, args=(scenario_id, _viewer_token()), daemon=True)
+    send = services.send_create(label="memory", subject="News for {{ first_name }}", body_html=data.HTML)
+    scenario_id = data.bench_scenario(send.pk)
+    poller = threading.Thread(target=poll, args=(scenario_id, data.viewer_token()), daemon=True)
     poller.start()
     due = time.time()
-    services.send_start(send_id=send.pk, audience=_audience(count))
-    _wait(lambda: _send_done(send.pk), timeout=3600)
+    services.send_start(send_id=send.pk, audience=data.audience(count))
+    data.wait(lambda: data.send_done(send.pk), timeout=3600)
     time.sleep(3)  # a few more ticks and polls after the end
     stop.set()
     sampler.join()
@@ -585,21 +195,21 @@ def trial_kill(fake: Fake, workers: Workers, count: int, kills: int) -> dict[str
 
     fake.reset(latency_ms=20)
     workers.start()
-    send_id, due = _start_send(count, "kill")
+    send_id, due = data.start_send(count, "kill")
     rng = random.Random(7)
     done_kills = 0
     while done_kills < kills:
         time.sleep(rng.uniform(0.5, 3.0))
-        if _send_done(send_id):
+        if data.send_done(send_id):
             break
         workers.kill()
         done_kills += 1
         workers.start()
-    _wait(lambda: _send_done(send_id), timeout=900, tick=lambda: services.watchdog(stale_after=10))
+    data.wait(lambda: data.send_done(send_id), timeout=900, tick=lambda: services.watchdog(stale_after=10))
     ledger = fake.ledger()
     workers.kill()
     send = Send.objects.get(pk=send_id)
-    report = ledger_report(ledger["counts"], _emails(count))
+    report = ledger_report(ledger["counts"], data.emails(count))
     return {
         "kills": done_kills,
         "seconds": ledger["last_accepted_at"] - due,
@@ -610,6 +220,15 @@ def trial_kill(fake: Fake, workers: Workers, count: int, kills: int) -> dict[str
 
 
 # --- main ----------------------------------------------------------------------------------------------------
+
+
+class Row(NamedTuple):
+    """One row of the final table."""
+
+    trial: str
+    measured: str
+    target: str
+    notes: str
 
 
 def main(argv: list[str]) -> None:
@@ -658,17 +277,17 @@ def main(argv: list[str]) -> None:
         args.large if "memory" in only else 0,
         100,
     )
-    _setup_data(need)
-    _purge_broker()
+    data.setup_data(need)
+    data.purge_broker()
     fake = Fake(nagle=args.fake_nagle)
     workers = Workers(fake, args.concurrency, db_reuse=args.db_reuse)
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[Row] = []
     try:
         base: dict[str, Any] | None = None
         if "baseline" in only or "throughput" in only:
             base = trial_baseline(fake, args.recipients)
             rows.append(
-                (
+                Row(
                     f"baseline: bare SDK loop, {args.recipients:,} emails",
                     f"{base['seconds']:.1f} s ({args.recipients / base['seconds']:,.0f}/s)",
                     "",
@@ -679,7 +298,7 @@ def main(argv: list[str]) -> None:
             r = trial_throughput(fake, workers, args.recipients)
             ratio = f" = {r['seconds'] / base['seconds']:.2f} x baseline" if base else ""
             rows.append(
-                (
+                Row(
                     f"send {args.recipients:,}, no rate limit, 2 KB HTML: due -> last accepted",
                     f"{r['seconds']:.1f} s ({args.recipients / r['seconds']:,.0f}/s){ratio}",
                     "<= 20 s",
@@ -690,7 +309,7 @@ def main(argv: list[str]) -> None:
         if "rate" in only:
             r = trial_rate(fake, workers, args.rate_recipients)
             rows.append(
-                (
+                Row(
                     f"2 req/s, 200 ms latency, {args.rate_recipients:,} emails",
                     f"steady {r['steady']:.1f}/s ({r['steady'] / 2:.1f} %), due->end {r['overall']:.1f}/s",
                     ">= 95 % of 200/s",
@@ -700,7 +319,7 @@ def main(argv: list[str]) -> None:
         if "latency" in only:
             r = trial_latency(fake, workers, args.trials)
             rows.append(
-                (
+                Row(
                     f"due -> first request, {args.trials} trials",
                     f"p50 {r['p50']:.3f} s, max {r['max']:.3f} s",
                     "p50 <= 1 s, max <= 2 s",
@@ -728,7 +347,7 @@ def main(argv: list[str]) -> None:
 
             last = r["polls"]["last"] or {}
             rows.append(
-                (
+                Row(
                     f"peak memory of web + worker + beat, sending {args.large:,}",
                     f"RSS {r['rss'] / mb:.0f} MB, PSS {r['pss'] / mb:.0f} MB; "
                     f"sent {r['accepted']:,} in {r['seconds']:.0f} s",
@@ -742,7 +361,7 @@ def main(argv: list[str]) -> None:
         if "kill" in only:
             r = trial_kill(fake, workers, args.recipients, args.kills)
             rows.append(
-                (
+                Row(
                     f"SIGKILL all workers x{r['kills']} while sending {args.recipients:,}",
                     f"dup {r['duplicates']} / missing {r['missing']} (received {r['received']:,}, "
                     f"{r['replays']} replays, {r['seconds']:.0f} s)",
@@ -760,8 +379,9 @@ def main(argv: list[str]) -> None:
             f"worker: celery -A {workers.app} worker --pool=prefork --concurrency={args.concurrency}"
             f"{' (CELERY_DB_REUSE_MAX=1000)' if args.db_reuse else ''}"
         )
-    widths = [max(len(r[i]) for r in [("trial", "measured", "target", "notes"), *rows]) for i in range(4)]
-    for row in [("trial", "measured", "target", "notes"), tuple("-" * w for w in widths), *rows]:
+    header = Row(*Row._fields)
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
         print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
 
 
