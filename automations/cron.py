@@ -107,6 +107,24 @@ def latest_due(expression: str, *, tz: str, now: dt.datetime) -> dt.datetime:
     return due
 
 
+def due_times(expression: str, *, tz: str, after: dt.datetime, until: dt.datetime, limit: int) -> list[dt.datetime]:
+    """The firings in (after, until], oldest first; only the latest `limit` of them (a long outage of a
+    every-minute schedule would otherwise be thousands). Walks back from `until`, so an automation that has
+    missed nothing costs one step."""
+    start = until.astimezone(zone(tz)).replace(microsecond=0) + dt.timedelta(seconds=1)
+    iterator = croniter(expression, start)
+    found: list[dt.datetime] = []
+    try:
+        while len(found) < limit:
+            due: dt.datetime = iterator.get_prev(dt.datetime)
+            if due <= after:
+                break
+            found.append(due)
+    except CroniterBadDateError:
+        pass
+    return found[::-1]
+
+
 def crontab_fields(expression: str) -> dict[str, str]:
     """The fields of django-celery-beat's CrontabSchedule."""
     minute, hour, day_of_month, month, day_of_week = split(expression)

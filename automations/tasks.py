@@ -15,3 +15,11 @@ def automation_fire_task(automation_id: int, due_at: str | None = None) -> str:
     the automation's zone. Running it twice for one due time records one run (unique (automation, due_at))."""
     due = dt.datetime.fromisoformat(due_at) if due_at else None
     return services.automation_fire(automation_id=automation_id, due_at=due).summary
+
+
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=240, ignore_result=True)
+def automations_sweep_task(now: str | None = None) -> dict[str, int | bool]:
+    """Record the firings missed while beat was down and catch up the latest (the tick's hook enqueues it after a
+    silence). Running it twice records each missed firing once (unique (automation, due_at))."""
+    report = services.automations_sweep_missed(now=dt.datetime.fromisoformat(now) if now else None)
+    return {"swept": report.swept, "missed": report.missed, "caught_up": report.caught_up}
