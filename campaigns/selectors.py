@@ -216,9 +216,49 @@ def scenario_needs_plan_now(*, scenario: Scenario, now: dt.datetime | None = Non
     return scenario_scheduled_at(scenario=scenario) < next_plan_at(now=now)
 
 
+def scenarios_to_plan(*, day: dt.date) -> list[Scenario]:
+    """Scheduled scenarios of active campaigns, inside their campaign's timeline, due from the previous daily
+    plan (a run missed while beat was down still goes, late) up to the next one (which writes everything after).
+
+    Scenarios are few per day (they are messages, not recipients), so the final filter runs in Python.
+    """
+    next_plan = plan_at(day=day + dt.timedelta(days=1))
+    window_start = plan_at(day=day - dt.timedelta(days=1))
+    # A campaign zone may differ from TIME_ZONE by up to a day, so look one day either side and decide by instant.
+    candidates = (
+        Scenario.objects.select_related("campaign")
+        .filter(
+            status=Scenario.Status.SCHEDULED,
+            campaign__status=Campaign.Status.ACTIVE,
+            send_date__range=(day - dt.timedelta(days=1), day + dt.timedelta(days=1)),
+            campaign__start_date__lte=day + dt.timedelta(days=1),
+            campaign__end_date__gte=day - dt.timedelta(days=1),
+        )
+        .exclude(emailer__dispatched_at__isnull=False)
+        .order_by("send_date", "send_time", "id")
+    )
+    return [
+        scenario
+        for scenario in candidates
+        if scenario.campaign.start_date <= scenario.send_date <= scenario.campaign.end_date
+        and window_start <= scenario_scheduled_at(scenario=scenario) < next_plan
+    ]
+
+
 def emailers_due(*, now: dt.datetime | None = None) -> QuerySet[Emailer]:
     now = now or dj_timezone.now()
     return Emailer.objects.filter(active=True, dispatched_at__isnull=True, scheduled_at__lte=now)
+
+
+def scenario_edit_refusal(*, scenario: Scenario) -> str:
+    """Why a scenario cannot be edited, or "" when it can: the one wording of the service's refusal (409) and of
+    the pages that show it before anyone tries."""
+    if scenario.is_editable:
+        return ""
+    return (
+        f"This scenario is {scenario.get_status_display().lower()}; only draft or scheduled scenarios can be "
+        "edited. Pause, resume or cancel it instead."
+    )
 
 
 # --- progress ---------------------------------------------------------------------------------------------

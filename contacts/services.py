@@ -39,6 +39,11 @@ def batch_create(*, name: str, source: str = Batch.Source.UPLOAD) -> Batch:
     return Batch.objects.create(name=name, source=source)
 
 
+def batch_delete(*, batch_id: int) -> None:
+    """Delete a batch and its memberships; the contacts stay (a campaign deleted before it sent anything)."""
+    Batch.objects.filter(pk=batch_id).delete()
+
+
 @transaction.atomic
 def contact_unsubscribe(*, contact_id: int) -> bool:
     """Unsubscribe once; True if this call changed the status (a second call is a no-op)."""

@@ -1,8 +1,22 @@
-"""The scheduler of ARCHITECTURE §3: the daily plan, the due-dispatch tick, and the beat schedule behind both.
+"""The scheduler of ARCHITECTURE §3: a thin orchestrator of the daily plan and the due-dispatch tick, and the
+beat schedule behind both. It decides WHEN; the apps below it decide WHAT.
 
-The database is the truth. The daily plan writes one Emailer per scenario due before the next plan; the tick
-claims the due ones with a conditional update and enqueues their run at once. No long Celery ETA is ever used
-(Redis redelivers ETA tasks past the visibility timeout).
+The database is the truth: each app's plan writes its due rows (campaigns: one Emailer per scenario due before
+the next plan), and each tick claims the due ones with a conditional update and enqueues their run at once. No
+long Celery ETA is ever used (Redis redelivers ETA tasks past the visibility timeout).
+
+How apps join in. The scheduler is the top layer, so no app below may import it (no `register_tick` they could
+call from their AppConfig.ready). Instead the apps are named in settings, as dotted paths the scheduler imports
+(imports keep pointing down):
+
+    SCHEDULER_PLAN_HOOKS = ["campaigns.services.campaigns_plan_day"]
+        hook(*, day, now) -> int                    runs planned for `day`; idempotent
+    SCHEDULER_TICK_HOOKS = ["campaigns.services.campaigns_tick", "delivery.services.watchdog"]
+        hook(*, now) -> int | Mapping[str, int]     counts by name (an int is reported under the hook's name)
+
+A plan runs its hooks in one transaction with its PlanRun row; a tick runs its hooks in order, then records its
+heartbeat. The scheduler writes only its own tables (PlanRun, Heartbeat, the beat entries). Automations and
+journeys join the tick by adding a line to SCHEDULER_TICK_HOOKS, not by changing this module.
 """
 
 from __future__ import annotations
@@ -10,19 +24,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from campaigns import selectors as campaign_selectors
-from campaigns import services as campaign_services
-from campaigns.models import Emailer
-from delivery import services as delivery_services
-from scheduler import selectors
 from scheduler.models import Heartbeat, PlanRun
 
 logger = logging.getLogger(__name__)
@@ -31,29 +43,33 @@ PLAN_TASK_NAME = "herald: daily plan"
 TICK_TASK_NAME = "herald: dispatch tick"
 
 
+def _hooks(setting: str) -> list[tuple[str, Callable[..., Any]]]:
+    """The hooks named in a setting, resolved on each run (so a test's `settings` override, or a patched
+    function, is what runs)."""
+    return [(path, import_string(path)) for path in getattr(settings, setting)]
+
+
 def _plan_zone() -> ZoneInfo:
     return ZoneInfo(settings.TIME_ZONE)
 
 
 def plan_day(*, day: dt.date, trigger: str = PlanRun.Trigger.MANUAL, now: dt.datetime | None = None) -> PlanRun:
-    """Seed 000's 06:00 script: active campaigns whose timeline holds `day`, their scheduled scenarios due before
-    the next plan (`selectors.scenarios_to_plan`), one Emailer each (`active=true, sent=false`), and campaigns
-    whose timeline ended marked completed. Idempotent: a second run changes nothing.
+    """Seed 000's 06:00 script: every SCHEDULER_PLAN_HOOKS hook plans `day` (campaigns: one Emailer per scheduled
+    scenario due before the next plan, and campaigns whose timeline ended marked completed), and the day's
+    PlanRun records the total. Idempotent: a second run changes nothing.
     """
     now = now or timezone.now()
     planned = 0
     with transaction.atomic():
-        for scenario in selectors.scenarios_to_plan(day=day):
-            campaign_services.emailer_plan(scenario=scenario)
-            planned += 1
-        campaign_services.campaigns_complete_ended(day=day)
+        for _path, hook in _hooks("SCHEDULER_PLAN_HOOKS"):
+            planned += int(hook(day=day, now=now))
         run, created = PlanRun.objects.get_or_create(
             day=day, defaults={"trigger": trigger, "planned": planned, "finished_at": now}
         )
         if not created:
             PlanRun.objects.filter(pk=run.pk).update(planned=planned, finished_at=now)
             run.refresh_from_db()
-    logger.info("plan for %s (%s): %s emailers", day, trigger, planned)
+    logger.info("plan for %s (%s): %s planned", day, trigger, planned)
     return run
 
 
@@ -69,59 +85,38 @@ def plan_catch_up(*, now: dt.datetime | None = None) -> PlanRun | None:
         return None
 
 
-def dispatch_due(*, now: dt.datetime | None = None) -> list[int]:
-    """Claim every due Emailer once and enqueue its run. Returns the claimed ids.
-
-    Claiming is a conditional update per row (`dispatched_at IS NULL`), so two ticks racing each other (or a tick
-    and a `dispatch_due` command) hand a row to a worker exactly once, on PostgreSQL and SQLite alike.
-    """
-    from campaigns.tasks import emailer_run_task
-
-    now = now or timezone.now()
-    claimed: list[int] = []
-    with transaction.atomic():
-        due = list(
-            campaign_selectors.emailers_due(now=now)
-            .select_for_update(skip_locked=True)
-            .order_by("scheduled_at")
-            .values_list("pk", flat=True)
-        )
-        for emailer_id in due:
-            if Emailer.objects.filter(pk=emailer_id, active=True, dispatched_at__isnull=True).update(dispatched_at=now):
-                claimed.append(emailer_id)
-                emailer_run_task.delay_on_commit(emailer_id)
-    if claimed:
-        logger.info("dispatched emailers %s", claimed)
-    return claimed
-
-
 @dataclass(frozen=True)
 class TickResult:
+    """What one tick did: whether it caught up a missed plan, and the counts its hooks reported by name
+    (`result.dispatched`, `result.watchdog`, ...; a name no hook reported reads 0)."""
+
     caught_up: bool
-    dispatched: int
-    notified: int
-    redispatched: int = 0
-    reconciled: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> int:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.counts.get(name, 0)
+
+    def as_dict(self) -> dict[str, int | bool]:
+        return {"caught_up": self.caught_up, **self.counts}
 
 
 def tick(*, now: dt.datetime | None = None) -> TickResult:
-    """What beat runs every SCHEDULER_TICK_SECONDS: catch up a missed plan, dispatch due runs, tell creators of
-    runs about to start, recover runs a dead worker dropped, and let the engine's watchdog re-drive stalled sends."""
+    """What beat runs every SCHEDULER_TICK_SECONDS: catch up a missed plan, then every SCHEDULER_TICK_HOOKS hook
+    in order (campaigns: dispatch due runs, notify, recover dropped runs, replay lost events; then the engine's
+    watchdog re-drives stalled sends), then the heartbeat the status page reads."""
     now = now or timezone.now()
     caught_up = plan_catch_up(now=now) is not None
-    dispatched = dispatch_due(now=now)
-    notified = campaign_services.emailers_notify_upcoming(now=now)
-    redispatched = campaign_services.emailers_redispatch_stale(now=now)
-    reconciled = campaign_services.emailers_reconcile()
-    _engine().watchdog()
+    counts: dict[str, int] = {}
+    for path, hook in _hooks("SCHEDULER_TICK_HOOKS"):
+        reported = hook(now=now)
+        if isinstance(reported, Mapping):
+            counts.update({name: int(value) for name, value in reported.items()})
+        else:
+            counts[path.rpartition(".")[2]] = int(reported or 0)
     heartbeat_record(name=TICK_HEARTBEAT, now=now)
-    return TickResult(
-        caught_up=caught_up,
-        dispatched=len(dispatched),
-        notified=notified,
-        redispatched=len(redispatched),
-        reconciled=reconciled,
-    )
+    return TickResult(caught_up=caught_up, counts=counts)
 
 
 TICK_HEARTBEAT = "tick"
@@ -130,10 +125,6 @@ TICK_HEARTBEAT = "tick"
 def heartbeat_record(*, name: str, now: dt.datetime | None = None) -> None:
     """Note that a periodic job ran to its end (scheduler/selectors.py `status` reads it)."""
     Heartbeat.objects.update_or_create(name=name, defaults={"seen_at": now or timezone.now()})
-
-
-def _engine() -> Any:
-    return delivery_services
 
 
 def schedule_sync() -> dict[str, Any]:

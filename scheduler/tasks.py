@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
-
 from celery import shared_task
 from django.utils import timezone
 
@@ -20,4 +18,4 @@ def plan_today_task() -> int:
 def tick_task() -> dict[str, int | bool]:
     """The dispatch tick (beat, every SCHEDULER_TICK_SECONDS). Two ticks at once claim each Emailer once."""
     result = services.tick()
-    return dataclasses.asdict(result)
+    return result.as_dict()

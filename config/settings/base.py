@@ -234,6 +234,11 @@ DELIVERY_PREPARED_STATEMENTS = env.bool("DELIVERY_PREPARED_STATEMENTS", default=
 DELIVERY_ERROR_PAUSE_RATE = env.float("DELIVERY_ERROR_PAUSE_RATE", default=0.2)
 SCHEDULER_DAILY_AT = env("SCHEDULER_DAILY_AT", default="06:00")
 SCHEDULER_TICK_SECONDS = env.float("SCHEDULER_TICK_SECONDS", default=1.0)
+# What the scheduler (the top app) runs, in order, as dotted paths: lower apps never import it, it imports these.
+# A plan hook is called as hook(day=, now=) and returns how many runs it planned; a tick hook as hook(now=) and
+# returns a count or a dict of counts by name (scheduler/services.py).
+SCHEDULER_PLAN_HOOKS = ["campaigns.services.campaigns_plan_day"]
+SCHEDULER_TICK_HOOKS = ["campaigns.services.campaigns_tick", "delivery.services.watchdog"]
 NOTIFY_LEAD_MINUTES = env.int("NOTIFY_LEAD_MINUTES", default=15)
 NOTIFY_BY_EMAIL = env.bool("NOTIFY_BY_EMAIL", default=False)
 # An automation firing missed (beat down) is caught up once if less late than this, else recorded as skipped.

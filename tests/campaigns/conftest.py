@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 import time_machine
 
-from campaigns import services
+from campaigns import engine as send_engine_seam
+from campaigns.engine import SendEngine
 from tests.campaigns.clock import NOW
 from tests.scheduler.fake_engine import FakeEngine
 
@@ -15,7 +16,8 @@ from tests.scheduler.fake_engine import FakeEngine
 def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     """campaigns' calls into the send engine go to a recorder that sends nothing."""
     fake = FakeEngine()
-    monkeypatch.setattr(services, "_engine", lambda: fake)
+    stand_in: SendEngine = fake  # the fake satisfies the engine's Protocol (mypy checks this line)
+    monkeypatch.setattr(send_engine_seam, "send_engine", lambda: stand_in)
     return fake
 
 

@@ -285,7 +285,7 @@ def test_viewer_cannot_upload_contacts(api: APIClient, viewer_api: APIClient) ->
 def test_big_csv_upload_is_left_to_a_worker(
     api: APIClient, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
-    monkeypatch.setattr(services, "INLINE_IMPORT_BYTES", 10)
+    monkeypatch.setattr("campaigns.services.campaigns.INLINE_IMPORT_BYTES", 10)
     campaign = _campaign(api)
     with django_capture_on_commit_callbacks() as callbacks:
         response = _upload(api, campaign["id"], "name,email\nAda Lovelace,ada@example.com\n")

@@ -215,7 +215,7 @@ def test_retry_failed_reopens_the_emailer(engine: FakeEngine) -> None:
 
 def test_start_and_completion_notify_the_creator(engine: FakeEngine, manager: User) -> None:
     _, send = _started(engine, user=manager)
-    services.on_send_event(send.pk, "started", "")
+    services.on_send_event(send.pk, "started", "")  # the engine's own `started` came already: told once
     Send.objects.filter(pk=send.pk).update(sent=2)
     services.on_send_event(send.pk, "finished", "")
     services.on_send_event(send.pk, "finished", "")  # a repeated event notifies nobody twice
@@ -226,7 +226,7 @@ def test_start_and_completion_notify_the_creator(engine: FakeEngine, manager: Us
 def test_auto_pause_by_the_engine_notifies_with_the_reason(engine: FakeEngine, manager: User) -> None:
     scenario, send = _started(engine, user=manager)
     services.on_send_event(send.pk, "paused", "Error rate 35% passed 20%")
-    note = Notification.objects.get(user=manager)
+    note = Notification.objects.filter(user=manager).latest("id")
     assert note.title.startswith("Auto-paused") and "35%" in note.body
     assert Scenario.objects.get(pk=scenario.pk).status == Scenario.Status.PAUSED
 
@@ -241,7 +241,7 @@ def test_pause_by_the_user_is_not_reported_as_auto_pause(engine: FakeEngine, man
 def test_failure_notifies_the_creator(engine: FakeEngine, manager: User) -> None:
     _, send = _started(engine, user=manager)
     services.on_send_event(send.pk, "failed", "Invalid API key")
-    assert Notification.objects.get(user=manager).level == Notification.Level.DANGER
+    assert Notification.objects.filter(user=manager).latest("id").level == Notification.Level.DANGER
 
 
 def test_about_to_start_notifies_once_within_the_lead_time(manager: User, settings: Any) -> None:

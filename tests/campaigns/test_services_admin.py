@@ -76,12 +76,13 @@ def test_admin_scenario_outside_the_timeline_is_a_form_error(staff: Client) -> N
 
 
 def test_admin_pause_action_goes_through_the_service(staff: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from campaigns import engine as send_engine_seam
     from campaigns import services
     from campaigns.models import Emailer
     from tests.scheduler.fake_engine import FakeEngine
 
     engine = FakeEngine()
-    monkeypatch.setattr(services, "_engine", lambda: engine)
+    monkeypatch.setattr(send_engine_seam, "send_engine", lambda: engine)
     scenario = cast(Scenario, ScenarioFactory(send_time=dt.time(23, 59)))
     emailer = services.emailer_plan(scenario=scenario)
     services.emailer_run(emailer_id=emailer.pk)

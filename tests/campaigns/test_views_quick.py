@@ -12,7 +12,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import services
 from campaigns.models import Campaign, Emailer, Scenario
 from contacts.models import BatchMember, ImportJob
 from segments.models import Segment
@@ -134,7 +133,7 @@ def test_wizard_with_an_upload_without_email_column_shows_the_error_and_creates_
 def test_wizard_with_a_big_upload_keeps_the_scenario_as_a_draft(
     manager: User, segment: Segment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(services, "INLINE_IMPORT_BYTES", 10)
+    monkeypatch.setattr("campaigns.services.campaigns.INLINE_IMPORT_BYTES", 10)
     payload: dict[str, object] = {
         **_payload(segment, audience="upload", segment=""),
         "file": _csv(b"name,email\nAnn Lee,ann@example.com\n"),

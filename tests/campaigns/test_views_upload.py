@@ -12,7 +12,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
-from campaigns import services
 from contacts.models import BatchMember, ImportJob
 from tests.factories import CampaignFactory
 
@@ -72,7 +71,7 @@ def test_a_big_upload_goes_to_the_import_progress_page(manager: User, monkeypatc
         reverse("contacts:import-detail", args=[1])
     except NoReverseMatch:
         pytest.fail("contacts:import-detail is not routed yet")
-    monkeypatch.setattr(services, "INLINE_IMPORT_BYTES", 10)
+    monkeypatch.setattr("campaigns.services.campaigns.INLINE_IMPORT_BYTES", 10)
     campaign = CampaignFactory.create()
     response = _post(_client(manager), campaign.pk, GOOD_CSV)
     job = ImportJob.objects.get()

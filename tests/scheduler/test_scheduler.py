@@ -7,8 +7,10 @@ import pytest
 import time_machine
 from django_celery_beat.models import PeriodicTask
 
+from campaigns import engine as send_engine_seam
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, Emailer, Scenario
+from delivery import services as delivery_services
 from scheduler import services
 from scheduler.models import PlanRun
 from tests.factories import ScenarioFactory
@@ -32,9 +34,17 @@ def _settings(settings: Any) -> None:
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     fake = FakeEngine()
-    monkeypatch.setattr(campaign_services, "_engine", lambda: fake)
-    monkeypatch.setattr(services, "_engine", lambda: fake)
+    monkeypatch.setattr(send_engine_seam, "send_engine", lambda: fake)
+    monkeypatch.setattr(delivery_services, "watchdog", fake_watchdog(fake))
     return fake
+
+
+def fake_watchdog(fake: FakeEngine) -> Any:
+    def watchdog(*, now: dt.datetime | None = None) -> int:
+        fake.calls.append(("watchdog", {}))
+        return 0
+
+    return watchdog
 
 
 def scenario_on(day: dt.date, time: dt.time = dt.time(9, 0), **kwargs: Any) -> Scenario:
@@ -125,7 +135,7 @@ def test_dispatch_due_claims_only_due_emailers(django_capture_on_commit_callback
     with time_machine.travel(at(6), tick=False):
         services.plan_day(day=DAY)
     with time_machine.travel(at(9), tick=False), django_capture_on_commit_callbacks() as callbacks:
-        claimed = services.dispatch_due()
+        claimed = campaign_services.emailers_claim_due()
     assert claimed == [due.emailer.pk]
     assert len(callbacks) == 1
 
@@ -135,8 +145,8 @@ def test_dispatch_due_claims_once(django_capture_on_commit_callbacks: Any) -> No
     with time_machine.travel(at(6), tick=False):
         services.plan_day(day=DAY)
     with time_machine.travel(at(9, 1), tick=False), django_capture_on_commit_callbacks() as callbacks:
-        first = services.dispatch_due()
-        second = services.dispatch_due()
+        first = campaign_services.emailers_claim_due()
+        second = campaign_services.emailers_claim_due()
     assert (len(first), second, len(callbacks)) == (1, [], 1)
     assert Emailer.objects.get().dispatched_at == at(9, 1)
 
@@ -146,7 +156,7 @@ def test_dispatched_emailer_is_not_replanned() -> None:
     with time_machine.travel(at(6), tick=False):
         services.plan_day(day=DAY)
     with time_machine.travel(at(9), tick=False):
-        services.dispatch_due()
+        campaign_services.emailers_claim_due()
         services.plan_day(day=DAY)
     assert Emailer.objects.get().dispatched_at == at(9)
 
@@ -226,7 +236,7 @@ def test_racing_ticks_claim_each_due_emailer_once(monkeypatch: pytest.MonkeyPatc
     def dispatcher() -> None:
         try:
             barrier.wait()
-            claimed.extend(services.dispatch_due(now=at(10)))
+            claimed.extend(campaign_services.emailers_claim_due(now=at(10)))
         finally:
             connection.close()
 
@@ -246,7 +256,7 @@ def test_claimed_emailer_whose_run_never_started_is_dispatched_again(
     with time_machine.travel(at(6), tick=False):
         services.plan_day(day=DAY)
     with time_machine.travel(at(9), tick=False):
-        services.dispatch_due()  # the worker that got it died before emailer_run committed
+        campaign_services.emailers_claim_due()  # the worker that got it died before emailer_run committed
     with django_capture_on_commit_callbacks() as callbacks:
         assert services.tick(now=at(9, 1)).redispatched == 0  # too early to call it lost
         assert services.tick(now=at(9, 5)).redispatched == 1

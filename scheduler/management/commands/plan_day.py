@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from campaigns import selectors as campaign_selectors
-from scheduler import selectors, services
+from scheduler import services
 from scheduler.models import PlanRun
 
 
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         else:
             day = timezone.localdate()
         if options["dry_run"]:
-            scenarios = selectors.scenarios_to_plan(day=day)
+            scenarios = campaign_selectors.scenarios_to_plan(day=day)
             for scenario in scenarios:
                 at = timezone.localtime(campaign_selectors.scenario_scheduled_at(scenario=scenario))
                 self.stdout.write(f"  {at:%Y-%m-%d %H:%M %Z}  #{scenario.pk} {scenario} ({scenario.campaign})")
