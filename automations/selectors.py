@@ -10,6 +10,7 @@ from django.utils import timezone as dj_timezone
 
 from automations import cron
 from automations.models import Automation, AutomationRun
+from delivery import selectors as delivery_selectors
 
 ACTIVE, PAUSED = "active", "paused"
 
@@ -37,6 +38,53 @@ def automation_get(*, automation_id: int) -> Automation:
 
 def automation_runs(*, automation_id: int) -> QuerySet[AutomationRun]:
     return AutomationRun.objects.filter(automation_id=automation_id).select_related("send").order_by("-due_at", "-id")
+
+
+def automation_run_get(*, automation_id: int, run_id: int) -> AutomationRun:
+    """One run of one automation (scoped: a run id under another automation's URL does not exist)."""
+    return AutomationRun.objects.select_related("automation", "send").get(pk=run_id, automation_id=automation_id)
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What a run's live progress shows: the engine's counters of its Send (`delivery.selectors.send_progress`,
+    O(1) at any audience size), or the run's own counts when it handed nothing to the engine (skipped, failed
+    before its snapshot)."""
+
+    started: bool
+    total: int
+    sent: int
+    failed: int
+    queued: int
+    percent: int
+    failed_percent: int
+    rate_per_s: float
+    eta_seconds: float | None
+    send_status: str
+    reason: str
+    live: bool
+
+
+def automation_run_progress(*, run: AutomationRun) -> RunProgress:
+    live = run.status == AutomationRun.Status.RUNNING
+    if run.send_id is None:
+        return RunProgress(False, run.audience_size, run.sent, run.failed, 0, 0, 0, 0.0, None, "", run.reason, live)
+    progress = delivery_selectors.send_progress(send_id=run.send_id)
+    total = progress.total
+    return RunProgress(
+        started=True,
+        total=total,
+        sent=progress.sent,
+        failed=progress.failed,
+        queued=progress.queued,
+        percent=min(100, round(100 * progress.sent / total)) if total else 100,
+        failed_percent=min(100, round(100 * progress.failed / total)) if total else 0,
+        rate_per_s=progress.rate_per_s,
+        eta_seconds=progress.eta_seconds if live else None,
+        send_status=progress.status,
+        reason=run.reason or progress.reason,
+        live=live,
+    )
 
 
 @dataclass

@@ -13,4 +13,6 @@ urlpatterns = [
     path("<int:pk>/", views.automation_detail, name="detail"),
     path("<int:pk>/edit/", views.automation_edit, name="edit"),
     path("<int:pk>/action/", views.automation_action, name="action"),
+    path("<int:pk>/runs/<int:run_pk>/", views.automation_run_detail, name="run-detail"),
+    path("<int:pk>/runs/<int:run_pk>/progress/", views.automation_run_progress, name="run-progress"),
 ]

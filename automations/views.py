@@ -19,10 +19,12 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import editor_required
 from automations import cron, selectors, services
 from automations.forms import AutomationFilterForm, AutomationForm, apply_service_errors, builder_data
-from automations.models import Automation
+from automations.models import Automation, AutomationRun
 
 PAGE_SIZE = 25
 RUNS_PAGE_SIZE = 20
+# A running send moves every second, as on a scenario's page; a settled run is not polled at all.
+RUN_POLL_SECONDS = 1
 ACTIONS = ("pause", "resume", "run", "delete")
 
 
@@ -52,6 +54,48 @@ def automation_list(request: HttpRequest) -> HttpResponse:
     for automation in page:
         automation.schedule_text = selectors.automation_schedule(automation=automation).text  # type: ignore[attr-defined]
     return render(request, "automations/list.html", {"page": page, "form": form})
+
+
+def _get_run(pk: int, run_pk: int) -> AutomationRun:
+    try:
+        return selectors.automation_run_get(automation_id=pk, run_id=run_pk)
+    except AutomationRun.DoesNotExist:
+        raise Http404("No such run.") from None
+
+
+def _duration(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, whole = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {whole:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _run_context(run: AutomationRun) -> dict[str, Any]:
+    """What the run's progress fragment shows, for the page and for each poll alike."""
+    progress = selectors.automation_run_progress(run=run)
+    return {
+        "automation": run.automation,
+        "run": run,
+        "progress": progress,
+        "rate": f"{progress.rate_per_s:.1f} emails/s" if progress.rate_per_s else "",
+        "eta": _duration(progress.eta_seconds) if progress.eta_seconds else "",
+        "poll_seconds": RUN_POLL_SECONDS,
+    }
+
+
+@login_required
+def automation_run_detail(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
+    return render(request, "automations/run_detail.html", _run_context(_get_run(pk, run_pk)))
+
+
+@login_required
+def automation_run_progress(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
+    """The run's progress fragment, polled by htmx every RUN_POLL_SECONDS while the run is sending."""
+    return render(request, "automations/_run_progress.html", _run_context(_get_run(pk, run_pk)))
 
 
 @login_required

@@ -178,3 +178,89 @@ def test_the_form_says_why_a_template_without_an_unsubscribe_link_cannot_be_acti
     assert response.status_code == 200
     assert "cannot be activated" in page and "unsubscribe_url" in page and "all 3 contacts" in page
     assert not Automation.objects.exists()
+
+
+def _send_all(send_id: int) -> None:
+    from delivery import services as delivery_services
+    from delivery.models import Send
+
+    for page in range(Send.objects.get(pk=send_id).pages):
+        delivery_services.page_send(send_id=send_id, page=page)
+
+
+def test_the_runs_history_links_to_each_runs_progress(client, viewer, automation, frozen) -> None:
+    from automations import services
+
+    run = services.automation_run_now(automation_id=automation.pk).run
+    assert run is not None
+    client.force_login(viewer)
+
+    page = client.get(reverse("automations:detail", args=[automation.pk])).content.decode()
+
+    assert reverse("automations:run-detail", args=[automation.pk, run.pk]) in page
+
+
+def test_a_sending_runs_progress_polls_and_shows_the_sends_counts(client, viewer, automation, frozen) -> None:
+    from automations import services
+
+    run = services.automation_fire(automation_id=automation.pk).run
+    assert run is not None
+    client.force_login(viewer)
+
+    page = client.get(reverse("automations:run-detail", args=[automation.pk, run.pk])).content.decode()
+    fragment = client.get(reverse("automations:run-progress", args=[automation.pk, run.pk]))
+
+    poll = reverse("automations:run-progress", args=[automation.pk, run.pk])
+    assert f'hx-get="{poll}"' in page and 'hx-trigger="every 1s"' in page
+    assert '<strong id="run-sent">0</strong> / <span id="run-total">3</span> sent' in page
+    assert fragment.status_code == 200
+    assert 'id="run-progress"' in fragment.content.decode()
+
+
+def test_a_finished_runs_progress_shows_its_counts_and_stops_polling(
+    client, viewer, automation, frozen, django_capture_on_commit_callbacks
+) -> None:
+    from automations import services
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.automation_fire(automation_id=automation.pk).run
+    assert run is not None
+    with django_capture_on_commit_callbacks(execute=True):
+        _send_all(run.send_id)  # type: ignore[arg-type]
+    client.force_login(viewer)
+
+    page = client.get(reverse("automations:run-progress", args=[automation.pk, run.pk])).content.decode()
+
+    assert "hx-get" not in page
+    assert '<strong id="run-sent">3</strong> / <span id="run-total">3</span> sent' in page
+    assert "100%" in page and "Sent" in page
+
+
+def test_a_skipped_runs_page_says_why(client, viewer, automation, frozen) -> None:
+    import datetime as dt
+
+    from automations import services
+    from tests.automations.conftest import NOW
+
+    services.automation_run(automation_id=automation.pk, due_at=NOW - dt.timedelta(minutes=5))
+    skipped = services.automation_run(automation_id=automation.pk, due_at=NOW).run
+    assert skipped is not None
+    client.force_login(viewer)
+
+    page = client.get(reverse("automations:run-detail", args=[automation.pk, skipped.pk])).content.decode()
+
+    assert "previous run still sending" in page and "Nothing was sent" in page
+    assert "hx-get" not in page
+
+
+def test_a_run_under_another_automations_url_is_404(client, viewer, automation, segment, template, frozen) -> None:
+    from automations import services
+    from tests.automations.conftest import make_automation
+
+    other = make_automation(segment, template, name="Other")
+    run = services.automation_run_now(automation_id=automation.pk).run
+    assert run is not None
+    client.force_login(viewer)
+
+    assert client.get(reverse("automations:run-detail", args=[other.pk, run.pk])).status_code == 404
+    assert client.get(reverse("automations:run-progress", args=[other.pk, run.pk])).status_code == 404
