@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 from django.db import connection
-from django.db.models import Model, Prefetch, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
 
-from contacts.models import BatchMember, Contact, ContactAttribute, FunnelEvent, ImportJob
+from contacts.models import Batch, BatchMember, Contact, ContactAttribute, FunnelEvent, ImportJob
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000
@@ -241,3 +241,36 @@ def stored_attribute_types(names: Sequence[str]) -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT n.name, coalesce({probes}) FROM unnest(%s::text[]) AS n(name)", [names])
         return {name: field_type for name, field_type in cursor.fetchall() if field_type is not None}
+
+
+# --- attributes, for the layers that render contacts (delivery, templates_app) ------------------------------
+
+
+def contact_attributes(*, contact_id: int) -> dict[str, Any]:
+    """One contact's attributes, name -> value."""
+    return dict(ContactAttribute.objects.filter(contact_id=contact_id).values_list("field_name", "field_value"))
+
+
+def contacts_attributes(*, contact_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The attributes of a page of contacts in one query: contact id -> name -> value (contacts with none are
+    left out)."""
+    result: dict[int, dict[str, Any]] = {}
+    rows = ContactAttribute.objects.filter(contact_id__in=list(contact_ids)).values_list(
+        "contact_id", "field_name", "field_value"
+    )
+    for contact_id, name, value in rows:
+        result.setdefault(contact_id, {})[name] = value
+    return result
+
+
+def contacts_without_attribute(*, contacts: QuerySet[Contact], name: str) -> QuerySet[Contact]:
+    """The contacts of `contacts` for whom attribute `name` is missing, null or empty (one anti-join)."""
+    present = ContactAttribute.objects.filter(contact_id=OuterRef("pk"), field_name=name).exclude(
+        Q(field_value__isnull=True) | Q(field_value=None) | Q(field_value="")
+    )
+    return contacts.filter(~Exists(present))
+
+
+def batch_options(*, limit: int = 300) -> list[tuple[int, str]]:
+    """(id, name) of the newest batches, for pickers (the rules builder's "in batch")."""
+    return list(Batch.objects.order_by("-id").values_list("id", "name")[:limit])

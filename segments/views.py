@@ -15,7 +15,8 @@ from django.views.decorators.http import require_POST
 
 from accounts import roles
 from accounts.permissions import editor_required
-from contacts.models import Batch, Contact, FunnelEvent
+from contacts import selectors as contact_selectors
+from contacts.models import Contact, FunnelEvent
 from segments import rules as rules_mod
 from segments import selectors, services
 from segments.errors import SegmentError
@@ -45,7 +46,7 @@ def _vocabulary() -> dict[str, Any]:
         "attributes": selectors.attribute_catalog(),
         "statuses": Contact.Status.choices,
         "funnel_types": FunnelEvent.FunnelType.choices,
-        "batches": list(Batch.objects.order_by("-id").values_list("id", "name")[:300]),
+        "batches": contact_selectors.batch_options(limit=300),
     }
 
 

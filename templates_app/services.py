@@ -10,9 +10,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import Exists, OuterRef, ProtectedError, Q, QuerySet
+from django.db.models import ProtectedError, Q, QuerySet
 
-from contacts.models import Contact, ContactAttribute
+from contacts import selectors as contact_selectors
+from contacts.models import Contact
 from templates_app import rendering
 from templates_app.models import MessageTemplate
 from templates_app.rendering import CompiledMessage, RenderedEmail, TemplateError
@@ -135,7 +136,7 @@ def contact_render_context(*, contact: Contact | None) -> dict[str, Any]:
     unsubscribe_url, view_url = preview_links()
     if contact is None:
         return rendering.contact_context(unsubscribe_url=unsubscribe_url, view_in_browser_url=view_url)
-    attributes = dict(ContactAttribute.objects.filter(contact_id=contact.pk).values_list("field_name", "field_value"))
+    attributes = contact_selectors.contact_attributes(contact_id=contact.pk)
     return rendering.contact_context(
         first_name=contact.first_name,
         last_name=contact.last_name,
@@ -276,10 +277,7 @@ def _missing_for(variable: rendering.UsedVariable, contacts: QuerySet[Contact]) 
         return contacts.filter(_FIELD_LOOKUPS[variable.root])
     if not variable.attribute:
         return contacts
-    present = ContactAttribute.objects.filter(contact_id=OuterRef("pk"), field_name=variable.attribute).exclude(
-        Q(field_value__isnull=True) | Q(field_value=None) | Q(field_value="")
-    )
-    return contacts.filter(~Exists(present))
+    return contact_selectors.contacts_without_attribute(contacts=contacts, name=variable.attribute)
 
 
 def template_check(
