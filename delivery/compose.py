@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
-from contacts import selectors as contact_selectors
+from contacts.models import ContactAttribute
 from delivery.models import Send
 from delivery.tokens import UNSUBSCRIBE_SALT, VIEW_SALT, token_make
 from delivery.transports import OutgoingEmail
@@ -93,7 +93,13 @@ def link_prefixes() -> tuple[str, str]:
 
 def attributes_for(contact_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """Every attribute of the page's contacts in one query."""
-    return contact_selectors.contacts_attributes(contact_ids=list(contact_ids))
+    result: dict[int, dict[str, Any]] = {}
+    rows = ContactAttribute.objects.filter(contact_id__in=list(contact_ids)).values_list(
+        "contact_id", "field_name", "field_value"
+    )
+    for contact_id, name, value in rows:
+        result.setdefault(contact_id, {})[name] = value
+    return result
 
 
 def _with_footer(rendered_html: str, rendered_text: str, url: str) -> tuple[str, str]:
