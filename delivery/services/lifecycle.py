@@ -1,0 +1,237 @@
+"""A Send's lifecycle after the snapshot: finish, pause, resume, fail, cancel, retry, and the watchdog that repairs
+what crashes leave behind. Each change is a conditional update; the layers above hear it through delivery.events
+once it commits."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from delivery import events
+from delivery.models import Delivery, Send
+from delivery.services.window import enqueue_pages, refill_window
+
+logger = logging.getLogger("delivery.services")
+
+SendStatus = Send.Status
+DeliveryStatus = Delivery.Status
+
+# A sending Send with no committed page for this long is presumed to have lost its page messages. Longer than the
+# slowest healthy page (rate-limiter wait + provider timeout), short enough that a crash costs under a minute.
+WATCHDOG_STALE_SECONDS = 45.0
+
+
+def publish_on_commit(send_id: int, event: events.SendEvent, reason: str = "") -> None:
+    transaction.on_commit(lambda: events.publish(send_id=send_id, event=event, reason=reason))
+
+
+def send_finish_if_complete(*, send_id: int, trust_counters: bool = True) -> bool:
+    """Close a `sending` Send once none of its rows is queued. Called after each page commits: the last page
+    to commit sees every other page's commit, so exactly one caller (or the watchdog) closes it."""
+    # The counters move in each page's transaction, so they say cheaply whether a row can still be queued.
+    if (
+        trust_counters
+        and not Send.objects.filter(
+            pk=send_id, status=SendStatus.SENDING, total__lte=F("sent") + F("failed") + F("cancelled")
+        ).exists()
+    ):
+        return False
+    with transaction.atomic():
+        # Committed rows are never `sending` (that state lives only inside a page's transaction).
+        if Delivery.objects.filter(send_id=send_id, status=DeliveryStatus.QUEUED).exists():
+            return False
+        now = timezone.now()
+        if not Send.objects.filter(pk=send_id, status=SendStatus.SENDING).update(
+            status=SendStatus.DONE, finished_at=now, last_progress_at=now
+        ):
+            return False
+        publish_on_commit(send_id, "finished")
+    logger.info("send %s: finished", send_id)
+    return True
+
+
+def contact_deleting(*, contact_id: int) -> None:
+    """A deleted contact takes its Delivery rows with it (Django's cascade; the rows hold the email address).
+    Its rows still queued count as cancelled first, so each send's counters still add up to its total and the
+    send closes as usual instead of waiting for the watchdog. Runs inside the delete's transaction; the lock
+    waits for a page that has claimed one of the rows, after which that row is no longer queued."""
+    queued = list(
+        Delivery.objects.select_for_update()
+        .filter(contact_id=contact_id, status=DeliveryStatus.QUEUED)
+        .order_by("id")
+        .values_list("send_id", flat=True)
+    )
+    for send_id in sorted(set(queued)):
+        Send.objects.filter(pk=send_id).update(cancelled=F("cancelled") + queued.count(send_id))
+        transaction.on_commit(functools.partial(send_finish_if_complete, send_id=send_id))
+
+
+def send_pause(*, send_id: int, reason: str = "") -> bool:
+    """Stop sending within a second: page tasks check the status inside their transaction. True if it changed."""
+    with transaction.atomic():
+        changed = Send.objects.filter(pk=send_id, status__in=(SendStatus.SENDING, SendStatus.PENDING)).update(
+            status=SendStatus.PAUSED, status_reason=(reason or "Paused")[:500]
+        )
+        if changed:
+            publish_on_commit(send_id, "paused", reason)
+    return bool(changed)
+
+
+def send_resume(*, send_id: int) -> int:
+    """Continue a paused Send: re-enqueue its released pages that still have queued rows and refill the window.
+    Returns the number of pages enqueued."""
+    with transaction.atomic():
+        send = Send.objects.select_for_update().filter(pk=send_id).first()
+        if send is None or send.status != SendStatus.PAUSED:
+            return 0
+        if send.started_at is None:
+            # Paused before the snapshot ran: it goes back to pending; the caller's send_start does the rest.
+            Send.objects.filter(pk=send_id).update(status=SendStatus.PENDING, status_reason="")
+            return 0
+        Send.objects.filter(pk=send_id, status=SendStatus.PAUSED).update(
+            status=SendStatus.SENDING, status_reason="", last_progress_at=timezone.now()
+        )
+        pages = refill_window(send_id)
+        transaction.on_commit(lambda: enqueue_pages(send_id, pages))
+        publish_on_commit(send_id, "resumed")
+    if not pages:
+        send_finish_if_complete(send_id=send_id, trust_counters=False)
+    return len(pages)
+
+
+def send_fail(*, send_id: int, reason: str) -> int:
+    """End a `sending` (or paused) Send as `failed` with `reason`, and fail its queued rows with that reason.
+    The layers above hear `failed` once the status change commits (campaigns marks the scenario failed and
+    notifies its owner). Returns the rows failed; a second call (another page with the same error) changes nothing.
+
+    Two steps, as `send_cancel`: the status commits first, so pages starting now skip; the rows update then waits
+    only for pages already in flight, which finish their own rows. Call it outside a page's transaction."""
+    reason = reason[:500]
+    with transaction.atomic():
+        changed = Send.objects.filter(pk=send_id, status__in=(SendStatus.SENDING, SendStatus.PAUSED)).update(
+            status=SendStatus.FAILED, status_reason=reason, finished_at=timezone.now()
+        )
+        if changed:
+            publish_on_commit(send_id, "failed", reason)
+    if not changed:
+        return 0
+    logger.warning("send %s: failed: %s", send_id, reason)
+    return fail_queued_rows(send_id, reason)
+
+
+def fail_queued_rows(send_id: int, reason: str) -> int:
+    with transaction.atomic():
+        count = Delivery.objects.filter(send_id=send_id, status=DeliveryStatus.QUEUED).update(
+            status=DeliveryStatus.FAILED, attempts=F("attempts") + 1, last_error=reason[:500]
+        )
+        if count:
+            Send.objects.filter(pk=send_id).update(failed=F("failed") + count)
+    return count
+
+
+def send_cancel(*, send_id: int, reason: str = "") -> int:
+    """Stop for good: the Send is `cancelled` and its queued rows become `cancelled`. Returns the rows cancelled.
+
+    The status change commits first, so a page starting now skips; the set-based row update then waits only
+    for pages already in flight, which finish their own rows (never a queued row of ours: both use conditions).
+    """
+    with transaction.atomic():
+        changed = Send.objects.filter(
+            pk=send_id, status__in=(SendStatus.PENDING, SendStatus.SENDING, SendStatus.PAUSED)
+        ).update(status=SendStatus.CANCELLED, status_reason=(reason or "Cancelled")[:500], finished_at=timezone.now())
+        if changed:
+            publish_on_commit(send_id, "cancelled", reason)
+    return cancel_queued_rows(send_id)
+
+
+def cancel_queued_rows(send_id: int) -> int:
+    with transaction.atomic():
+        count = Delivery.objects.filter(send_id=send_id, status=DeliveryStatus.QUEUED).update(
+            status=DeliveryStatus.CANCELLED, last_error="Send cancelled"
+        )
+        if count:
+            Send.objects.filter(pk=send_id).update(cancelled=F("cancelled") + count)
+    return count
+
+
+def send_retry_failed(*, send_id: int) -> int:
+    """Queue the failed rows again in a new retry round (new Idempotency-Keys: those rows were never sent).
+    Returns the number of rows queued again."""
+    with transaction.atomic():
+        send = Send.objects.select_for_update().filter(pk=send_id).first()
+        if send is None or send.status not in (
+            SendStatus.DONE,
+            SendStatus.PAUSED,
+            SendStatus.FAILED,
+            SendStatus.SENDING,
+        ):
+            return 0
+        count = Delivery.objects.filter(send_id=send_id, status=DeliveryStatus.FAILED).update(
+            status=DeliveryStatus.QUEUED, attempts=0, last_error=""
+        )
+        if not count:
+            return 0
+        Send.objects.filter(pk=send_id).update(
+            status=SendStatus.SENDING,
+            status_reason="",
+            failed=F("failed") - count,
+            retry_round=F("retry_round") + 1,
+            finished_at=None,
+            last_progress_at=timezone.now(),
+        )
+        # The failed rows are on released pages; every such page goes out again, plus the window's room.
+        pages = refill_window(send_id)
+        transaction.on_commit(lambda: enqueue_pages(send_id, pages))
+        publish_on_commit(send_id, "resumed")
+    return count
+
+
+def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -> int:
+    """Repair what crashes leave behind; called by the scheduler tick. Returns the number of pages re-enqueued.
+
+    - A `sending` Send with no progress for `stale_after` seconds (its page messages were lost with a killed
+      worker: Redis redelivers unacked messages only after the visibility timeout) gets its released queued
+      pages again and a full window. Duplicated messages are harmless: a page with no queued rows is a no-op.
+    - A `sending` Send with no queued row left (the finishing worker died after its commit) is closed.
+    - A `cancelled` Send with queued rows left (died between the two steps of a cancel) has them cancelled;
+      a `failed` one (died between the two steps of `send_fail`) has them failed.
+    """
+    now = now or timezone.now()
+    if stale_after is None:
+        stale_after = float(getattr(settings, "DELIVERY_WATCHDOG_SECONDS", WATCHDOG_STALE_SECONDS))
+    stale = now - timedelta(seconds=stale_after)
+    enqueued = 0
+    for send_id, seen in Send.objects.filter(status=SendStatus.SENDING, last_progress_at__lt=stale).values_list(
+        "pk", "last_progress_at"
+    ):
+        pages: list[int] = []
+        with transaction.atomic():
+            # Conditional on the value we read, so two ticks never both re-enqueue the same stall.
+            if not Send.objects.filter(pk=send_id, status=SendStatus.SENDING, last_progress_at=seen).update(
+                last_progress_at=now
+            ):
+                continue
+            pages = refill_window(send_id)
+            if pages:
+                transaction.on_commit(functools.partial(enqueue_pages, send_id, pages))
+                enqueued += len(pages)
+                logger.warning("watchdog: send %s stalled, re-enqueued %s pages", send_id, len(pages))
+        if not pages:
+            send_finish_if_complete(send_id=send_id, trust_counters=False)
+    leftovers = Send.objects.filter(status=SendStatus.CANCELLED, finished_at__gte=now - timedelta(days=1)).filter(
+        Exists(Delivery.objects.filter(send_id=OuterRef("pk"), status=DeliveryStatus.QUEUED))
+    )
+    for send_id in leftovers.values_list("pk", flat=True):
+        cancel_queued_rows(send_id)
+    failed_leftovers = Send.objects.filter(status=SendStatus.FAILED, finished_at__gte=now - timedelta(days=1)).filter(
+        Exists(Delivery.objects.filter(send_id=OuterRef("pk"), status=DeliveryStatus.QUEUED))
+    )
+    for send_id, reason in failed_leftovers.values_list("pk", "status_reason"):
+        fail_queued_rows(send_id, reason)  # died between the two steps of send_fail
+    return enqueued
