@@ -8,14 +8,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 from import_export import resources
 from import_export.admin import ImportExportModelAdmin
 
-from contacts import services
+from contacts import selectors, services
 from contacts.csvsafe import csv_safe
 from contacts.models import Batch, BatchMember, Contact, ContactAttribute, FunnelEvent, ImportJob
 
@@ -26,14 +25,11 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         qs = self.object_list
-        if isinstance(qs, QuerySet) and not qs.query.where and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table]
-                )
-                row = cursor.fetchone()
-            if row and row[0] > 10_000:
-                return int(row[0])
+        if isinstance(qs, QuerySet) and not qs.query.where:
+            estimate = selectors.table_row_estimate(qs.model)
+            # A small table is counted exactly: the estimate is only worth its error where COUNT(*) is slow.
+            if estimate is not None and estimate > 10_000:
+                return estimate
         return super().count
 
 

@@ -37,10 +37,6 @@ def batch_contact_ids(*, batch_id: int) -> QuerySet[BatchMember, int]:
     return BatchMember.objects.filter(batch_id=batch_id).values_list("contact_id", flat=True)
 
 
-def contacts_in(*, contact_ids: QuerySet) -> QuerySet[Contact]:
-    return Contact.objects.filter(pk__in=contact_ids)
-
-
 # --- search --------------------------------------------------------------------------------------------------
 
 
@@ -193,15 +189,24 @@ def keyset_page(
     )
 
 
+def table_row_estimate(model: type[Model]) -> int | None:
+    """The planner's row estimate for the model's table (pg_class.reltuples, kept by autovacuum: no scan).
+    None off PostgreSQL, and for a table never vacuumed or analysed (PostgreSQL 14+ says -1 then)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
+        row = cursor.fetchone()
+    return int(row[0]) if row and row[0] >= 0 else None
+
+
 def estimated_total(qs: QuerySet[M], *, filtered: bool) -> tuple[int, bool]:
     """(number, exact). Unfiltered on PostgreSQL: the planner's row estimate for the table (no scan).
     Filtered: an exact count when there are at most COUNT_CAP matches, else (COUNT_CAP, False)."""
-    if not filtered and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table])
-            row = cursor.fetchone()
-        if row and row[0] >= 0:
-            return int(row[0]), False
+    if not filtered:
+        estimate = table_row_estimate(qs.model)
+        if estimate is not None:
+            return estimate, False
     found = qs.order_by()[: COUNT_CAP + 1].count()
     return (COUNT_CAP, False) if found > COUNT_CAP else (found, True)
 

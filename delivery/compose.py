@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import html as html_lib
 import time
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,14 +15,15 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
-from contacts.models import ContactAttribute
+from contacts import selectors as contact_selectors
+from delivery.lru import LRUCache
 from delivery.models import Send
 from delivery.tokens import UNSUBSCRIBE_SALT, VIEW_SALT, token_make
 from delivery.transports import OutgoingEmail
 from templates_app import rendering
 
-_COMPILED_CACHE_SIZE = 32
-_compiled: OrderedDict[tuple[int, bool], _Compiled] = OrderedDict()
+# A started Send's content does not change: compiled once per process, by (send id, text part derived here).
+_compiled: LRUCache[tuple[int, bool], _Compiled] = LRUCache(32)
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,6 @@ class Recipient:
     lms_lead_id: str | None
 
 
-def compile_send(send: Send, *, derived_text: bool = True) -> rendering.CompiledMessage:
-    """Compile a Send's content (once per process: a started Send's content does not change)."""
-    return _compiled_for(send, derived_text).message
-
-
 @dataclass(frozen=True)
 class _Compiled:
     message: rendering.CompiledMessage
@@ -53,7 +48,6 @@ def _compiled_for(send: Send, derived_text: bool) -> _Compiled:
     key = (send.pk, derived_text)
     cached = _compiled.get(key)
     if cached is not None:
-        _compiled.move_to_end(key)
         return cached
     compiled = _compile(send)
     if not derived_text and _text_is_derived(send):
@@ -61,9 +55,7 @@ def _compiled_for(send: Send, derived_text: bool) -> _Compiled:
         # it here would cost a third of the render time and almost half of every request's bytes.
         compiled = dataclasses.replace(compiled, text=None, text_from_rendered_html=False)
     entry = _Compiled(message=compiled, wants_view_url=uses_view_url(send), needs_attributes=uses_attributes(send))
-    _compiled[key] = entry
-    while len(_compiled) > _COMPILED_CACHE_SIZE:
-        _compiled.popitem(last=False)
+    _compiled.put(key, entry)
     return entry
 
 
@@ -93,13 +85,7 @@ def link_prefixes() -> tuple[str, str]:
 
 def attributes_for(contact_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """Every attribute of the page's contacts in one query."""
-    result: dict[int, dict[str, Any]] = {}
-    rows = ContactAttribute.objects.filter(contact_id__in=list(contact_ids)).values_list(
-        "contact_id", "field_name", "field_value"
-    )
-    for contact_id, name, value in rows:
-        result.setdefault(contact_id, {})[name] = value
-    return result
+    return contact_selectors.contacts_attributes(contact_ids=list(contact_ids))
 
 
 def _with_footer(rendered_html: str, rendered_text: str, url: str) -> tuple[str, str]:
@@ -153,7 +139,7 @@ def compose_page(*, send: Send, recipients: list[Recipient], derived_text: bool 
     including past the render limits: each email within TEMPLATE_RENDER_MAX_SECONDS, and the whole page within
     DELIVERY_PAGE_RENDER_MAX_SECONDS, so a slow template fails the send before the page task's time limit kills
     it (which would leave the page queued to be tried again forever)."""
-    page_deadline = time.monotonic() + float(getattr(settings, "DELIVERY_PAGE_RENDER_MAX_SECONDS", 30.0))
+    page_deadline = time.monotonic() + float(settings.DELIVERY_PAGE_RENDER_MAX_SECONDS)
     entry = _compiled_for(send, derived_text)
     compiled, wants_view_url = entry.message, entry.wants_view_url
     attributes = attributes_for(r.contact_id for r in recipients) if entry.needs_attributes else {}
