@@ -16,11 +16,11 @@ _KEY = "herald:api-auth-failures:{ip}"
 
 
 def _limit() -> int:
-    return int(getattr(settings, "API_AUTH_FAILURE_LIMIT", 10))
+    return int(settings.API_AUTH_FAILURE_LIMIT)
 
 
 def _window() -> int:
-    return int(getattr(settings, "API_AUTH_FAILURE_WINDOW_SECONDS", 600))
+    return int(settings.API_AUTH_FAILURE_WINDOW_SECONDS)
 
 
 class ThrottledTokenAuthentication(TokenAuthentication):

@@ -21,7 +21,7 @@ def client_ip(request: HttpRequest) -> str | None:
     Behind HERALD_TRUSTED_PROXIES reverse proxies, the X-Forwarded-For entry that many from the right (the one the
     outermost trusted proxy saw; entries further left are whatever the client sent); else REMOTE_ADDR. Trusting
     the header without a proxy would let every request pick its own address."""
-    proxies = int(getattr(settings, "HERALD_TRUSTED_PROXIES", 0))
+    proxies = int(settings.HERALD_TRUSTED_PROXIES)
     if proxies > 0:
         forwarded = [part for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
         if len(forwarded) >= proxies:

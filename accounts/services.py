@@ -33,7 +33,7 @@ def notification_create(
     if user is None:
         return None
     notification = Notification.objects.create(user=user, title=title[:200], body=body, url=url[:500], level=level)
-    wants_email = getattr(settings, "NOTIFY_BY_EMAIL", False) if email is None else email
+    wants_email = settings.NOTIFY_BY_EMAIL if email is None else email
     if wants_email and user.email:
         link = f"{settings.HERALD_BASE_URL}{url}" if url.startswith("/") else url
         message = "\n\n".join(part for part in (body, link) if part)

@@ -277,7 +277,7 @@ def main(argv: list[str]) -> None:
         procs.stop()
         _purge_broker()
         fake.stop()
-    routing = "scheduler.routing" if getattr(settings, "CELERY_TASK_ROUTES", None) else "one FIFO queue"
+    routing = "scheduler.routing" if settings.CELERY_TASK_ROUTES else "one FIFO queue"
     print_table(f"Due time -> first request at the server ({AUDIENCE}-recipient scenarios; {routing})", rows)
 
 

@@ -32,11 +32,6 @@ def page_send_task(self: Any, send_id: int, page: int) -> str:
     return outcome.status
 
 
-@shared_task(soft_time_limit=60, time_limit=90)
-def watchdog_task() -> int:
-    return services.watchdog()
-
-
 @worker_init.connect
 def _warm_worker(**kwargs: Any) -> None:
     """In a worker's parent process, before it forks its pool: build Django's URL resolver (the unsubscribe link's

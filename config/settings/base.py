@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -225,14 +227,28 @@ RESEND_HOURLY_CAP = env.int("RESEND_HOURLY_CAP", default=0)
 RESEND_TIMEOUT = env.float("RESEND_TIMEOUT", default=30.0)
 DELIVERY_PAGE_SIZE = 100
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
-# A stalled `sending` send (no progress for this long) has its queued pages re-enqueued by the watchdog.
+# A stalled `sending` send (no progress for this long) has its queued pages re-enqueued by the watchdog. Longer than
+# the slowest healthy page (rate-limiter wait + provider timeout), short enough that a crash costs under a minute.
 DELIVERY_WATCHDOG_SECONDS = env.float("DELIVERY_WATCHDOG_SECONDS", default=45.0)
-# Pages of one send enqueued at once; each finished page releases the next, so a new send never waits long.
+# Pages of one send enqueued at once (a few per worker process); each finished page releases the next, so a new
+# send never waits long.
 DELIVERY_WINDOW_PAGES = env.int("DELIVERY_WINDOW_PAGES", default=32)
 # The page path's statements are prepared per connection; turn off behind a transaction-pooling PgBouncer < 1.21.
 DELIVERY_PREPARED_STATEMENTS = env.bool("DELIVERY_PREPARED_STATEMENTS", default=True)
 DELIVERY_ERROR_PAUSE_RATE = env.float("DELIVERY_ERROR_PAUSE_RATE", default=0.2)
-SCHEDULER_DAILY_AT = env("SCHEDULER_DAILY_AT", default="06:00")
+
+
+def parse_daily_at(value: str) -> str:
+    """SCHEDULER_DAILY_AT as "HH:MM" (24-hour; "6" and "6:30" accepted). A value that is not a time of day stops
+    every process at start instead of failing the daily plan's schedule later."""
+    match = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?", value.strip())
+    hour, minute = (int(match.group(1)), int(match.group(2) or 0)) if match else (-1, -1)
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        raise ImproperlyConfigured(f"SCHEDULER_DAILY_AT must be a time of day as HH:MM (e.g. 06:00), not {value!r}.")
+    return f"{hour:02d}:{minute:02d}"
+
+
+SCHEDULER_DAILY_AT = parse_daily_at(env("SCHEDULER_DAILY_AT", default="06:00"))
 SCHEDULER_TICK_SECONDS = env.float("SCHEDULER_TICK_SECONDS", default=1.0)
 # What the scheduler (the top app) runs, in order, as dotted paths: lower apps never import it, it imports these.
 # A plan hook is called as hook(day=, now=) and returns how many runs it planned; a tick hook as hook(now=) and

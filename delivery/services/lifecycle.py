@@ -22,10 +22,6 @@ logger = logging.getLogger("delivery.services")
 SendStatus = Send.Status
 DeliveryStatus = Delivery.Status
 
-# A sending Send with no committed page for this long is presumed to have lost its page messages. Longer than the
-# slowest healthy page (rate-limiter wait + provider timeout), short enough that a crash costs under a minute.
-WATCHDOG_STALE_SECONDS = 45.0
-
 
 def publish_on_commit(send_id: int, event: events.SendEvent, reason: str = "") -> None:
     transaction.on_commit(lambda: events.publish(send_id=send_id, event=event, reason=reason))
@@ -204,7 +200,7 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
     """
     now = now or timezone.now()
     if stale_after is None:
-        stale_after = float(getattr(settings, "DELIVERY_WATCHDOG_SECONDS", WATCHDOG_STALE_SECONDS))
+        stale_after = float(settings.DELIVERY_WATCHDOG_SECONDS)
     stale = now - timedelta(seconds=stale_after)
     enqueued = 0
     for send_id, seen in Send.objects.filter(status=SendStatus.SENDING, last_progress_at__lt=stale).values_list(

@@ -12,9 +12,6 @@ from delivery.services.prepared import returning
 
 DeliveryStatus = Delivery.Status
 
-# Pages of one Send waiting in the broker at once (DELIVERY_WINDOW_PAGES overrides): a few per worker process.
-DEFAULT_WINDOW_PAGES = 32
-
 
 def enqueue_pages(send_id: int, pages: Any) -> int:
     """One message per page over one broker connection (10k pages for 1M recipients take a few seconds)."""
@@ -31,7 +28,7 @@ def enqueue_pages(send_id: int, pages: Any) -> int:
 def window_pages() -> int:
     """How many pages of one Send may wait in the broker at once. Enough to keep every worker busy; small
     enough that a send started later (or an automation's) is not queued behind a whole large send."""
-    return max(1, int(getattr(settings, "DELIVERY_WINDOW_PAGES", DEFAULT_WINDOW_PAGES)))
+    return max(1, int(settings.DELIVERY_WINDOW_PAGES))
 
 
 def _queued_pages(send_id: int, *, below: int | None = None) -> list[int]:
