@@ -16,6 +16,7 @@ from import_export.admin import ImportExportModelAdmin
 
 from contacts import selectors, services
 from contacts.csvsafe import csv_safe
+from contacts.importing.columns import valid_email
 from contacts.models import Batch, BatchMember, Contact, ContactAttribute, FunnelEvent, ImportJob
 
 
@@ -49,6 +50,9 @@ class ContactResource(resources.ModelResource):
         # Emails are stored lower-cased (a check constraint enforces it); match and store them that way.
         if row.get("email"):
             row["email"] = str(row["email"]).strip().lower()
+        # The same syntax rule as every other way in (contacts/importing/columns.py); import-export reports the row.
+        if not valid_email(row.get("email") or ""):
+            raise ValueError(f"invalid email {row.get('email')!r}")
 
 
 class AttributeInline(admin.TabularInline):

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 
+from contacts.importing.columns import valid_email
 from contacts.models import Batch, Contact, ImportJob
 
 
@@ -45,7 +46,11 @@ class ContactForm(forms.ModelForm):
 
     def clean_email(self) -> str:
         # Emails are stored lower-cased, so the uniqueness check below compares like with like.
-        return str(self.cleaned_data["email"]).strip().lower()
+        email = str(self.cleaned_data["email"]).strip().lower()
+        # The same syntax rule as imports and the API (email-validator), stricter than Django's EmailField alone.
+        if not valid_email(email):
+            raise forms.ValidationError("Enter a valid email address.")
+        return email
 
     def clean_lms_lead_id(self) -> str | None:
         value = (self.cleaned_data.get("lms_lead_id") or "").strip() or None

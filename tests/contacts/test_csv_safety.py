@@ -6,12 +6,14 @@ import csv
 import io
 
 import pytest
+import tablib
 from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
 
 from contacts.admin import ContactAdmin, ContactResource
 from contacts.csvsafe import csv_safe, safe_writer
+from contacts.forms import ContactForm
 from contacts.models import Contact
 from tests.contacts.conftest import make_contact
 
@@ -98,3 +100,19 @@ def test_event_with_a_contact_id_beyond_bigint_is_an_item_error_not_a_500(api: A
     response = api.post("/api/v1/events", {"contact_id": 2**63, "to_stage": "lead"}, format="json")
     assert response.status_code == 200
     assert response.json()["results"][0]["error"] == f"contact id {2**63!r} is out of range"
+
+
+@pytest.mark.django_db
+def test_contact_form_rejects_an_email_the_validator_rejects() -> None:
+    form = ContactForm(data={"email": BAD_EMAIL})
+    assert not form.is_valid()
+    assert "email" in form.errors
+
+
+@pytest.mark.django_db
+def test_admin_import_export_import_rejects_an_invalid_email_row() -> None:
+    dataset = tablib.Dataset(["ok@example.com", "Ann"], [BAD_EMAIL, "Eve"], headers=["email", "first_name"])
+    result = ContactResource().import_data(dataset, dry_run=False, raise_errors=False)
+    assert result.has_errors()
+    assert "invalid email" in str(result.row_errors()[0][1][0].error)
+    assert not Contact.objects.filter(first_name="Eve").exists()
