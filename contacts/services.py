@@ -151,7 +151,7 @@ def contact_delete(*, contact_id: int) -> bool:
 
 def import_job_create(
     *,
-    file: IO[bytes] | File,
+    file: IO[bytes] | File[bytes],
     original_name: str,
     kind: str = ImportJob.Kind.CONTACTS,
     batch: Batch | None = None,

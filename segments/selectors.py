@@ -23,7 +23,7 @@ SAMPLE_SIZE = 20
 MEMBERS_PAGE_SIZE = 50
 
 
-def segment_contact_ids(*, segment: Segment) -> QuerySet:
+def segment_contact_ids(*, segment: Segment) -> QuerySet[Any, Any]:
     """The segment's contacts as a query of contact ids (a subquery, never a Python list).
 
     An SQL segment runs here and now, under `segments.sql.run_read_only` (the reader role, read-only, with the
@@ -37,7 +37,7 @@ def segment_contact_ids(*, segment: Segment) -> QuerySet:
     return _contact_ids(segment=segment)
 
 
-def _contact_ids(*, segment: Segment) -> QuerySet:
+def _contact_ids(*, segment: Segment) -> QuerySet[Any, Any]:
     """`segment_contact_ids`, lazily for every type: the SQL type embeds the user's text, so such a query only
     runs inside `_guarded`."""
     if segment.type == Segment.Type.MANUAL:

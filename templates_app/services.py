@@ -286,7 +286,7 @@ def template_check(
     subject: str = "",
     body: str = "",
     templating: str = MessageTemplate.TemplatingType.MJML,
-    audience_ids: QuerySet | None = None,
+    audience_ids: QuerySet[Any, Any] | None = None,
 ) -> CheckReport:
     """Pre-send check of a template (or of unsaved content): it compiles, every variable resolves for the
     audience (who fails, a sample), an unsubscribe link is present, the HTML stays under Gmail's clipping size.

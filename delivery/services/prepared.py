@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from django.conf import settings
@@ -37,4 +37,4 @@ def returning(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
         return rows[0] if rows else None
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchone()
+        return cast("tuple[Any, ...] | None", cursor.fetchone())

@@ -86,7 +86,7 @@ def send_start(*, send_id: int, audience: QuerySet[Any]) -> int:
             cursor.execute(
                 sql, (send_id, page_size, DeliveryStatus.QUEUED, Contact.Status.SUBSCRIBED, *audience_params)
             )
-            total = max(cursor.rowcount, 0)
+            total = max(int(cursor.rowcount), 0)
         pages = math.ceil(total / page_size)
         first = min(pages, window_pages())
         Send.objects.filter(pk=send_id).update(total=total, pages=pages, next_page=first)
