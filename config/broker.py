@@ -49,17 +49,18 @@ def write_atomically(path: Path | str, data: bytes) -> None:
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    # kombu names the argument `message` in the base channel and `payload` in the filesystem one; keep the base.
+    def _put(self, queue: Any, message: Any, **kwargs: Any) -> None:  # type: ignore[override]
         filename = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         path = os.path.join(self.data_folder_out, filename)
         try:
             # Readers pick files by the ".<queue>.msg" suffix after the first dot; the temporary name starts with a
             # dot, so it never matches while it is being written.
-            write_atomically(path, str_to_bytes(dumps(payload)))
+            write_atomically(path, str_to_bytes(dumps(message)))
         except OSError as exc:
             raise ChannelError(f"Cannot add file {path!r} to directory") from exc
 
-    def _get(self, queue: str) -> Any:
+    def _get(self, queue: Any, timeout: Any = None) -> Any:
         wanted = f"{queue}.msg"
         claimed_folder = Path(self.processed_folder)
         claimed_folder.mkdir(parents=True, exist_ok=True)
