@@ -18,10 +18,11 @@ DeliveryStatus = Delivery.Status
 # One statement claims a page on PostgreSQL: the Send's status and retry round, the page's advisory lock (taken
 # only when the Send is sending), and the page's queued rows locked with SKIP LOCKED (read only when the lock was
 # taken: the lateral subquery depends on it). The lock serialises work on one page across workers, so a page is
-# always claimed whole (see the docstring of `delivery.services`). Taking it inside the statement is safe although the statement's
-# snapshot is older than the lock: a row that a previous holder of the lock marked sent and committed is re-read
-# at its newest version when FOR UPDATE locks it, and no longer matches `status = 'queued'`. The statuses are
-# literals, not parameters, so the prepared statement's generic plan can use the partial index of queued rows.
+# always claimed whole (see the docstring of `delivery.services`). Taking it inside the statement is safe although
+# the statement's snapshot is older than the lock: a row that a previous holder of the lock marked sent and
+# committed is re-read at its newest version when FOR UPDATE locks it, and no longer matches `status = 'queued'`.
+# The statuses are literals, not parameters, so the prepared statement's generic plan can use the partial index of
+# queued rows.
 _CLAIM_SQL = """
     WITH s AS (SELECT id, status, retry_round FROM {send} WHERE id = %(send_id)s::bigint),
     lk AS (SELECT pg_try_advisory_xact_lock(%(key1)s::int, %(key2)s::int) AS ok FROM s WHERE s.status = '{sending}')

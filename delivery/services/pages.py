@@ -80,7 +80,7 @@ def _backoff(attempts: int) -> float:
 
 
 def page_send(*, send_id: int, page: int) -> PageOutcome:
-    """Send one page of a Send in one transaction (see the module docstring for why this is exactly-once)."""
+    """Send one page of a Send in one transaction (why this is exactly-once: the docstring of `delivery.services`)."""
     transport = get_transport()
     with transaction.atomic():
         claim = claim_page(send_id, page)
@@ -245,10 +245,11 @@ def _update_rows(
     else:
         source = "(SELECT column1 AS id, column2 AS val FROM (VALUES " + ", ".join(["(%s, %s)"] * len(rows)) + ")) AS v"
         source_params = [x for row in rows for x in row]
+    queued = DeliveryStatus.QUEUED
     sql = f"""
         UPDATE {table} SET status = %s, {column} = v.val, {other}, sent_at = %s, attempts = {table}.attempts + 1
         FROM {source}
-        WHERE {table}.id = v.id AND {table}.send_id = %s AND {table}.page = %s AND {table}.status = '{DeliveryStatus.QUEUED}'
+        WHERE {table}.id = v.id AND {table}.send_id = %s AND {table}.page = %s AND {table}.status = '{queued}'
     """
     params = [status, sent_at, *source_params, send_id, page]
     if postgres:

@@ -11,8 +11,8 @@ from tests.delivery.helpers import make_contacts, started_send
 
 pytestmark = pytest.mark.django_db
 
-D = Delivery.Status
-S = Send.Status
+DeliveryStatus = Delivery.Status
+SendStatus = Send.Status
 
 
 def test_a_paused_send_sends_nothing_more(django_capture_on_commit_callbacks, published) -> None:
@@ -23,7 +23,7 @@ def test_a_paused_send_sends_nothing_more(django_capture_on_commit_callbacks, pu
     outcome = services.page_send(send_id=send.pk, page=0)
 
     send.refresh_from_db()
-    assert (send.status, send.status_reason) == (S.PAUSED, "Paused by ann")
+    assert (send.status, send.status_reason) == (SendStatus.PAUSED, "Paused by ann")
     assert outcome.status == "skipped"
     assert OutboxMessage.objects.count() == 0
     assert (send.pk, "paused", "Paused by ann") in published
@@ -40,7 +40,7 @@ def test_resume_re_enqueues_only_the_pages_with_queued_rows(
         pages = services.send_resume(send_id=send.pk)
 
     send.refresh_from_db()
-    assert send.status == S.SENDING
+    assert send.status == SendStatus.SENDING
     assert pages == 2
     assert queued_messages() == 2
 
@@ -63,8 +63,8 @@ def test_cancel_marks_the_queued_rows_cancelled_and_stops_the_pages(
 
     send.refresh_from_db()
     assert cancelled == 150
-    assert (send.status, send.sent, send.cancelled) == (S.CANCELLED, 100, 150)
-    assert Delivery.objects.filter(send=send, status=D.QUEUED).count() == 0
+    assert (send.status, send.sent, send.cancelled) == (SendStatus.CANCELLED, 100, 150)
+    assert Delivery.objects.filter(send=send, status=DeliveryStatus.QUEUED).count() == 0
     assert outcome.status == "skipped"
     assert (send.pk, "cancelled", "Stop") in published
 
@@ -74,20 +74,20 @@ def test_retry_failed_queues_the_failed_rows_in_a_new_round(
 ) -> None:
     send = started_send(make_contacts(150))
     services.page_send(send_id=send.pk, page=0)
-    Delivery.objects.filter(send=send, page=1).update(status=D.FAILED, last_error="boom")
-    Send.objects.filter(pk=send.pk).update(failed=50, status=S.DONE)
+    Delivery.objects.filter(send=send, page=1).update(status=DeliveryStatus.FAILED, last_error="boom")
+    Send.objects.filter(pk=send.pk).update(failed=50, status=SendStatus.DONE)
 
     with django_capture_on_commit_callbacks(execute=True):
         requeued = services.send_retry_failed(send_id=send.pk)
 
     send.refresh_from_db()
     assert requeued == 50
-    assert (send.status, send.failed, send.retry_round) == (S.SENDING, 0, 1)
-    assert Delivery.objects.filter(send=send, status=D.QUEUED, last_error="").count() == 50
+    assert (send.status, send.failed, send.retry_round) == (SendStatus.SENDING, 0, 1)
+    assert Delivery.objects.filter(send=send, status=DeliveryStatus.QUEUED, last_error="").count() == 50
     assert queued_messages() == 1
     services.page_send(send_id=send.pk, page=1)
     send.refresh_from_db()
-    assert (send.status, send.sent) == (S.DONE, 150)
+    assert (send.status, send.sent) == (SendStatus.DONE, 150)
 
 
 def test_watchdog_re_enqueues_the_queued_pages_of_a_stalled_send(
@@ -118,13 +118,13 @@ def test_watchdog_closes_a_sending_send_with_nothing_left_to_send(
     django_capture_on_commit_callbacks, published
 ) -> None:
     send = started_send(make_contacts(10))
-    Delivery.objects.filter(send=send).update(status=D.SENT)
+    Delivery.objects.filter(send=send).update(status=DeliveryStatus.SENT)
 
     with django_capture_on_commit_callbacks(execute=True):
         services.watchdog(now=timezone.now() + dt.timedelta(minutes=5))
 
     send.refresh_from_db()
-    assert send.status == S.DONE
+    assert send.status == SendStatus.DONE
     assert (send.pk, "finished", "") in published
 
 
@@ -142,7 +142,7 @@ def test_progress_reports_counts_rate_and_eta() -> None:
         200,
         0,
     )
-    assert progress.status == S.SENDING
+    assert progress.status == SendStatus.SENDING
     assert 9 <= progress.rate_per_s <= 10.1
     assert progress.eta_seconds is not None and 19 <= progress.eta_seconds <= 23
 

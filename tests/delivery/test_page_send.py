@@ -15,7 +15,7 @@ from tests.delivery.helpers import make_contacts, started_send
 
 pytestmark = pytest.mark.django_db
 
-D = Delivery.Status
+DeliveryStatus = Delivery.Status
 
 
 def test_page_send_stores_the_page_in_the_outbox_and_marks_its_rows_sent() -> None:
@@ -26,8 +26,11 @@ def test_page_send_stores_the_page_in_the_outbox_and_marks_its_rows_sent() -> No
     send.refresh_from_db()
     assert (outcome.status, outcome.sent) == ("sent", 100)
     assert OutboxMessage.objects.count() == 100
-    assert Delivery.objects.filter(send=send, page=0, status=D.SENT).exclude(provider_message_id="").count() == 100
-    assert Delivery.objects.filter(send=send, page=1, status=D.QUEUED).count() == 50
+    assert (
+        Delivery.objects.filter(send=send, page=0, status=DeliveryStatus.SENT).exclude(provider_message_id="").count()
+        == 100
+    )
+    assert Delivery.objects.filter(send=send, page=1, status=DeliveryStatus.QUEUED).count() == 50
     assert (send.sent, send.status) == (100, Send.Status.SENDING)
 
 
@@ -39,7 +42,7 @@ def test_page_sends_with_prepared_statements_off(settings: Any) -> None:
     outcome = services.page_send(send_id=send.pk, page=0)
 
     assert (outcome.status, outcome.sent) == ("sent", 30)
-    assert Delivery.objects.filter(send=send, status=D.SENT).count() == 30
+    assert Delivery.objects.filter(send=send, status=DeliveryStatus.SENT).count() == 30
 
 
 def test_contact_deleted_mid_send_is_counted_cancelled_and_the_send_still_closes() -> None:
@@ -101,7 +104,7 @@ def test_contact_unsubscribed_after_the_snapshot_is_not_sent() -> None:
     services.page_send(send_id=send.pk, page=0)
 
     assert set(OutboxMessage.objects.values_list("to", flat=True)) == {contacts[0].email, contacts[2].email}
-    assert Delivery.objects.get(send=send, contact=contacts[1]).status == D.CANCELLED
+    assert Delivery.objects.get(send=send, contact=contacts[1]).status == DeliveryStatus.CANCELLED
     send.refresh_from_db()
     assert (send.sent, send.cancelled) == (2, 1)
 
@@ -115,7 +118,7 @@ def test_a_row_whose_contact_is_gone_is_cancelled_and_the_send_still_finishes() 
     services.page_send(send_id=send.pk, page=0)
 
     assert set(OutboxMessage.objects.values_list("to", flat=True)) == {contacts[0].email, contacts[2].email}
-    assert Delivery.objects.get(send=send, contact_id=contacts[1].pk).status == D.CANCELLED
+    assert Delivery.objects.get(send=send, contact_id=contacts[1].pk).status == DeliveryStatus.CANCELLED
     send.refresh_from_db()
     assert (send.sent, send.cancelled, send.status) == (2, 1, Send.Status.DONE)
 
@@ -153,7 +156,7 @@ def test_replay_after_the_server_accepted_but_the_answer_was_lost_sends_nothing_
     second = services.page_send(send_id=send.pk, page=0)
 
     assert first.retry_in is not None
-    assert Delivery.objects.filter(send=send, status=D.SENT).count() == 100
+    assert Delivery.objects.filter(send=send, status=DeliveryStatus.SENT).count() == 100
     assert second.sent == 100
     assert resend_transport.stats()["replays"] == 1
     assert resend_transport.report([c.email for c in contacts])["duplicates"] == 0
@@ -179,7 +182,9 @@ def test_429_keeps_the_rows_queued_and_retries_after_the_servers_retry_after(res
 
     assert outcome.status == "rate-limited"
     assert outcome.retry_in is not None and 7 <= outcome.retry_in < 7.5
-    assert list(Delivery.objects.filter(send=send).values_list("status", "attempts").distinct()) == [(D.QUEUED, 0)]
+    assert list(Delivery.objects.filter(send=send).values_list("status", "attempts").distinct()) == [
+        (DeliveryStatus.QUEUED, 0)
+    ]
 
 
 def test_page_task_asks_celery_for_a_retry_on_429(resend_transport) -> None:
@@ -200,7 +205,7 @@ def test_5xx_keeps_the_rows_queued_counts_an_attempt_and_backs_off(resend_transp
     assert outcome.retry_in is not None and outcome.retry_in >= 1
     row = Delivery.objects.filter(send=send).first()
     assert row is not None
-    assert (row.status, row.attempts) == (D.QUEUED, 1)
+    assert (row.status, row.attempts) == (DeliveryStatus.QUEUED, 1)
     assert "500" in row.last_error
 
 
@@ -213,7 +218,12 @@ def test_5xx_marks_the_rows_failed_after_the_maximum_attempts(resend_transport, 
     outcome = services.page_send(send_id=send.pk, page=0)
 
     assert (outcome.status, outcome.retry_in) == ("gave-up", None)
-    assert Delivery.objects.filter(send=send, status=D.FAILED, last_error__startswith="Gave up after 2").count() == 10
+    assert (
+        Delivery.objects.filter(
+            send=send, status=DeliveryStatus.FAILED, last_error__startswith="Gave up after 2"
+        ).count()
+        == 10
+    )
 
 
 def test_a_permanent_per_recipient_error_fails_only_that_row_with_the_reason(resend_transport) -> None:
@@ -224,9 +234,9 @@ def test_a_permanent_per_recipient_error_fails_only_that_row_with_the_reason(res
     services.page_send(send_id=send.pk, page=0)
 
     bad = Delivery.objects.get(send=send, contact=contacts[2])
-    assert bad.status == D.FAILED
+    assert bad.status == DeliveryStatus.FAILED
     assert "Invalid `to` field" in bad.last_error
-    assert Delivery.objects.filter(send=send, status=D.SENT).count() == 4
+    assert Delivery.objects.filter(send=send, status=DeliveryStatus.SENT).count() == 4
     send.refresh_from_db()
     assert (send.sent, send.failed) == (4, 1)
 
@@ -303,7 +313,10 @@ def test_a_changed_page_under_an_already_used_key_is_not_sent_again(resend_trans
     services.page_send(send_id=send.pk, page=0)
 
     assert resend_transport.report([c.email for c in contacts])["duplicates"] == 0
-    assert Delivery.objects.filter(send=send, status=D.FAILED, last_error__contains="Idempotency-Key").count() == 9
+    assert (
+        Delivery.objects.filter(send=send, status=DeliveryStatus.FAILED, last_error__contains="Idempotency-Key").count()
+        == 9
+    )
 
 
 def test_contact_attributes_personalise_the_email() -> None:
