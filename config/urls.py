@@ -33,6 +33,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("status/", include("scheduler.urls")),
     path("accounts/", include("accounts.urls")),
     path("contacts/", include("contacts.urls")),
     path("segments/", include("segments.urls")),
