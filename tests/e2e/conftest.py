@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -178,3 +179,55 @@ def celery_worker(transactional_db: None, fake_resend: FakeResendHandle, tmp_pat
     yield workers
     workers.kill()
     _purge_broker(settings.REDIS_URL)
+
+
+class Beat:
+    """`celery -A config beat` with the DatabaseScheduler, on the workers' environment (the test database)."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, timeout: float = 60.0) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel=INFO",
+            "--scheduler",
+            "django_celery_beat.schedulers:DatabaseScheduler",
+            "-s",
+            str(self.log.with_suffix(".schedule")),
+        ]
+        with self.log.open("wb") as out:
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.procs.append(proc)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"celery beat exited with {proc.returncode}:\n{self.text()}")
+            # The DatabaseScheduler logs its first load of the PeriodicTasks.
+            if b"DatabaseScheduler: Schedule changed" in self.log.read_bytes():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"celery beat not started after {timeout}s:\n{self.text()}")
+
+    def stop(self) -> None:
+        kill_groups(self.procs)
+        self.procs = []
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+@pytest.fixture
+def beat(celery_worker: Any, tmp_path: Path) -> Iterator[Beat]:
+    """Torn down before `celery_worker` (and so before pytest-django flushes the tables)."""
+    process = Beat(celery_worker.env(), tmp_path / "beat.log")
+    yield process
+    process.stop()

@@ -8,10 +8,8 @@ It waits for two real minute boundaries (about two minutes of wall time): no tim
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +17,11 @@ import pytest
 
 from automations import services
 from automations.models import AutomationRun
-from bench.procs import kill_groups
 from contacts.models import Contact
 from delivery.models import Delivery
 from segments.models import Segment, SegmentMember
 from templates_app.models import MessageTemplate
+from tests.e2e.conftest import Beat
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -31,58 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 N = 8
 R = AutomationRun.Status
 BODY = '<p>Hello {{ first_name|default:"there" }}</p><p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
-
-
-class Beat:
-    """`celery -A config beat` with the DatabaseScheduler, on the workers' environment (the test database)."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, timeout: float = 60.0) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "beat",
-            "--loglevel=INFO",
-            "--scheduler",
-            "django_celery_beat.schedulers:DatabaseScheduler",
-            "-s",
-            str(self.log.with_suffix(".schedule")),
-        ]
-        with self.log.open("wb") as out:
-            proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.procs.append(proc)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"celery beat exited with {proc.returncode}:\n{self.text()}")
-            # The DatabaseScheduler logs its first load of the PeriodicTasks.
-            if b"DatabaseScheduler: Schedule changed" in self.log.read_bytes():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"celery beat not started after {timeout}s:\n{self.text()}")
-
-    def stop(self) -> None:
-        kill_groups(self.procs)
-        self.procs = []
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
-
-
-@pytest.fixture
-def beat(celery_worker: Any, tmp_path: Path) -> Iterator[Beat]:
-    """Torn down before `celery_worker` (and so before pytest-django flushes the tables)."""
-    process = Beat(celery_worker.env(), tmp_path / "beat.log")
-    yield process
-    process.stop()
 
 
 def _wait(condition: Callable[[], Any], timeout: float, message: Callable[[], str]) -> Any:
