@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
 
@@ -138,10 +138,6 @@ def campaign_history(
     if date_to:
         qs = qs.filter(send_date__lte=date_to)
     return qs.order_by("-send_date", "-send_time", "-id")
-
-
-def campaigns_without_scenarios() -> QuerySet[Campaign]:
-    return campaign_list().filter(~Exists(Scenario.objects.filter(campaign_id=OuterRef("pk"))))
 
 
 def audience_label(*, campaign: Campaign, batch_size: int | None = None) -> str:

@@ -163,7 +163,7 @@ def allowed_tables() -> frozenset[str]:
 
 
 def timeout_ms() -> int:
-    return int(getattr(settings, "SEGMENT_SQL_TIMEOUT_MS", 5000))
+    return int(settings.SEGMENT_SQL_TIMEOUT_MS)
 
 
 def setup_sql(*, app_user: str = "herald", schema: str = "public") -> str:

@@ -31,7 +31,7 @@ from contacts.models import Contact
 from templates_app import services as template_services
 from templates_app.models import MessageTemplate
 
-S = Scenario.Status
+ScenarioStatus = Scenario.Status
 
 
 class ScenarioStateError(Exception):
@@ -57,7 +57,7 @@ def _validate_scenario(scenario: Scenario, *, now: dt.datetime | None = None) ->
             f"The send date must be inside the campaign's timeline ({campaign.start_date} to {campaign.end_date})."
         )
     if (
-        scenario.status == S.SCHEDULED
+        scenario.status == ScenarioStatus.SCHEDULED
         and "send_date" not in errors
         and scenario.send_date
         and scenario.send_time is not None
@@ -99,7 +99,7 @@ def scenario_create(
         template=template,
         send_date=send_date,
         send_time=send_time.replace(second=0, microsecond=0) if send_time else send_time,
-        status=S.DRAFT if draft else S.SCHEDULED,
+        status=ScenarioStatus.DRAFT if draft else ScenarioStatus.SCHEDULED,
         created_by=user if user is not None and user.is_authenticated else None,
     )
     _validate_scenario(scenario)
@@ -130,7 +130,7 @@ def scenario_update(*, scenario: Scenario, draft: bool | None = None, **changes:
             value = value.replace(second=0, microsecond=0)
         setattr(locked, field, value)
     if draft is not None:
-        locked.status = S.DRAFT if draft else S.SCHEDULED
+        locked.status = ScenarioStatus.DRAFT if draft else ScenarioStatus.SCHEDULED
     _validate_scenario(locked)
     locked.save(update_fields=[*changes.keys(), "status", "updated_at"])
     emailer_sync(scenario=locked)
@@ -160,13 +160,13 @@ def scenario_send(*, scenario_id: int, at: dt.datetime | None = None, user: Any 
         scenario.send_date, scenario.send_time = local.date(), local.time().replace(second=0, microsecond=0)
         # The one move to `sending` before a Send exists: the operator's "send now" (the API answers `sending`);
         # the engine's `started` then finds it there.
-        scenario.status = S.SENDING
+        scenario.status = ScenarioStatus.SENDING
     else:
         if dj_timezone.is_naive(at):
             at = at.replace(tzinfo=zone)
         local = at.astimezone(zone)
         scenario.send_date, scenario.send_time = local.date(), local.time().replace(second=0, microsecond=0)
-        scenario.status = S.SCHEDULED
+        scenario.status = ScenarioStatus.SCHEDULED
     _validate_scenario(scenario, now=now)
     scenario.save(update_fields=["send_date", "send_time", "status", "updated_at"])
     if at is not None:
@@ -195,14 +195,16 @@ def _actor(user: Any) -> str:
 @transaction.atomic
 def scenario_pause(*, scenario_id: int, reason: str = "", user: Any = None) -> Scenario:
     scenario, emailer = _lock_with_send(scenario_id)
-    if scenario.status != S.SENDING:
+    if scenario.status != ScenarioStatus.SENDING:
         raise ScenarioStateError(
             f"Only a sending scenario can be paused; this one is {scenario.get_status_display().lower()}."
         )
     if emailer is None or emailer.send_id is None:
         raise ScenarioStateError("The send is still starting; try again in a second.")
     # Our status moves first, so the engine's `paused` event finds it paused and is not taken for an auto-pause.
-    Scenario.objects.filter(pk=scenario.pk, status=S.SENDING).update(status=S.PAUSED, updated_at=dj_timezone.now())
+    Scenario.objects.filter(pk=scenario.pk, status=ScenarioStatus.SENDING).update(
+        status=ScenarioStatus.PAUSED, updated_at=dj_timezone.now()
+    )
     send_engines.send_engine().send_pause(send_id=emailer.send_id, reason=reason or f"Paused by {_actor(user)}")
     scenario.refresh_from_db()
     return scenario
@@ -212,7 +214,7 @@ def scenario_resume(*, scenario_id: int, user: Any = None) -> Scenario:
     """Ask the engine to go on; the scenario is `sending` again when its `resumed` event arrives (on commit)."""
     with transaction.atomic():
         scenario, emailer = _lock_with_send(scenario_id)
-        if scenario.status != S.PAUSED or emailer is None or emailer.send_id is None:
+        if scenario.status != ScenarioStatus.PAUSED or emailer is None or emailer.send_id is None:
             raise ScenarioStateError(
                 f"Only a paused scenario can be resumed; this one is {scenario.get_status_display().lower()}."
             )
@@ -224,10 +226,17 @@ def scenario_cancel(*, scenario_id: int, user: Any = None) -> Scenario:
     """Stop a scenario for good: before it starts (nothing is sent) or while sending (the rest is not sent)."""
     with transaction.atomic():
         scenario, emailer = _lock_with_send(scenario_id)
-        if scenario.status not in (S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED):
+        if scenario.status not in (
+            ScenarioStatus.DRAFT,
+            ScenarioStatus.SCHEDULED,
+            ScenarioStatus.SENDING,
+            ScenarioStatus.PAUSED,
+        ):
             raise ScenarioStateError(f"A {scenario.get_status_display().lower()} scenario cannot be cancelled.")
         now = dj_timezone.now()
-        Scenario.objects.filter(pk=scenario.pk, status=scenario.status).update(status=S.CANCELLED, updated_at=now)
+        Scenario.objects.filter(pk=scenario.pk, status=scenario.status).update(
+            status=ScenarioStatus.CANCELLED, updated_at=now
+        )
         send_id = None
         if emailer is not None:
             Emailer.objects.filter(pk=emailer.pk, sent=False).update(active=False, finished_at=now)
@@ -250,7 +259,11 @@ def scenario_retry_failed(*, scenario_id: int, user: Any = None) -> Scenario:
     engine's `resumed` event arrives, and closes again on its next `finished`."""
     with transaction.atomic():
         scenario, emailer = _lock_with_send(scenario_id)
-        if scenario.status not in (S.SENT, S.FAILED, S.PAUSED) or emailer is None or emailer.send_id is None:
+        if (
+            scenario.status not in (ScenarioStatus.SENT, ScenarioStatus.FAILED, ScenarioStatus.PAUSED)
+            or emailer is None
+            or emailer.send_id is None
+        ):
             raise ScenarioStateError(
                 f"Only a sent, failed or paused scenario has failed recipients to retry; this one is "
                 f"{scenario.get_status_display().lower()}."

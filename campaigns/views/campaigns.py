@@ -39,7 +39,7 @@ from contacts.models import ImportJob
 ERROR_LINES_SHOWN = 20
 # The timeline a new campaign form suggests (a new scenario's time: `selectors.scenario_suggested_send_at`).
 NEW_CAMPAIGN_DAYS = dt.timedelta(days=30)
-S = Scenario.Status
+ScenarioStatus = Scenario.Status
 
 
 # --- campaigns --------------------------------------------------------------------------------------------
@@ -57,9 +57,13 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     if not request.GET:
         # Seed 004's overview: what goes out next, what is going out, what went out lately.
         context["show_overview"] = True
-        context["upcoming"] = selectors.scenario_list(status=S.SCHEDULED).order_by("send_date", "send_time", "id")[:5]
-        context["ongoing"] = selectors.scenario_list().filter(status__in=(S.SENDING, S.PAUSED))[:5]
-        context["recent"] = selectors.scenario_list(status=S.SENT).order_by("-sent_at", "-id")[:5]
+        context["upcoming"] = selectors.scenario_list(status=ScenarioStatus.SCHEDULED).order_by(
+            "send_date", "send_time", "id"
+        )[:5]
+        context["ongoing"] = selectors.scenario_list().filter(
+            status__in=(ScenarioStatus.SENDING, ScenarioStatus.PAUSED)
+        )[:5]
+        context["recent"] = selectors.scenario_list(status=ScenarioStatus.SENT).order_by("-sent_at", "-id")[:5]
     return render(request, "campaigns/campaign_list.html", context)
 
 
@@ -192,7 +196,7 @@ def quick_campaign(request: HttpRequest) -> HttpResponse:
         except (ValidationError, services.ScenarioStateError) as exc:
             _quick_errors(form, exc)
         else:
-            if job is not None and scenario.status == S.DRAFT:
+            if job is not None and scenario.status == ScenarioStatus.DRAFT:
                 messages.info(
                     request,
                     f"Campaign created. {job.original_name} is being imported; press “Send now” when the import "

@@ -26,9 +26,9 @@ from campaigns.views._common import _filters, _get_campaign, _get_scenario, _pag
 from templates_app import selectors as template_selectors
 from templates_app.forms import TestSendForm
 
-S = Scenario.Status
+ScenarioStatus = Scenario.Status
 # Statuses after which nothing moves on its own: the progress partial stops polling.
-SETTLED = (S.SENT, S.CANCELLED, S.FAILED)
+SETTLED = (ScenarioStatus.SENT, ScenarioStatus.CANCELLED, ScenarioStatus.FAILED)
 # How often the state of a scenario that is not sending is re-read (it may start at its time, or be acted on
 # from another tab); each poll of a not-yet-sent scenario counts its audience, so not every second.
 POLL_IDLE_SECONDS = 5
@@ -90,7 +90,7 @@ def scenario_progress_of(scenario: Scenario) -> Progress:
         percent=min(100, round(100 * progress.sent / total)) if total else 0,
         failed_percent=min(100, round(100 * progress.failed / total)) if total else 0,
         rate=f"{progress.rate_per_s:.1f} emails/s" if progress.rate_per_s else "",
-        eta=_duration(eta) if eta and scenario.status == S.SENDING else "",
+        eta=_duration(eta) if eta and scenario.status == ScenarioStatus.SENDING else "",
         reason=progress.reason,
         live=live,
     )
@@ -107,16 +107,21 @@ def _actions_for(
 ) -> list[tuple[str, str, str, str]]:
     """(action, label, button style, confirmation question or "") of the buttons the scenario's status allows."""
     actions: list[tuple[str, str, str, str]] = []
-    if scenario.status in (S.DRAFT, S.SCHEDULED):
+    if scenario.status in (ScenarioStatus.DRAFT, ScenarioStatus.SCHEDULED):
         confirm = send_now_confirmation(scenario=scenario, audience_size=audience_size or 0)
         actions.append(("send", "Send now", "btn-primary", confirm))
-    if scenario.status == S.SENDING:
+    if scenario.status == ScenarioStatus.SENDING:
         actions.append(("pause", "Pause", "btn-warning", ""))
-    if scenario.status == S.PAUSED:
+    if scenario.status == ScenarioStatus.PAUSED:
         actions.append(("resume", "Resume", "btn-success", ""))
-    if scenario.status in (S.SENT, S.FAILED, S.PAUSED) and progress.failed:
+    if scenario.status in (ScenarioStatus.SENT, ScenarioStatus.FAILED, ScenarioStatus.PAUSED) and progress.failed:
         actions.append(("retry", f"Retry {progress.failed} failed", "btn-outline-primary", ""))
-    if scenario.status in (S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED):
+    if scenario.status in (
+        ScenarioStatus.DRAFT,
+        ScenarioStatus.SCHEDULED,
+        ScenarioStatus.SENDING,
+        ScenarioStatus.PAUSED,
+    ):
         cancel = "Cancel this scenario? Emails not yet sent will not be sent."
         actions.append(("cancel", "Cancel", "btn-outline-danger", cancel))
     return actions
@@ -134,7 +139,7 @@ def _progress_context(scenario: Scenario) -> dict[str, Any]:
         "actions": _actions_for(scenario, progress, audience_size=audience_size),
         "refusal": selectors.scenario_edit_refusal(scenario=scenario),
         # A running send moves every second; a draft, a scheduled or a paused one changes rarely.
-        "poll_seconds": 1 if scenario.status == S.SENDING else POLL_IDLE_SECONDS,
+        "poll_seconds": 1 if scenario.status == ScenarioStatus.SENDING else POLL_IDLE_SECONDS,
     }
 
 
