@@ -361,7 +361,7 @@ def funnel_events_create(*, items: Sequence[Any]) -> list[dict[str, Any]]:
         except RowError as exc:
             results[index]["error"] = str(exc)
         else:
-            rows.append(event if event[6] is not None else (*event[:6], now))
+            rows.append(event.at(now))
     if rows:
         with Staging("events") as staging:
             staging.write(rows)

@@ -117,7 +117,7 @@ def stream_events(
                 report.add(line, str(exc), values)
             else:
                 # Without a timestamp the event happened "now": the import's start, the same for every such row.
-                chunk.append(event if event[6] is not None else (*event[:6], now))
+                chunk.append(event.at(now))
             if len(chunk) >= CHUNK_ROWS:
                 write(chunk)
                 chunk = []

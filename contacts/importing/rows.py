@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from contacts.importing import columns as c
 from contacts.importing.reader import FileUnreadable
@@ -25,7 +25,22 @@ INFER_SAMPLE = 1000
 MAX_ID = 2**63 - 1  # PostgreSQL bigint: a larger id cannot name a contact, and would fail the staging COPY
 
 ContactRow = tuple[int, str, str | None, str | None, str | None, str | None, str | None, str | None]
-EventRow = tuple[int, str | None, int | None, str, str, str, dt.datetime | None]
+
+
+class EventRow(NamedTuple):
+    """One validated funnel event, in the staging table's column order (written by COPY as a plain tuple)."""
+
+    line: int
+    email: str | None
+    contact_id: int | None
+    funnel_type: str
+    from_stage: str
+    to_stage: str
+    created_at: dt.datetime | None
+
+    def at(self, now: dt.datetime) -> EventRow:
+        """The event with `now` as its time when it carries none (an event without a timestamp happened now)."""
+        return self if self.created_at is not None else self._replace(created_at=now)
 
 
 class TypeLookup(Protocol):
@@ -307,7 +322,7 @@ def event_row(
             when = c.parse_timestamp(created_at)
         except c.CoercionError as exc:
             raise RowError(f"created_at {created_at!r} is {exc}") from None
-    return (line, email_text, cid, kind, from_text, to_text, when)
+    return EventRow(line, email_text, cid, kind, from_text, to_text, when)
 
 
 def contact_row_from_item(line: int, item: Any, *, known: TypeLookup, assigned: dict[str, str]) -> ContactRow:
