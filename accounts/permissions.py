@@ -12,11 +12,28 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from accounts import roles
 
 
+def request_scope(request: Any) -> str | None:
+    """The scope of the API key (or of the JWT made from one) that authenticated the request; None for a DRF token
+    or the browser's session, which act with the user's full role."""
+    auth = getattr(request, "auth", None)
+    scope = getattr(auth, "scope", None)
+    if scope is None and auth is not None and hasattr(auth, "get"):
+        scope = auth.get("scope")  # a simplejwt AccessToken
+    return scope if scope in roles.SCOPE_RANK else None
+
+
+def scope_allows(scope: str | None, method: str) -> bool:
+    """read: safe methods only; write and admin: every method (admin-only endpoints also check AdminOnlyPermission)."""
+    return scope is None or method in SAFE_METHODS or roles.SCOPE_RANK[scope] >= roles.SCOPE_RANK["write"]
+
+
 class RolePermission(BasePermission):
-    """API: any signed-in role reads; only Admins and Campaign Managers write."""
+    """API: any signed-in role reads; only Admins and Campaign Managers write; a key's scope narrows that further."""
 
     def has_permission(self, request: Any, view: Any) -> bool:
         if not (request.user and request.user.is_authenticated):
+            return False
+        if not scope_allows(request_scope(request), request.method):
             return False
         if request.method in SAFE_METHODS:
             return True
@@ -24,8 +41,11 @@ class RolePermission(BasePermission):
 
 
 class AdminOnlyPermission(BasePermission):
+    """Admin-only endpoints: an Admin's session or token, or a key with the admin scope."""
+
     def has_permission(self, request: Any, view: Any) -> bool:
-        return bool(request.user and roles.is_admin(request.user))
+        scope = request_scope(request)
+        return bool(request.user and roles.is_admin(request.user) and scope in (None, "admin"))
 
 
 ViewFunc = Callable[..., HttpResponse]

@@ -1,16 +1,21 @@
-"""Writes owned by accounts: notifications to users."""
+"""Writes owned by accounts: notifications to users, API keys."""
 
 from __future__ import annotations
 
+import datetime
 import logging
+import secrets
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Notification
+from accounts import roles
+from accounts.models import ApiKey, Notification
 
 logger = logging.getLogger(__name__)
 
@@ -57,3 +62,52 @@ def notifications_mark_read(*, user: Any, ids: list[int] | None = None) -> int:
     if ids is not None:
         unread = unread.filter(pk__in=ids)
     return unread.update(read_at=timezone.now())
+
+
+def api_key_create(
+    *, owner: Any, name: str, scope: str, expires_at: datetime.datetime | None = None
+) -> tuple[ApiKey, str]:
+    """A new key for `owner`; returns the row and the key itself, which is never stored and cannot be shown again.
+
+    A key's scope can never exceed its owner's role (a Viewer gets read keys only)."""
+    if scope not in ApiKey.Scope.values:
+        raise ValidationError({"scope": f"Unknown scope {scope!r}."})
+    if roles.SCOPE_RANK[scope] > roles.SCOPE_RANK[roles.max_scope(owner)]:
+        raise ValidationError(
+            {"scope": f"A {roles.role_name(owner)} can create keys up to {roles.max_scope(owner)!r}."}
+        )
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    prefix = secrets.token_hex(6)
+    raw = f"hk_{prefix}.{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(
+        owner=owner,
+        name=name[:100],
+        scope=scope,
+        prefix=prefix,
+        hashed_secret=ApiKey.hash_raw(raw),
+        expires_at=expires_at,
+    )
+    return key, raw
+
+
+def api_key_revoke(*, key: ApiKey) -> bool:
+    """Revoke the key now; False when it already was (the first revocation time stays)."""
+    # A locked read-then-save rather than a bare UPDATE: the save is what the audit log hears (accounts/audit.py).
+    with transaction.atomic():
+        row = ApiKey.objects.select_for_update().filter(pk=key.pk, revoked_at__isnull=True).first()
+        if row is None:
+            return False
+        row.revoked_at = timezone.now()
+        row.save(update_fields=["revoked_at"])
+    key.revoked_at = row.revoked_at
+    return True
+
+
+def api_key_touch(*, key: ApiKey) -> None:
+    """Record use, at most once a minute per key: a write per API request would cost more than it tells."""
+    now = timezone.now()
+    stale = now - datetime.timedelta(seconds=60)
+    ApiKey.objects.filter(pk=key.pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)).update(
+        last_used_at=now
+    )

@@ -9,4 +9,7 @@ app_name = "accounts"
 urlpatterns = [
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notification_mark_read, name="notifications-read"),
+    path("api-keys/", views.api_key_list, name="api-keys"),
+    path("api-keys/new/", views.api_key_create, name="api-key-create"),
+    path("api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api-key-revoke"),
 ]

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts import services
+from accounts import forms, roles, selectors, services
 
 
 @login_required
@@ -23,3 +25,50 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 def notification_mark_read(request: HttpRequest) -> HttpResponse:
     services.notifications_mark_read(user=request.user)
     return redirect("accounts:notifications")
+
+
+@login_required
+def api_key_list(request: HttpRequest) -> HttpResponse:
+    """The user's API keys (every user's for an Admin) and the form for a new one."""
+    return _api_keys_page(request, form=forms.ApiKeyForm(user=request.user))
+
+
+def _api_keys_page(
+    request: HttpRequest, *, form: forms.ApiKeyForm, new_key: str = "", status: int = 200
+) -> HttpResponse:
+    page = Paginator(selectors.api_keys_visible_to(request.user), 50).get_page(request.GET.get("page"))
+    context = {"page": page, "form": form, "new_key": new_key, "show_owner": roles.is_admin(request.user)}
+    return render(request, "accounts/api_keys.html", context, status=status)
+
+
+@login_required
+@require_POST
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    form = forms.ApiKeyForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _api_keys_page(request, form=form, status=400)
+    try:
+        key, raw = services.api_key_create(
+            owner=request.user,
+            name=form.cleaned_data["name"],
+            scope=form.cleaned_data["scope"],
+            expires_at=form.expires_at(),
+        )
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return _api_keys_page(request, form=form, status=400)
+    # Shown in this response only (no redirect, no session copy): the key is stored nowhere but as a hash.
+    messages.success(request, f"API key “{key.name}” created. Copy it now: it will not be shown again.")
+    return _api_keys_page(request, form=forms.ApiKeyForm(user=request.user), new_key=raw, status=201)
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = get_object_or_404(selectors.api_keys_visible_to(request.user), pk=key_id)
+    if services.api_key_revoke(key=key):
+        messages.success(request, f"API key “{key.name}” revoked.")
+    else:
+        messages.info(request, f"API key “{key.name}” was already revoked.")
+    return redirect("accounts:api-keys")
