@@ -20,6 +20,7 @@ class FaviconRedirect(RedirectView):
 
 
 api_v1 = [
+    path("", include("accounts.api_urls")),
     path("", include("contacts.api_urls")),
     path("", include("segments.api_urls")),
     path("", include("templates_app.api_urls")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 
@@ -136,6 +137,17 @@ HERALD_TRUSTED_PROXIES = env.int("HERALD_TRUSTED_PROXIES", default=0)
 # Failed API token authentications per client address within the window; more get 429 until it passes.
 API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=10)
 API_AUTH_FAILURE_WINDOW_SECONDS = env.int("API_AUTH_FAILURE_WINDOW_SECONDS", default=600)
+
+# --- Accounts and access (issue 18 §1; docs/security.md) ---------------------------------------------------
+# Access tokens made from an API key (POST /api/v1/auth/token): short-lived, because only the key's revocation
+# check (made on every request) can end one early.
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": datetime.timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+}
 
 # User-written templates (templates_app.rendering): a preview or one recipient's email stops with a clear error
 # past these; a page of a send past DELIVERY_PAGE_RENDER_MAX_SECONDS (well under the page task's time limit).
@@ -282,6 +294,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ThrottledTokenAuthentication",
         "accounts.authentication.ApiKeyAuthentication",
+        "accounts.jwt.ApiKeyJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RolePermission"],
