@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import schema  # noqa: F401  (registers the OpenAPI auth extensions)
+        from accounts.audit import register_audited_models
+
+        register_audited_models()

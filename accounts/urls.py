@@ -12,4 +12,5 @@ urlpatterns = [
     path("api-keys/", views.api_key_list, name="api-keys"),
     path("api-keys/new/", views.api_key_create, name="api-key-create"),
     path("api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api-key-revoke"),
+    path("audit/", views.audit_log, name="audit-log"),
 ]

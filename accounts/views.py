@@ -6,9 +6,11 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts import forms, roles, selectors, services
+from accounts.audit import change_rows
+from accounts.permissions import admin_required
 
 
 @login_required
@@ -72,3 +74,22 @@ def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     else:
         messages.info(request, f"API key “{key.name}” was already revoked.")
     return redirect("accounts:api-keys")
+
+
+@admin_required
+@require_GET
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """Who changed what (campaigns, scenarios, segments, templates, automations, roles, API keys): Admins only."""
+    form = forms.AuditFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    entries = selectors.audit_entries(
+        content_type_id=filters.get("model"),
+        action=filters.get("action"),
+        actor=filters.get("actor") or "",
+        object_id=filters.get("object_id") or "",
+        since=filters.get("since"),
+        until=filters.get("until"),
+    )
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    rows = [(entry, change_rows(entry)) for entry in page.object_list]
+    return render(request, "accounts/audit_log.html", {"page": page, "rows": rows, "form": form})

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "import_export",
     "csp",
     "axes",
+    "auditlog",
     "accounts",
     "contacts",
     "segments",
@@ -54,6 +55,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The audit log's actor and address (accounts/middleware.py); API requests name theirs in accounts.authentication.
+    "accounts.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a login refused by the axes backend into the lockout page (templates/registration/locked_out.html).
@@ -148,6 +151,8 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
 }
+# The audit log keeps the address accounts.security.client_ip saw, never a client-written X-Forwarded-For.
+AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # User-written templates (templates_app.rendering): a preview or one recipient's email stops with a clear error
 # past these; a page of a send past DELIVERY_PAGE_RENDER_MAX_SECONDS (well under the page task's time limit).
