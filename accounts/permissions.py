@@ -4,7 +4,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -70,6 +72,26 @@ def admin_required(view: ViewFunc) -> ViewFunc:
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not roles.is_admin(request.user):
             raise PermissionDenied("Only Admins can do this.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+class ApiDocsPermission(BasePermission):
+    """The OpenAPI schema (drf-spectacular's SERVE_PERMISSIONS): public when API_DOCS_PUBLIC, else any signed-in
+    user (session, token, API key or JWT). The schema maps every endpoint and field: no help to an outsider."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return bool(settings.API_DOCS_PUBLIC or (request.user and request.user.is_authenticated))
+
+
+def api_docs_login(view: ViewFunc) -> ViewFunc:
+    """The docs page sends a signed-out browser to the login page (not a bare 403) unless API_DOCS_PUBLIC."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.API_DOCS_PUBLIC and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
         return view(request, *args, **kwargs)
 
     return wrapped

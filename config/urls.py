@@ -8,6 +8,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts.permissions import api_docs_login
+
 
 class FaviconRedirect(RedirectView):
     """Browsers ask for /favicon.ico whatever the page links: send them to the vendored icon (resolved per request,
@@ -46,7 +48,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as its own same-origin URL (?script): the inline script
     # of the plain view would be blocked by the Content-Security-Policy (script-src 'self').
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", api_docs_login(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
 ]
 
 if settings.DEBUG:

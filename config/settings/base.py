@@ -142,6 +142,8 @@ API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=10)
 API_AUTH_FAILURE_WINDOW_SECONDS = env.int("API_AUTH_FAILURE_WINDOW_SECONDS", default=600)
 
 # --- Accounts and access (issue 18 §1; docs/security.md) ---------------------------------------------------
+# The OpenAPI schema and docs need a login unless this is on (the embedded default turns it on).
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 # Access tokens made from an API key (POST /api/v1/auth/token): short-lived, because only the key's revocation
 # check (made on every request) can end one early.
 SIMPLE_JWT = {
@@ -317,6 +319,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A login unless API_DOCS_PUBLIC (the page itself: accounts.permissions.api_docs_login in config/urls.py).
+    "SERVE_PERMISSIONS": ["accounts.permissions.ApiDocsPermission"],
     # Several models have a `status` field with different choices: name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",

@@ -13,3 +13,6 @@ WHITENOISE_USE_FINDERS = True
 
 # A local single-user install: the sign-in page shows the generated demo login (accounts/context_processors.py).
 HERALD_EMBEDDED = True
+
+# A local install: the API docs and schema are public unless turned off.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)

@@ -12,6 +12,8 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# The OpenAPI schema and docs need a login unless this is set (docs/security.md).
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 
 # --- HTTPS (python manage.py check --deploy is clean with these) -------------------------------------------
 # Herald runs behind a TLS-terminating reverse proxy (nginx, a load balancer). Django trusts the proxy's
