@@ -20,7 +20,10 @@ def herald(request: HttpRequest) -> dict[str, Any]:
         # Only the embedded default (config.settings.local) shows the demo login on the sign-in page: it is a
         # local, single-user install whose output scrolls the password away (issue 12). Passed as a callable, so
         # the file is read only by the page that prints it.
-        return {"embedded_admin_password": embedded_admin_password} if settings.HERALD_EMBEDDED else {}
+        context: dict[str, Any] = {"oidc_enabled": settings.OIDC_ENABLED}
+        if settings.HERALD_EMBEDDED:
+            context["embedded_admin_password"] = embedded_admin_password
+        return context
     return {
         "can_edit": roles.can_edit(user),
         "is_admin": roles.is_admin(user),

@@ -8,6 +8,7 @@ import secrets
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -111,3 +112,21 @@ def api_key_touch(*, key: ApiKey) -> None:
     ApiKey.objects.filter(pk=key.pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)).update(
         last_used_at=now
     )
+
+
+def user_role_set(*, user: Any, role: str) -> bool:
+    """Give `user` exactly one Herald role (other groups stay); False when it already had exactly that one.
+
+    Through the groups relation, so the audit log records the change (accounts/audit.py)."""
+    wanted = Group.objects.get(name=role)
+    current = set(user.groups.filter(name__in=roles.ALL_ROLES))
+    if current == {wanted}:
+        return False
+    with transaction.atomic():
+        stale = [group for group in current if group != wanted]
+        if stale:
+            user.groups.remove(*stale)
+        if wanted not in current:
+            user.groups.add(wanted)
+    user.__dict__.pop("_herald_groups", None)
+    return True

@@ -35,6 +35,7 @@ urlpatterns = [
     path("favicon.ico", FaviconRedirect.as_view(), name="favicon"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("oidc/", include("accounts.oidc_urls")),
     path("admin/", admin.site.urls),
     path("status/", include("scheduler.urls")),
     path("accounts/", include("accounts.urls")),

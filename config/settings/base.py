@@ -156,6 +156,28 @@ SIMPLE_JWT = {
 # The audit log keeps the address accounts.security.client_ip saw, never a client-written X-Forwarded-For.
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 
+# Single sign-on with OpenID Connect (mozilla-django-oidc): off unless OIDC_RP_CLIENT_ID is set; then the IdP's
+# endpoints are required (a half-configured SSO stops the boot). The IdP's redirect URI is
+# <HERALD_BASE_URL>/oidc/callback/. Roles come from the IdP's group claim at every sign-in (accounts/oidc.py).
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID", default="")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_ROLE_CLAIM = env("OIDC_ROLE_CLAIM", default="groups")
+OIDC_ROLE_MAP = env(
+    "OIDC_ROLE_MAP", default="herald-admins:Admin,herald-managers:Campaign Manager,herald-viewers:Viewer"
+)
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_OP_ISSUER = env("OIDC_OP_ISSUER", default="")
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT")
+    AUTHENTICATION_BACKENDS.append("accounts.oidc.HeraldOIDCBackend")
+
 # User-written templates (templates_app.rendering): a preview or one recipient's email stops with a clear error
 # past these; a page of a send past DELIVERY_PAGE_RENDER_MAX_SECONDS (well under the page task's time limit).
 TEMPLATE_RENDER_MAX_SECONDS = env.float("TEMPLATE_RENDER_MAX_SECONDS", default=2.0)
