@@ -20,6 +20,7 @@ from accounts.permissions import editor_required
 from automations import cron, selectors, services
 from automations.forms import AutomationFilterForm, AutomationForm, apply_service_errors, builder_data
 from automations.models import Automation, AutomationRun
+from delivery.selectors import duration_text
 
 PAGE_SIZE = 25
 RUNS_PAGE_SIZE = 20
@@ -63,17 +64,6 @@ def _get_run(pk: int, run_pk: int) -> AutomationRun:
         raise Http404("No such run.") from None
 
 
-def _duration(seconds: float) -> str:
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, whole = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes} min {whole:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def _run_context(run: AutomationRun) -> dict[str, Any]:
     """What the run's progress fragment shows, for the page and for each poll alike."""
     progress = selectors.automation_run_progress(run=run)
@@ -82,7 +72,7 @@ def _run_context(run: AutomationRun) -> dict[str, Any]:
         "run": run,
         "progress": progress,
         "rate": f"{progress.rate_per_s:.1f} emails/s" if progress.rate_per_s else "",
-        "eta": _duration(progress.eta_seconds) if progress.eta_seconds else "",
+        "eta": duration_text(progress.eta_seconds) if progress.eta_seconds else "",
         "poll_seconds": RUN_POLL_SECONDS,
     }
 

@@ -34,6 +34,18 @@ class SendProgress:
         return 100.0 * self.done / self.total if self.total else 100.0
 
 
+def duration_text(seconds: float) -> str:
+    """A remaining time as people read it on a progress bar: "42 s", "3 min 05 s", "1 h 07 min"."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, whole = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {whole:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 def send_progress(*, send_id: int) -> SendProgress:
     """From the Send's counters (kept in step with the rows by each page's transaction): O(1) at any audience size."""
     send = Send.objects.get(pk=send_id)
