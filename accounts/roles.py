@@ -48,6 +48,13 @@ def can_edit(user: Any) -> bool:
     return cap in (ADMIN, CAMPAIGN_MANAGER) and _uncapped_can_edit(user)
 
 
+def base_role(user: Any) -> str:
+    """The user's own role, whatever the request's key allows (ownership limits follow the person, not the key)."""
+    if _uncapped_is_admin(user):
+        return ADMIN
+    return CAMPAIGN_MANAGER if _uncapped_can_edit(user) else VIEWER
+
+
 def max_scope(user: Any) -> str:
     """The widest API key scope this user's role allows (a key never does more than its owner)."""
     if _uncapped_is_admin(user):

@@ -56,7 +56,9 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Campaign]:
         params = self.request.query_params
-        return selectors.campaign_list(search=params.get("search", ""), status=params.get("status", ""))
+        return selectors.campaign_list(
+            search=params.get("search", ""), status=params.get("status", ""), user=self.request.user
+        )
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)
@@ -149,6 +151,7 @@ class ScenarioViewSet(viewsets.ModelViewSet):
             campaign_id=int(campaign) if campaign else None,
             status=params.get("status", ""),
             search=params.get("search", ""),
+            user=self.request.user,
         )
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -157,6 +160,8 @@ class ScenarioViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)
+        if not selectors.campaigns_visible_to(self.request.user).filter(pk=data["campaign"].pk).exists():
+            raise ValidationError({"campaign": ["No such campaign."]})  # CAMPAIGN_OWNERSHIP_ONLY: not theirs
         serializer.instance = services.scenario_create(**data, user=self.request.user)
 
     def perform_update(self, serializer: serializers.BaseSerializer) -> None:

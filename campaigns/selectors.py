@@ -12,6 +12,7 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
 
+from accounts import roles
 from campaigns.models import Campaign, Emailer, Scenario
 from contacts.models import BatchMember
 from contacts.selectors import batch_contact_ids
@@ -76,10 +77,29 @@ def _batch_size(batch_ref: str = "batch_id") -> Subquery:
     return Subquery(members, output_field=IntegerField())
 
 
-def campaign_list(*, search: str = "", status: str = "", created_by_id: int | None = None) -> QuerySet[Campaign]:
-    qs = Campaign.objects.select_related("batch", "segment", "created_by").annotate(
-        batch_size=Coalesce(_batch_size(), 0),
-        scenario_count=Count("scenarios", distinct=True),
+def _own_campaigns_only(user: Any) -> bool:
+    """CAMPAIGN_OWNERSHIP_ONLY limits Campaign Managers (by their own role, not an API key's scope, so a read key
+    sees no more than its owner) to the campaigns they created; Admins and Viewers see every campaign."""
+    return bool(
+        settings.CAMPAIGN_OWNERSHIP_ONLY and user is not None and roles.base_role(user) == roles.CAMPAIGN_MANAGER
+    )
+
+
+def campaigns_visible_to(user: Any) -> QuerySet[Campaign]:
+    campaigns = Campaign.objects.all()
+    return campaigns.filter(created_by=user) if _own_campaigns_only(user) else campaigns
+
+
+def campaign_list(
+    *, search: str = "", status: str = "", created_by_id: int | None = None, user: Any = None
+) -> QuerySet[Campaign]:
+    qs = (
+        campaigns_visible_to(user)
+        .select_related("batch", "segment", "created_by")
+        .annotate(
+            batch_size=Coalesce(_batch_size(), 0),
+            scenario_count=Count("scenarios", distinct=True),
+        )
     )
     if search:
         qs = qs.filter(Q(name__icontains=search) | Q(description__icontains=search))
@@ -90,14 +110,21 @@ def campaign_list(*, search: str = "", status: str = "", created_by_id: int | No
     return qs.order_by("-id")
 
 
-def campaign_get(*, campaign_id: int) -> Campaign:
-    return campaign_list().get(pk=campaign_id)
+def campaign_get(*, campaign_id: int, user: Any = None) -> Campaign:
+    return campaign_list(user=user).get(pk=campaign_id)
 
 
 def scenario_list(
-    *, campaign_id: int | None = None, status: str = "", search: str = "", send_date: dt.date | None = None
+    *,
+    campaign_id: int | None = None,
+    status: str = "",
+    search: str = "",
+    send_date: dt.date | None = None,
+    user: Any = None,
 ) -> QuerySet[Scenario]:
     qs = Scenario.objects.select_related("campaign", "template", "created_by", "emailer")
+    if _own_campaigns_only(user):
+        qs = qs.filter(campaign__created_by=user)
     if campaign_id:
         qs = qs.filter(campaign_id=campaign_id)
     if status:
@@ -117,6 +144,7 @@ def campaign_history(
     created_by_id: int | None = None,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
+    user: Any = None,
 ) -> QuerySet[Scenario]:
     """Seed 004's history: one row per scenario with its campaign, creator, channel, audience and schedule.
 
@@ -125,6 +153,8 @@ def campaign_history(
     qs = Scenario.objects.select_related(
         "campaign", "campaign__segment", "campaign__batch", "campaign__created_by", "created_by"
     ).annotate(batch_size=Coalesce(_batch_size("campaign__batch_id"), 0))
+    if _own_campaigns_only(user):
+        qs = qs.filter(campaign__created_by=user)
     if search:
         qs = qs.filter(Q(subject__icontains=search) | Q(campaign__name__icontains=search))
     if status:

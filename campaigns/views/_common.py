@@ -13,15 +13,15 @@ from campaigns.models import Campaign, Scenario
 PAGE_SIZE = 25
 
 
-def _get_campaign(pk: int) -> Campaign:
+def _get_campaign(pk: int, user: Any = None) -> Campaign:
     try:
-        return selectors.campaign_get(campaign_id=pk)
+        return selectors.campaign_get(campaign_id=pk, user=user)
     except Campaign.DoesNotExist:
         raise Http404("No such campaign.") from None
 
 
-def _get_scenario(pk: int) -> Scenario:
-    scenario = selectors.scenario_list().filter(pk=pk).first()
+def _get_scenario(pk: int, user: Any = None) -> Scenario:
+    scenario = selectors.scenario_list(user=user).filter(pk=pk).first()
     if scenario is None:
         raise Http404("No such scenario.")
     return scenario

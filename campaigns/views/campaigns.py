@@ -48,7 +48,7 @@ ScenarioStatus = Scenario.Status
 @login_required
 def campaign_list(request: HttpRequest) -> HttpResponse:
     form = CampaignFilterForm(request.GET)
-    page = _page(request, selectors.campaign_list(**_filters(form)))
+    page = _page(request, selectors.campaign_list(**_filters(form), user=request.user))
     sizes = selectors.campaign_audience_sizes(campaigns=page)
     for campaign in page:
         campaign.audience = selectors.audience_label(campaign=campaign, batch_size=campaign.batch_size)
@@ -57,13 +57,15 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     if not request.GET:
         # Seed 004's overview: what goes out next, what is going out, what went out lately.
         context["show_overview"] = True
-        context["upcoming"] = selectors.scenario_list(status=ScenarioStatus.SCHEDULED).order_by(
+        context["upcoming"] = selectors.scenario_list(status=ScenarioStatus.SCHEDULED, user=request.user).order_by(
             "send_date", "send_time", "id"
         )[:5]
-        context["ongoing"] = selectors.scenario_list().filter(
+        context["ongoing"] = selectors.scenario_list(user=request.user).filter(
             status__in=(ScenarioStatus.SENDING, ScenarioStatus.PAUSED)
         )[:5]
-        context["recent"] = selectors.scenario_list(status=ScenarioStatus.SENT).order_by("-sent_at", "-id")[:5]
+        context["recent"] = selectors.scenario_list(status=ScenarioStatus.SENT, user=request.user).order_by(
+            "-sent_at", "-id"
+        )[:5]
     return render(request, "campaigns/campaign_list.html", context)
 
 
@@ -84,7 +86,7 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 
 @editor_required
 def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = _get_campaign(pk)
+    campaign = _get_campaign(pk, request.user)
     form = CampaignForm(request.POST or None, initial=CampaignForm.initial_for(campaign))
     if request.method == "POST" and form.is_valid():
         changes = {field: form.cleaned_data[field] for field in form.changed_data if field in services.CAMPAIGN_FIELDS}
@@ -101,7 +103,7 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = _get_campaign(pk)
+    campaign = _get_campaign(pk, request.user)
     scenarios = list(selectors.scenario_list(campaign_id=campaign.pk).order_by("send_date", "send_time", "id"))
     rows = [(scenario, scenario_progress_of(scenario)) for scenario in scenarios]
     imports = list(contact_selectors.import_job_list().filter(batch_id=campaign.batch_id)[:5])
@@ -131,7 +133,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @editor_required
 @require_POST
 def campaign_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = _get_campaign(pk)
+    campaign = _get_campaign(pk, request.user)
     form = ContactUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         for error in form["file"].errors:
@@ -159,12 +161,15 @@ def history(request: HttpRequest) -> HttpResponse:
     filters = _filters(form)
     if "created_by" in filters:
         filters["created_by_id"] = filters.pop("created_by").pk
-    page = _page(request, selectors.campaign_history(**filters))
+    page = _page(request, selectors.campaign_history(**filters, user=request.user))
     for scenario in page:
         scenario.audience = selectors.audience_label(campaign=scenario.campaign, batch_size=scenario.batch_size)
     # Campaigns with no scenario yet are part of the history too (seed 004: "all created campaigns").
     empty = selectors.campaign_list(
-        search=filters.get("search", ""), status=filters.get("status", ""), created_by_id=filters.get("created_by_id")
+        search=filters.get("search", ""),
+        status=filters.get("status", ""),
+        created_by_id=filters.get("created_by_id"),
+        user=request.user,
     ).filter(scenario_count=0)  # type: ignore[misc]
     if filters.get("channel"):
         empty = empty.filter(channel=filters["channel"])

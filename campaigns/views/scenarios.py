@@ -142,13 +142,13 @@ def scenario_list(request: HttpRequest) -> HttpResponse:
     filters = _filters(form)
     if "campaign" in filters:
         filters["campaign_id"] = filters.pop("campaign").pk
-    page = _page(request, selectors.scenario_list(**filters))
+    page = _page(request, selectors.scenario_list(**filters, user=request.user))
     return render(request, "campaigns/scenario_list.html", {"page": page, "form": form})
 
 
 @editor_required
 def scenario_create(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = _get_campaign(pk)
+    campaign = _get_campaign(pk, request.user)
     send_date, send_time = selectors.scenario_suggested_send_at(campaign=campaign)
     form = ScenarioForm(request.POST or None, initial={"send_date": send_date, "send_time": send_time})
     send_now = SEND_NOW in request.POST
@@ -196,7 +196,7 @@ def _scenario_create(*, campaign: Campaign, data: dict[str, Any], send_now: bool
 
 @editor_required
 def scenario_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    scenario = _get_scenario(pk)
+    scenario = _get_scenario(pk, request.user)
     form = ScenarioForm(request.POST or None, initial=ScenarioForm.initial_for(scenario))
     refusal = selectors.scenario_edit_refusal(scenario=scenario)
     send_now = SEND_NOW in request.POST
@@ -229,7 +229,7 @@ def _scenario_update(*, scenario: Scenario, data: dict[str, Any], draft: bool, s
 
 @login_required
 def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    scenario = _get_scenario(pk)
+    scenario = _get_scenario(pk, request.user)
     context = _progress_context(scenario)
     if scenario.campaign.channel == Campaign.Channel.EMAIL:
         context["test_form"] = TestSendForm(initial={"to": getattr(request.user, "email", "")})
@@ -240,7 +240,7 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def scenario_test_send(request: HttpRequest, pk: int) -> HttpResponse:
     """The scenario page's "send me a test": the template page's test send, with the scenario's subject and content."""
-    scenario = _get_scenario(pk)
+    scenario = _get_scenario(pk, request.user)
     form = TestSendForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Enter a valid address for the test email.")
@@ -262,13 +262,13 @@ def scenario_test_send(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def scenario_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The live bar: polled every second by HTMX while the scenario can still change."""
-    return render(request, "campaigns/_scenario_progress.html", _progress_context(_get_scenario(pk)))
+    return render(request, "campaigns/_scenario_progress.html", _progress_context(_get_scenario(pk, request.user)))
 
 
 @editor_required
 @require_POST
 def scenario_action(request: HttpRequest, pk: int) -> HttpResponse:
-    scenario = _get_scenario(pk)
+    scenario = _get_scenario(pk, request.user)
     action = request.POST.get("action", "")
     if action not in ("send", *services.SCENARIO_ACTIONS):
         messages.error(request, f"Unknown action “{action}”.")
