@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from delivery import services
-from delivery.models import Delivery, OutboxMessage, Send
+from delivery.models import Delivery, OutboxMessage, Send, WebhookEvent
 
 
 @admin.register(Send)
@@ -69,6 +69,30 @@ class DeliveryAdmin(admin.ModelAdmin):
     readonly_fields = tuple(f.name for f in Delivery._meta.fields)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "provider",
+        "event_type",
+        "event_id",
+        "provider_message_id",
+        "delivery_id",
+        "outcome",
+        "received_at",
+    )
+    list_filter = ("provider", "event_type", "received_at")
+    search_fields = ("event_id", "provider_message_id")
+    # A record of what the provider said: read-only, and only the webhook writes it.
+    readonly_fields = tuple(f.name for f in WebhookEvent._meta.fields)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: WebhookEvent | None = None) -> bool:
         return False
 
 

@@ -87,6 +87,8 @@ class Delivery(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Written by the provider's webhooks (delivery.services.webhooks): the first delivery, open and click.
+    delivered_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
 
@@ -99,10 +101,49 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["send", "page"], name="delivery_queued_page", condition=models.Q(status="queued")),
             models.Index(fields=["send"], name="delivery_failed", condition=models.Q(status="failed")),
+            # Webhook events name the delivery by the provider's id. Partial: queued and failed rows (no id) stay
+            # out, so the snapshot writes no entry here; each sent row costs one entry, the price of matching.
+            models.Index(
+                fields=["provider_message_id"],
+                name="delivery_provider_id",
+                condition=~models.Q(provider_message_id=""),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.email} ({self.status})"
+
+
+class WebhookEvent(models.Model):
+    """One event a provider posted to a webhook, kept once by the provider's event id (Svix's `svix-id`).
+
+    The unique constraint is what makes a redelivery a no-op: the event is inserted and applied in one
+    transaction, so a second delivery of the same id (even a concurrent one) inserts nothing and changes nothing.
+    """
+
+    class Provider(models.TextChoices):
+        RESEND = "resend", "Resend"
+
+    provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.RESEND)
+    event_id = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=60)
+    provider_message_id = models.CharField(max_length=100, blank=True)
+    # The Delivery the event matched, if any (an id, not a FK: deliveries are deleted with their contact, and
+    # the event log outlives them).
+    delivery_id = models.BigIntegerField(null=True, blank=True)
+    payload = models.JSONField(default=dict)
+    # What applying the event did ("delivered", "contact suppressed (bounced)", "ignored: unknown type" ...).
+    outcome = models.CharField(max_length=200, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="webhookevent_provider_event_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type} {self.event_id}"
 
 
 class OutboxMessage(models.Model):

@@ -11,4 +11,5 @@ urlpatterns = [
     path("outbox/<int:message_id>/", views.outbox_detail, name="outbox-detail"),
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("v/<str:token>/", views.view_in_browser, name="view"),
+    path("webhooks/resend", views.resend_webhook, name="resend-webhook"),
 ]

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from html.parser import HTMLParser
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.csp import email_preview
 from delivery import selectors, services
 from delivery.tokens import UNSUBSCRIBE_SALT, VIEW_SALT, token_read
 from templates_app.rendering import TemplateError
+
+logger = logging.getLogger("delivery.webhooks")
 
 
 @csrf_exempt  # the signed token is the credential; RFC 8058 one-click POSTs come from mail providers, not forms
@@ -35,6 +38,22 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if request.POST.get("List-Unsubscribe") == "One-Click":
         return HttpResponse("Unsubscribed.", content_type="text/plain")
     return render(request, "delivery/unsubscribe_done.html", {"already": changed is False})
+
+
+@csrf_exempt  # the Svix signature is the credential; Resend posts from its servers, not from a form
+@require_POST
+def resend_webhook(request: HttpRequest) -> HttpResponse:
+    """Resend's delivery, bounce, complaint, open and click events (Svix-signed; no login, no token)."""
+    try:
+        stored = services.webhook_event_receive(body=request.body, headers=request.headers)
+    except services.WebhookNotConfigured as exc:
+        return JsonResponse({"detail": str(exc)}, status=503)
+    except services.WebhookRejected:
+        logger.warning("resend webhook refused: the signature or its timestamp does not verify")
+        return JsonResponse({"detail": "The webhook signature does not verify."}, status=401)
+    except services.WebhookBadPayload as exc:
+        return JsonResponse({"detail": str(exc)}, status=400)
+    return JsonResponse({"stored": stored})
 
 
 # A message is content a Campaign Manager wrote, served from Herald's own origin (where Admins are logged in).

@@ -153,8 +153,6 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
 }
-# Campaign Managers see and change only the campaigns they created (and their scenarios) when on.
-CAMPAIGN_OWNERSHIP_ONLY = env.bool("CAMPAIGN_OWNERSHIP_ONLY", default=False)
 # The audit log keeps the address accounts.security.client_ip saw, never a client-written X-Forwarded-For.
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 
@@ -268,6 +266,8 @@ RESEND_API_URL = env("RESEND_API_URL", default="https://api.resend.com")
 RESEND_RATE_LIMIT = env.float("RESEND_RATE_LIMIT", default=2.0)
 RESEND_HOURLY_CAP = env.int("RESEND_HOURLY_CAP", default=0)
 RESEND_TIMEOUT = env.float("RESEND_TIMEOUT", default=30.0)
+# The webhook's Svix signing secret (whsec_...); unset: POST /webhooks/resend answers 503 and stores nothing.
+RESEND_WEBHOOK_SECRET = env("RESEND_WEBHOOK_SECRET", default="")
 DELIVERY_PAGE_SIZE = 100
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
 # A stalled `sending` send (no progress for this long) has its queued pages re-enqueued by the watchdog. Longer than

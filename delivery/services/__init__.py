@@ -2,7 +2,8 @@
 
 The package: `snapshot` (send_create, send_start), `window` (pages in the broker), `pages` (page_send) with
 `claim` and `prepared` (its SQL), `lifecycle` (pause, resume, fail, cancel, retry, finish, watchdog), `edges`
-(unsubscribe link, test sender). Every public name is importable from `delivery.services`.
+(unsubscribe link, test sender), `webhooks` (Resend's events). Every public name is importable from
+`delivery.services`.
 
 Why every recipient gets exactly one email, even when workers are SIGKILLed at any moment
 -----------------------------------------------------------------------------------------
@@ -46,10 +47,19 @@ from delivery.services.lifecycle import (
 )
 from delivery.services.pages import PageOutcome, idempotency_key, page_send
 from delivery.services.snapshot import send_create, send_start
+from delivery.services.webhooks import (
+    WebhookBadPayload,
+    WebhookNotConfigured,
+    WebhookRejected,
+    webhook_event_receive,
+)
 from delivery.services.window import window_pages
 
 __all__ = [
     "PageOutcome",
+    "WebhookBadPayload",
+    "WebhookNotConfigured",
+    "WebhookRejected",
     "contact_deleting",
     "idempotency_key",
     "page_send",
@@ -64,5 +74,6 @@ __all__ = [
     "template_test_sender",
     "unsubscribe_by_token",
     "watchdog",
+    "webhook_event_receive",
     "window_pages",
 ]

@@ -1,0 +1,189 @@
+"""Resend's webhooks: verify the Svix signature, store each event once by its id, apply it to its Delivery.
+
+Applying an event is a conditional update (the first delivery, open and click win; a bounce or complaint only
+changes a row that was sent), so events arriving out of order or twice never move a row backwards. A hard bounce
+or a complaint also suppresses the contact: its status leaves `subscribed`, and the send snapshot (which takes
+only subscribed contacts) and the page send (which re-checks the status) leave it out from then on.
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
+
+from contacts.models import Contact
+from delivery.models import Delivery, WebhookEvent
+
+logger = logging.getLogger("delivery.webhooks")
+
+DeliveryStatus = Delivery.Status
+
+# Resend signs with Svix, whose headers are the Standard Webhooks ones under another prefix.
+_HEADERS = {"webhook-id": "svix-id", "webhook-timestamp": "svix-timestamp", "webhook-signature": "svix-signature"}
+# Bounce types Resend reports that may succeed later; anything else (Permanent, Undetermined, a new name) is
+# treated as hard: one more attempt at a dead address costs sender reputation, a missed soft bounce costs little.
+SOFT_BOUNCE_TYPES = frozenset({"transient", "soft"})
+
+
+class WebhookNotConfigured(Exception):
+    """RESEND_WEBHOOK_SECRET is unset or not a valid signing secret."""
+
+
+class WebhookRejected(Exception):
+    """The signature does not verify, a header is missing, or the timestamp is outside the tolerance."""
+
+
+class WebhookBadPayload(Exception):
+    """The body is signed but is not a JSON object."""
+
+
+def webhook_event_receive(*, body: bytes, headers: Mapping[str, str]) -> bool:
+    """Verify a Resend webhook request, then store and apply its event once.
+
+    Returns True if this call stored the event, False for a redelivery of an id already stored (a no-op).
+    Raises WebhookNotConfigured, WebhookRejected or WebhookBadPayload; nothing is stored then.
+    """
+    secret = str(getattr(settings, "RESEND_WEBHOOK_SECRET", "") or "")
+    if not secret:
+        raise WebhookNotConfigured("RESEND_WEBHOOK_SECRET is not set: webhooks cannot be verified.")
+    try:
+        verifier = Webhook(secret)
+    except (binascii.Error, ValueError, EmptyWebhookSecretError) as exc:
+        raise WebhookNotConfigured("RESEND_WEBHOOK_SECRET is not a valid signing secret (whsec_...).") from exc
+    lowered = {k.lower(): v for k, v in headers.items()}
+    standard = {name: lowered.get(svix) or lowered.get(name, "") for name, svix in _HEADERS.items()}
+    try:
+        payload = verifier.verify(body, standard)
+    except WebhookVerificationError as exc:
+        raise WebhookRejected(str(exc)) from exc
+    except ValueError as exc:  # signed, but not JSON (json.JSONDecodeError, UnicodeDecodeError)
+        raise WebhookBadPayload("The body is not JSON.") from exc
+    if not isinstance(payload, dict):
+        raise WebhookBadPayload("The body is not a JSON object.")
+    return _event_store_and_apply(event_id=standard["webhook-id"], payload=payload)
+
+
+def _event_store_and_apply(*, event_id: str, payload: dict[str, Any]) -> bool:
+    event_type = str(payload.get("type") or "")[:60]
+    raw_data = payload.get("data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
+    message_id = str(data.get("email_id") or "")[:100]
+    # One transaction: if applying fails, the event is not kept either, and Resend's retry applies it then.
+    with transaction.atomic():
+        try:
+            # A concurrent redelivery waits here on the unique index until the first commits, then conflicts.
+            with transaction.atomic():
+                event = WebhookEvent.objects.create(
+                    provider=WebhookEvent.Provider.RESEND,
+                    event_id=event_id[:100],
+                    event_type=event_type,
+                    provider_message_id=message_id,
+                    payload=payload,
+                )
+        except IntegrityError:
+            logger.info("webhook %s: redelivery of a stored event, ignored", event_id)
+            return False
+        event.delivery_id, event.outcome = _apply(event_type, message_id, data, _event_time(payload))
+        event.save(update_fields=["delivery_id", "outcome"])
+    return True
+
+
+def _event_time(payload: dict[str, Any]) -> datetime:
+    raw = payload.get("created_at")
+    try:
+        parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        return timezone.now()
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+
+
+def _apply(event_type: str, message_id: str, data: dict[str, Any], at: datetime) -> tuple[int | None, str]:
+    """Apply one event; returns the matched delivery's id and what was done."""
+    row = None
+    if message_id:
+        # `.exclude(...="")` repeats the partial index's predicate, so a generic plan can use it too.
+        row = (
+            Delivery.objects.filter(provider_message_id=message_id)
+            .exclude(provider_message_id="")
+            .values("pk", "contact_id")
+            .first()
+        )
+    delivery_id: int | None = row["pk"] if row else None
+    contact_id: int | None = row["contact_id"] if row else None
+    rows = Delivery.objects.filter(pk=delivery_id) if delivery_id is not None else Delivery.objects.none()
+    sent = DeliveryStatus.SENT
+
+    if event_type == "email.delivered":
+        changed = rows.filter(delivered_at__isnull=True).update(delivered_at=at)
+        return delivery_id, _said("delivered", delivery_id, changed)
+    if event_type == "email.delivery_delayed":
+        changed = rows.filter(status=sent, delivered_at__isnull=True).update(
+            last_error="Delivery delayed: the receiving server has not accepted it yet (the provider retries)"
+        )
+        return delivery_id, _said("delayed", delivery_id, changed)
+    if event_type == "email.opened":
+        changed = rows.filter(opened_at__isnull=True).update(opened_at=at)
+        return delivery_id, _said("opened", delivery_id, changed)
+    if event_type == "email.clicked":
+        changed = rows.filter(clicked_at__isnull=True).update(clicked_at=at)
+        return delivery_id, _said("clicked", delivery_id, changed)
+    if event_type == "email.bounced":
+        raw_bounce = data.get("bounce")
+        bounce: dict[str, Any] = raw_bounce if isinstance(raw_bounce, dict) else {}
+        kind = str(bounce.get("type") or "").strip()
+        hard = kind.lower() not in SOFT_BOUNCE_TYPES
+        detail = " ".join(str(bounce.get(k) or "") for k in ("type", "subType", "message")).strip()
+        reason = f"{'Hard' if hard else 'Soft'} bounce: {detail or 'no detail given'}"[:500]
+        changed = rows.filter(status=sent).update(status=DeliveryStatus.BOUNCED, last_error=reason)
+        outcome = _said("bounced", delivery_id, changed)
+        if hard:
+            outcome += _suppress(contact_id, data, Contact.Status.BOUNCED)
+        return delivery_id, outcome
+    if event_type == "email.complained":
+        changed = rows.filter(status__in=[sent, DeliveryStatus.BOUNCED]).update(
+            status=DeliveryStatus.COMPLAINED, last_error="The recipient marked this email as spam"
+        )
+        outcome = _said("complained", delivery_id, changed) + _suppress(contact_id, data, Contact.Status.COMPLAINED)
+        return delivery_id, outcome
+    return delivery_id, f"ignored: type {event_type or '(none)'} is not handled"
+
+
+def _said(what: str, delivery_id: int | None, changed: int) -> str:
+    if delivery_id is None:
+        return f"{what}: no delivery has this message id"
+    return what if changed else f"{what}: already recorded"
+
+
+def _suppress(contact_id: int | None, data: dict[str, Any], status: str) -> str:
+    """Take the contact off every later send. Found through the delivery, else by the event's recipient (an email
+    Herald sent outside a Send, or an event that raced the page's commit). Bounced and complained are final:
+    an unsubscribed contact moves to them too (so a resubscribe cannot bring the address back); one already
+    bounced or complained keeps its first reason.
+
+    Contact.status is the suppression list (the snapshot takes only `subscribed`); contacts.services has no
+    write for these two statuses yet, hence this conditional update here.
+    """
+    contacts = Contact.objects.all()
+    if contact_id is not None:
+        contacts = contacts.filter(pk=contact_id)
+    else:
+        to = data.get("to")
+        email = to[0] if isinstance(to, list) and to else to
+        if not isinstance(email, str) or not email.strip():
+            return "; no contact to suppress"
+        contacts = contacts.filter(email=email.strip().lower())
+    changed = contacts.filter(status__in=[Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED]).update(
+        status=status, updated_at=timezone.now()
+    )
+    return f"; contact suppressed ({status})" if changed else "; contact already suppressed or unknown"
