@@ -153,6 +153,8 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
 }
+# Campaign Managers see and change only the campaigns they created (and their scenarios) when on.
+CAMPAIGN_OWNERSHIP_ONLY = env.bool("CAMPAIGN_OWNERSHIP_ONLY", default=False)
 # The audit log keeps the address accounts.security.client_ip saw, never a client-written X-Forwarded-For.
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 
