@@ -110,3 +110,6 @@ class AutomationRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: AutomationRun | None = None) -> bool:
         return False
+
+
+from automations import journey_admin  # noqa: E402,F401  (registers the journey admins)

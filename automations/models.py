@@ -100,3 +100,9 @@ class AutomationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.automation_id} @ {self.due_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+# Journeys (issue 16) live in their own module; imported here so Django's app registry and migrations see them.
+from automations.journey_models import Enrollment, EnrollmentStep, Journey, JourneyStep  # noqa: E402
+
+__all__ = ["Automation", "AutomationRun", "Enrollment", "EnrollmentStep", "Journey", "JourneyStep"]

@@ -14,6 +14,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from contacts.hooks import announces_new_rows
 from contacts.importing.merge import MergeResult, SideSession, Staging, side_session
 from contacts.importing.pipeline import LazyTypes, stream_contacts, stream_events
 from contacts.importing.reader import FileUnreadable
@@ -90,6 +91,7 @@ def _contact_conflicts(*, email: str | None, lms_lead_id: str | None, exclude_id
     return errors
 
 
+@announces_new_rows
 def contact_create(
     *,
     email: str,
@@ -185,6 +187,7 @@ def _storage_name(original_name: str) -> str:
     return stem[-100:] or "upload.csv"
 
 
+@announces_new_rows
 def import_job_run(*, job_id: int, progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
     """Run a pending import to the end (done or failed) and return it. Safe to call twice: only the call that
     moves the job from pending to running does the work; any other call returns the job as it is."""
@@ -314,6 +317,7 @@ def import_job_fail(*, job_id: int, message: str) -> bool:
 # --- API writes --------------------------------------------------------------------------------------------
 
 
+@announces_new_rows
 def contacts_bulk_upsert(*, items: Sequence[Any], batch: Batch | None = None) -> list[dict[str, Any]]:
     """Upsert up to BULK_LIMIT contacts (with attributes) through the same merge as a file import.
     One result per item, in order: `created | updated | unchanged | skipped | error`, the contact id, a reason."""
@@ -338,6 +342,7 @@ def contacts_bulk_upsert(*, items: Sequence[Any], batch: Batch | None = None) ->
     return results
 
 
+@announces_new_rows
 def funnel_events_create(*, items: Sequence[Any]) -> list[dict[str, Any]]:
     """Record funnel events (insert-only) by `contact_id` or `email`; one result per item, in order."""
     if len(items) > BULK_LIMIT:
