@@ -10,3 +10,10 @@ router.trailing_slash = "/?"
 router.register("automations", api.AutomationViewSet, basename="api-automation")
 
 urlpatterns = router.urls
+
+# Journeys (issue 16).
+from automations import journey_api  # noqa: E402
+
+router.register("journeys", journey_api.JourneyViewSet, basename="api-journey")
+router.register("enrollments", journey_api.EnrollmentViewSet, basename="api-enrollment")
+urlpatterns = router.urls
