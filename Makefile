@@ -21,6 +21,7 @@ migrate: install
 demo: migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py seed_demo_automations
+	$(PY) manage.py seed_demo_journeys
 
 # The login is printed again once the web server answers (config/supervise.py banner), below the start-up output.
 run: demo
