@@ -55,6 +55,26 @@ def contact_unsubscribe(*, contact_id: int) -> bool:
     return changed == 1
 
 
+def contact_suppress(*, status: str, contact_id: int | None = None, email: str | None = None) -> bool:
+    """Take a contact off every later send after a hard bounce or a complaint (`status` is `bounced` or
+    `complained`), found by id or else by email. Final: an unsubscribed contact moves too, so a resubscribe cannot
+    bring the address back; one already bounced or complained keeps its first reason. True if this call changed it.
+    Contact.status is the suppression list: every snapshot takes `subscribed` contacts only."""
+    if status not in (Contact.Status.BOUNCED, Contact.Status.COMPLAINED):
+        raise ValueError(f"not a suppression status: {status!r}")
+    contacts = Contact.objects.all()
+    if contact_id is not None:
+        contacts = contacts.filter(pk=contact_id)
+    elif email:
+        contacts = contacts.filter(email=email.strip().lower())
+    else:
+        return False
+    changed = contacts.filter(status__in=[Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED]).update(
+        status=status, updated_at=timezone.now()
+    )
+    return changed > 0
+
+
 @transaction.atomic
 def contact_resubscribe(*, contact_id: int) -> bool:
     """Subscribe an unsubscribed contact again; True if this call changed the status. Bounced and complained

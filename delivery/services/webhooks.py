@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
+from contacts import services as contact_services
 from contacts.models import Contact
 from delivery.models import Delivery, WebhookEvent
 
@@ -169,21 +170,14 @@ def _suppress(contact_id: int | None, data: dict[str, Any], status: str) -> str:
     """Take the contact off every later send. Found through the delivery, else by the event's recipient (an email
     Herald sent outside a Send, or an event that raced the page's commit). Bounced and complained are final:
     an unsubscribed contact moves to them too (so a resubscribe cannot bring the address back); one already
-    bounced or complained keeps its first reason.
-
-    Contact.status is the suppression list (the snapshot takes only `subscribed`); contacts.services has no
-    write for these two statuses yet, hence this conditional update here.
+    bounced or complained keeps its first reason (contacts.services.contact_suppress).
     """
-    contacts = Contact.objects.all()
-    if contact_id is not None:
-        contacts = contacts.filter(pk=contact_id)
-    else:
+    email: str | None = None
+    if contact_id is None:
         to = data.get("to")
-        email = to[0] if isinstance(to, list) and to else to
-        if not isinstance(email, str) or not email.strip():
+        first = to[0] if isinstance(to, list) and to else to
+        if not isinstance(first, str) or not first.strip():
             return "; no contact to suppress"
-        contacts = contacts.filter(email=email.strip().lower())
-    changed = contacts.filter(status__in=[Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED]).update(
-        status=status, updated_at=timezone.now()
-    )
+        email = first
+    changed = contact_services.contact_suppress(status=status, contact_id=contact_id, email=email)
     return f"; contact suppressed ({status})" if changed else "; contact already suppressed or unknown"
