@@ -110,7 +110,7 @@ def banner(url: str = "", timeout: float = 120.0) -> int:
         line = "=" * 72
         print(
             f"{line}\n  Herald is up: {url}\n  Log in as admin / {password}\n"
-            f"  (also shown on the login page while DEBUG is on; Ctrl-C stops everything)\n{line}",
+            f"  (also shown on the sign-in page in this embedded mode; Ctrl-C stops everything)\n{line}",
             flush=True,
         )
     while not stop["now"]:
