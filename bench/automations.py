@@ -332,9 +332,18 @@ def part_send(recipients: int, trials: int, concurrency: int) -> None:
             fake.reset()
             due = time.time() + 0.5
             full = fire(due)
-            data.wait(lambda full=full: full() is not None, timeout=120)  # type: ignore[misc]
+
+            def fired(full: Callable[[], int | None] = full) -> bool:
+                return full() is not None
+
+            data.wait(fired, timeout=120)
             sid = full()
-            data.wait(lambda sid=sid: Send.objects.filter(pk=sid, status=Send.Status.DONE).exists(), timeout=1800)
+            assert sid is not None
+
+            def done(sid: int = sid) -> bool:
+                return Send.objects.filter(pk=sid, status=Send.Status.DONE).exists()
+
+            data.wait(done, timeout=1800)
             ledger = fake.ledger()
             from bench.fake_resend import ledger_report
 

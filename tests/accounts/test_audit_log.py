@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from auditlog.models import LogEntry
 from django.contrib.auth.models import Group, User
@@ -30,7 +32,7 @@ def _entries(model: type) -> list[LogEntry]:
 
 
 def test_a_campaign_changed_through_the_api_is_logged_with_the_token_owner(api: APIClient, manager: User) -> None:
-    campaign = CampaignFactory(created_by=manager)
+    campaign = cast(Campaign, CampaignFactory(created_by=manager))
 
     api.patch(f"/api/v1/campaigns/{campaign.pk}", {"description": "Seasonal"}, format="json")
 
@@ -84,7 +86,7 @@ def test_no_password_or_key_hash_reaches_the_log(manager: User) -> None:
 
 
 def test_the_address_recorded_is_the_client_not_a_forged_forwarded_for(api: APIClient, manager: User) -> None:
-    campaign = CampaignFactory(created_by=manager)
+    campaign = cast(Campaign, CampaignFactory(created_by=manager))
 
     api.patch(
         f"/api/v1/campaigns/{campaign.pk}",
@@ -105,7 +107,7 @@ def test_the_audit_log_page_is_for_admins_only(role: str) -> None:
 
 
 def test_an_admin_sees_who_changed_what(admin_user: User, api: APIClient, manager: User) -> None:
-    campaign = CampaignFactory(created_by=manager)
+    campaign = cast(Campaign, CampaignFactory(created_by=manager))
     api.patch(f"/api/v1/campaigns/{campaign.pk}", {"description": "Seasonal"}, format="json")
 
     page = _logged_in(admin_user).get(reverse("accounts:audit-log")).content.decode()
@@ -125,7 +127,7 @@ def test_the_audit_log_page_filters_by_what_changed(admin_user: User, manager: U
 
 
 def test_the_audit_log_page_filters_by_who(admin_user: User, api: APIClient, manager: User) -> None:
-    campaign = CampaignFactory(created_by=manager)
+    campaign = cast(Campaign, CampaignFactory(created_by=manager))
     api.patch(f"/api/v1/campaigns/{campaign.pk}", {"description": "x"}, format="json")
 
     page = _logged_in(admin_user).get(reverse("accounts:audit-log"), {"actor": manager.username}).context["page"]

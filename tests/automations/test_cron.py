@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from cron_descriptor import get_description
 from croniter import croniter
+from django.http import QueryDict
 
 from automations import cron
 from automations.forms import builder_data
@@ -63,14 +64,12 @@ def _through_the_form(expression: str) -> str:
     """Type the expression, then read back what the builder (as the browser posts it) makes of it."""
     data, _ = builder_data(_post({"cron": expression}), source="expression")
     if data["mode"] == cron.CUSTOM:
-        return data["cron"]
+        return str(data["cron"])
     rebuilt, _ = builder_data(data, source="builder")
-    return rebuilt["cron"]
+    return str(rebuilt["cron"])
 
 
-def _post(values: dict[str, object]) -> object:
-    from django.http import QueryDict
-
+def _post(values: dict[str, object]) -> QueryDict:
     data = QueryDict(mutable=True)
     for key, value in values.items():
         if isinstance(value, list):

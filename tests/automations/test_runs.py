@@ -35,6 +35,7 @@ def test_a_firing_hands_one_send_to_the_engine_and_ends_sent_with_counts(
     assert (run.due_at, run.status, run.audience_size) == (NOW, R.RUNNING, 3)
     assert Send.objects.count() == 1
 
+    assert run.send_id is not None
     with django_capture_on_commit_callbacks(execute=True):
         _send_all(run.send_id)
 
@@ -156,6 +157,7 @@ def test_run_start_and_finish_are_in_the_creators_bell(automation, frozen, djang
     with django_capture_on_commit_callbacks(execute=True):
         run = services.automation_fire(automation_id=automation.pk).run
     assert run is not None
+    assert run.send_id is not None
     with django_capture_on_commit_callbacks(execute=True):
         _send_all(run.send_id)  # type: ignore[arg-type]
 

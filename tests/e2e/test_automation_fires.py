@@ -93,6 +93,7 @@ def test_an_automation_fires_twice_on_its_own_one_email_per_contact_per_firing(
     assert fake_resend.ledger() == {email: 2 for email in emails}
     assert fake_resend.stats()["missing_unsubscribe"] == []
     for run in runs:
+        assert run.send_id is not None
         rows = Delivery.objects.filter(send_id=run.send_id)
         assert sorted(rows.values_list("email", flat=True)) == sorted(emails)
         assert set(rows.values_list("status", flat=True)) == {Delivery.Status.SENT}

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from automations import journeys
-from automations.models import Enrollment, EnrollmentStep
+from automations.models import Enrollment, EnrollmentStep, Journey
 from contacts.models import Contact, FunnelEvent
 from contacts.services import contact_unsubscribe
 from delivery.models import Delivery, OutboxMessage
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 E = Enrollment.Status
 
 
-def _sent_at(contact: Contact) -> list[tuple[str, dt.datetime]]:
+def _sent_at(contact: Contact) -> list[tuple[str, dt.datetime | None]]:
     rows = Delivery.objects.filter(contact=contact, status=Delivery.Status.SENT).order_by("sent_at")
     return [(d.send.subject, d.sent_at) for d in rows.select_related("send")]
 
@@ -96,7 +96,7 @@ def test_a_contact_who_unsubscribes_between_steps_leaves_the_journey(clock, djan
     assert (enrollment.status, enrollment.next_at) == (E.EXITED_UNSUBSCRIBED, None)
 
 
-def _branch_journey(condition: dict) -> tuple:
+def _branch_journey(condition: dict) -> Journey:
     yes, no = make_template("Yes path"), make_template("No path")
     journey = journeys.journey_create(
         name="Branchy",

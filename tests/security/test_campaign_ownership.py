@@ -4,6 +4,7 @@ scenarios), on the dashboard and the API; off by default; Admins and Viewers kee
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 import pytest
 from django.contrib.auth.models import User
@@ -26,12 +27,12 @@ def ownership(settings) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def theirs() -> Campaign:
-    return CampaignFactory(name="Theirs", created_by=user_with_role(roles.CAMPAIGN_MANAGER))  # type: ignore[no-any-return]
+    return cast(Campaign, CampaignFactory(name="Theirs", created_by=user_with_role(roles.CAMPAIGN_MANAGER)))
 
 
 @pytest.fixture
 def mine(manager: User) -> Campaign:
-    return CampaignFactory(name="Mine", created_by=manager)  # type: ignore[no-any-return]
+    return cast(Campaign, CampaignFactory(name="Mine", created_by=manager))
 
 
 def _logged_in(user: User) -> Client:
@@ -65,7 +66,7 @@ def test_a_manager_gets_404_for_another_managers_campaign_page(
 def test_a_manager_gets_404_for_a_scenario_of_another_managers_campaign(
     ownership: None, manager: User, theirs: Campaign
 ) -> None:
-    scenario = ScenarioFactory(campaign=theirs)
+    scenario = cast(Scenario, ScenarioFactory(campaign=theirs))
 
     assert _logged_in(manager).get(reverse("campaigns:scenario-detail", args=[scenario.pk])).status_code == 404
 
