@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 import time_machine
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -15,6 +14,7 @@ from automations.models import Automation
 from contacts.models import Contact
 from segments.models import Segment, SegmentMember
 from templates_app.models import MessageTemplate
+from tests.broker import purge_broker
 
 # A Monday, 09:30 UTC: "30 9 * * 1-5" is due exactly now.
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
@@ -25,15 +25,9 @@ BODY = '<p>Hello {{ first_name|default:"there" }}</p><p><a href="{{ unsubscribe_
 def _clean_redis() -> Iterator[None]:
     """Page messages enqueued by a run do not leak between tests."""
 
-    def purge() -> None:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        keys = [k for pattern in ("herald:rate:*", "celery*", "unacked*") for k in client.scan_iter(pattern)]
-        if keys:
-            client.delete(*keys)
-
-    purge()
+    purge_broker(settings.REDIS_URL)
     yield
-    purge()
+    purge_broker(settings.REDIS_URL)
 
 
 @pytest.fixture

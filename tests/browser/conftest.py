@@ -42,7 +42,8 @@ from playwright.sync_api import Error as PlaywrightError
 from bench.fake_resend import FakeResend
 from campaigns.models import Scenario
 from config.celery import app as celery_app
-from tests.e2e.conftest import CeleryWorkers, FakeResendHandle, _purge_broker
+from tests.broker import purge_broker
+from tests.e2e.conftest import CeleryWorkers, FakeResendHandle
 
 CHROMIUM = os.environ.get("HERALD_CHROMIUM", "/usr/bin/chromium")
 # No first-run work, no background traffic: a run must not depend on (or reach) the network.
@@ -214,14 +215,14 @@ class Worker:
 def _package_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     if not settings.REDIS_URL:
         pytest.fail("browser tests that send need REDIS_URL (make test sets it)")
-    _purge_broker(settings.REDIS_URL)
+    purge_broker(settings.REDIS_URL)
     # tests/e2e's worker helper wants a Resend-compatible server; with the outbox transport nothing calls it.
     resend = FakeResend().start()
     worker = Worker(CeleryWorkers(FakeResendHandle(resend), tmp_path_factory.mktemp("workers")))
     yield worker
     worker.stop()
     resend.stop()
-    _purge_broker(settings.REDIS_URL)
+    purge_broker(settings.REDIS_URL)
 
 
 @pytest.fixture

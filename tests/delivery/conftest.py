@@ -7,6 +7,7 @@ import redis
 from django.conf import settings
 
 from delivery import events
+from tests.broker import purge_broker
 from tests.e2e.conftest import (  # noqa: F401 - fixtures
     FakeResendHandle,
     _fake_resend_server,
@@ -26,15 +27,9 @@ def _clean_redis(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
     settings.RESEND_RATE_LIMIT = 0
     settings.RESEND_HOURLY_CAP = 0
 
-    def purge() -> None:
-        client = _redis()
-        keys = [k for pattern in ("herald:rate:*", "celery*", "unacked*") for k in client.scan_iter(pattern)]
-        if keys:
-            client.delete(*keys)
-
-    purge()
+    purge_broker(settings.REDIS_URL)
     yield
-    purge()
+    purge_broker(settings.REDIS_URL)
 
 
 @pytest.fixture

@@ -17,12 +17,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 
 from bench.fake_resend import FakeResend, ledger_report
 from bench.procs import celery_worker_cmd, kill_groups
+from tests.broker import purge_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,14 +82,6 @@ def _database_url() -> str:
     if s.get("PASSWORD"):
         auth += ":" + quote(s["PASSWORD"])
     return f"postgres://{auth}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
-
-
-def _purge_broker(url: str) -> None:
-    """Drop messages and limiter state a previous run (or a killed worker) left in this Redis database."""
-    client = redis.Redis.from_url(url)
-    keys = [k for pattern in ("celery*", "unacked*", "_kombu*", "herald:rate:*") for k in client.scan_iter(pattern)]
-    if keys:
-        client.delete(*keys)
 
 
 class CeleryWorkers:
@@ -174,11 +166,11 @@ def celery_worker(transactional_db: None, fake_resend: FakeResendHandle, tmp_pat
     """
     if not settings.REDIS_URL:
         pytest.fail("end-to-end tests need REDIS_URL (make test sets it)")
-    _purge_broker(settings.REDIS_URL)
+    purge_broker(settings.REDIS_URL)
     workers = CeleryWorkers(fake_resend, tmp_path)
     yield workers
     workers.kill()
-    _purge_broker(settings.REDIS_URL)
+    purge_broker(settings.REDIS_URL)
 
 
 class Beat:

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 import time_machine
 from django.conf import settings
 
@@ -15,6 +14,7 @@ from contacts.models import Contact
 from delivery import services as delivery_services
 from delivery.models import Send
 from templates_app.models import MessageTemplate
+from tests.broker import purge_broker
 
 # A Monday, 09:00 UTC.
 T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
@@ -23,15 +23,9 @@ BODY = '<p>Hello {{ first_name|default:"there" }}</p><p><a href="{{ unsubscribe_
 
 @pytest.fixture(autouse=True)
 def _clean_redis() -> Iterator[None]:
-    def purge() -> None:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        keys = [k for pattern in ("herald:rate:*", "celery*", "unacked*") for k in client.scan_iter(pattern)]
-        if keys:
-            client.delete(*keys)
-
-    purge()
+    purge_broker(settings.REDIS_URL)
     yield
-    purge()
+    purge_broker(settings.REDIS_URL)
 
 
 @pytest.fixture
