@@ -124,7 +124,10 @@ TICK_HEARTBEAT = "tick"
 
 def heartbeat_record(*, name: str, now: dt.datetime | None = None) -> None:
     """Note that a periodic job ran to its end (scheduler/selectors.py `status` reads it)."""
-    Heartbeat.objects.update_or_create(name=name, defaults={"seen_at": now or timezone.now()})
+    # Every second from the tick: one UPDATE, and the INSERT only the first time (update_or_create would read first).
+    at = now or timezone.now()
+    if not Heartbeat.objects.filter(name=name).update(seen_at=at):
+        Heartbeat.objects.get_or_create(name=name, defaults={"seen_at": at})
 
 
 def schedule_sync() -> dict[str, Any]:
