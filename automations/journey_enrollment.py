@@ -1,0 +1,154 @@
+"""Enrollment of contacts in journeys (issue 16): the API trigger and the CONTACT_EVENT_HOOKS trigger. Part of
+`automations.journeys`, which re-exports every name.
+
+Re-entry. `once`: one enrollment per (journey, contact) ever. `after_exit` and `never_while_active`: again once the
+previous one has ended; a trigger while one is active is dropped (the partial unique index on active rows holds
+this under concurrency). The two names are kept from ARCHITECTURE §5 and behave the same today.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone as dj_timezone
+
+from automations.journey_definition import JourneyStateError
+from automations.journey_models import Enrollment, Journey
+from contacts.models import BatchMember, Contact, FunnelEvent
+
+E = Enrollment.Status
+J = Journey.Status
+
+
+# --- enrollment ------------------------------------------------------------------------------------------------
+
+
+def _first_key(journey: Journey) -> str:
+    return str(journey.steps.order_by("position", "id").values_list("key", flat=True).first() or "")
+
+
+def _enroll_rows(journey: Journey, rows: Sequence[tuple[int, str]], *, now: dt.datetime) -> set[int]:
+    """Enroll (contact_id, trigger_key) rows that the re-entry policy lets in; returns the contact ids enrolled.
+    ON CONFLICT DO NOTHING on the two partial unique indexes settles races with another trigger."""
+    first = _first_key(journey)
+    enrolled: set[int] = set()
+    for start in range(0, len(rows), 5000):
+        chunk = rows[start : start + 5000]
+        ids = {contact_id for contact_id, _ in chunk}
+        subscribed = set(
+            Contact.objects.filter(pk__in=ids, status=Contact.Status.SUBSCRIBED).values_list("id", flat=True)
+        )
+        blocked = Enrollment.objects.filter(journey=journey, contact_id__in=ids)
+        if journey.reentry != Journey.Reentry.ONCE:
+            blocked = blocked.filter(status=E.ACTIVE)
+        allowed = subscribed - set(blocked.values_list("contact_id", flat=True))
+        objs: dict[int, Enrollment] = {}
+        for contact_id, key in chunk:
+            if contact_id in allowed and contact_id not in objs:
+                objs[contact_id] = Enrollment(
+                    journey=journey,
+                    contact_id=contact_id,
+                    step_key=first,
+                    visit=1,
+                    next_at=now,
+                    entered_at=now,
+                    trigger_key=key,
+                )
+        Enrollment.objects.bulk_create(list(objs.values()), ignore_conflicts=True, batch_size=1000)
+        enrolled |= set(
+            Enrollment.objects.filter(
+                journey=journey, contact_id__in=list(objs), entered_at=now, status=E.ACTIVE
+            ).values_list("contact_id", flat=True)
+        )
+    return enrolled
+
+
+def journey_enroll(
+    *, journey_id: int, contact_ids: Sequence[Any] = (), emails: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
+    """The API trigger: one result per item (contact ids first, then emails): enrolled, skipped (with why), or
+    error (unknown contact). The rest go in."""
+    journey = Journey.objects.get(pk=journey_id)
+    if journey.status not in (J.ACTIVE, J.PAUSED):
+        raise JourneyStateError("Activate the journey before enrolling contacts.")
+    now = dj_timezone.now()
+    results: list[dict[str, Any]] = []
+    wanted_ids = [int(i) for i in contact_ids if str(i).isdigit()]
+    by_id = dict(Contact.objects.filter(pk__in=wanted_ids).values_list("id", "status"))
+    lowered = [str(e).strip().lower() for e in emails]
+    by_email = {
+        email.lower(): (pk, status)
+        for pk, email, status in Contact.objects.filter(email__in=[e for e in lowered if e]).values_list(
+            "id", "email", "status"
+        )
+    }
+    for raw in contact_ids:
+        found = int(raw) in by_id if str(raw).isdigit() else False
+        results.append(
+            {"contact_id": int(raw) if found else raw, "email": None, "status": "pending" if found else "error"}
+            | ({} if found else {"error": "No contact with this id."})
+        )
+    for raw, email in zip(emails, lowered, strict=True):
+        pk, _ = by_email.get(email, (None, None))
+        results.append(
+            {"contact_id": pk, "email": raw, "status": "pending" if pk else "error"}
+            | ({} if pk else {"error": "No contact with this email."})
+        )
+    pending = [r["contact_id"] for r in results if r["status"] == "pending"]
+    with transaction.atomic():
+        enrolled = _enroll_rows(journey, [(pk, "") for pk in pending], now=now)
+    statuses = by_id | {pk: status for pk, status in by_email.values()}
+    for result in results:
+        if result["status"] != "pending":
+            continue
+        pk = result["contact_id"]
+        if pk in enrolled:
+            result["status"] = "enrolled"
+            enrolled.discard(pk)  # a contact listed twice is enrolled once
+        elif statuses.get(pk) != Contact.Status.SUBSCRIBED:
+            result.update(status="skipped", error=f"The contact is {statuses.get(pk)}.")
+        else:
+            result.update(status="skipped", error=_reentry_reason(journey))
+    return results
+
+
+def _reentry_reason(journey: Journey) -> str:
+    if journey.reentry == Journey.Reentry.ONCE:
+        return "Already enrolled once (re-entry: once)."
+    return "Already in this journey."
+
+
+# --- triggers ------------------------------------------------------------------------------------------------
+
+
+def journeys_on_new_rows(*, after: Mapping[str, int]) -> int:
+    """The CONTACT_EVENT_HOOKS hook (contacts.services calls it after commit): contacts, funnel events and batch
+    members with an id above `after[...]` were just written by some path (form, API, CSV import). Every active
+    journey they trigger enrolls them; trigger keys make a row seen by two hooks enroll once."""
+    journeys = list(Journey.objects.filter(status=J.ACTIVE).exclude(trigger__type="api"))
+    if not journeys:
+        return 0
+    now = dj_timezone.now()
+    total = 0
+    for journey in journeys:
+        trigger = journey.trigger or {}
+        kind = trigger.get("type")
+        rows: list[tuple[int, str]] = []
+        if kind == "contact_created" and "contact" in after:
+            rows = [
+                (pk, f"contact:{pk}")
+                for pk in Contact.objects.filter(pk__gt=after["contact"]).values_list("id", flat=True)
+            ]
+        elif kind == "event" and "funnel_event" in after:
+            events = FunnelEvent.objects.filter(pk__gt=after["funnel_event"], to_stage=trigger.get("to_stage"))
+            rows = [(contact_id, f"event:{pk}") for pk, contact_id in events.values_list("id", "contact_id")]
+        elif kind == "batch" and "batch_member" in after:
+            members = BatchMember.objects.filter(pk__gt=after["batch_member"], batch_id=int(trigger.get("batch") or 0))
+            rows = [(contact_id, f"member:{pk}") for pk, contact_id in members.values_list("id", "contact_id")]
+        if rows:
+            with transaction.atomic():
+                total += len(_enroll_rows(journey, rows, now=now))
+    return total
