@@ -28,6 +28,8 @@ class SendEngine(Protocol):
         body_html: str = ...,
         template_id: int | None = ...,
         from_email: str = ...,
+        track_opens: bool = ...,
+        track_clicks: bool = ...,
     ) -> Send: ...
 
     def send_start(self, *, send_id: int, audience: QuerySet[Any]) -> int: ...

@@ -28,6 +28,12 @@ class Campaign(models.Model):
     )
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # Off switches per campaign for the open pixel and the click redirects (HERALD_TRACK_OPENS / _CLICKS = False
+    # turn them off everywhere); copied into each scenario's Send when it is created.
+    track_opens = models.BooleanField(default=True, help_text="Add an open-tracking pixel to this campaign's emails.")
+    track_clicks = models.BooleanField(
+        default=True, help_text="Rewrite this campaign's links to count clicks (unsubscribe and view links excepted)."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

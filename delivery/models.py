@@ -1,6 +1,20 @@
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+
+def track_opens_default() -> bool:
+    """HERALD_TRACK_OPENS, read when a Send is created (False turns the pixel off everywhere)."""
+    return bool(getattr(settings, "HERALD_TRACK_OPENS", True))
+
+
+def track_clicks_default() -> bool:
+    """HERALD_TRACK_CLICKS, read when a Send is created (False turns link rewriting off everywhere)."""
+    return bool(getattr(settings, "HERALD_TRACK_CLICKS", True))
 
 
 class Send(models.Model):
@@ -26,6 +40,10 @@ class Send(models.Model):
         "templates_app.MessageTemplate", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     from_email = models.CharField(max_length=254, blank=True)
+    # Copied at creation from the global settings AND the owner's switch (campaign, automation, journey): a Send
+    # renders its pixel and rewrites its links only when these are on, so a change later never alters a send.
+    track_opens = models.BooleanField(default=track_opens_default)
+    track_clicks = models.BooleanField(default=track_clicks_default)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     status_reason = models.CharField(max_length=500, blank=True)
     total = models.PositiveIntegerField(default=0)
@@ -112,6 +130,61 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.status})"
+
+
+class TrackingEvent(models.Model):
+    """One open or click as it happened (the raw event is kept), with its human-or-machine class and the rule
+    that classified it (delivery/classify.py). `Delivery.opened_at` / `clicked_at` are the first HUMAN ones."""
+
+    class Kind(models.TextChoices):
+        OPEN = "open", "Open"
+        CLICK = "click", "Click"
+
+    class Classification(models.TextChoices):
+        HUMAN = "human", "Human"
+        MACHINE = "machine", "Machine"
+
+    class Source(models.TextChoices):
+        PIXEL = "pixel", "Open pixel"
+        REDIRECT = "redirect", "Click redirect"
+        WEBHOOK = "webhook", "Provider webhook"
+
+    # No database-level FKs (db_constraint=False): the flush inserts thousands of events at a time, and each RI
+    # check would take a FOR KEY SHARE lock on a Delivery row the send path may be updating. Django's cascade
+    # still deletes a delivery's events with it (and a send's with the send).
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="tracking_events", db_constraint=False
+    )
+    # Denormalised from the delivery, so per-send reports aggregate with one index range scan.
+    send = models.ForeignKey(
+        Send, on_delete=models.CASCADE, related_name="tracking_events", db_constraint=False, db_index=False
+    )
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.PIXEL)
+    # The original link for clicks (blank for opens) and its position among the message's tracked links.
+    url = models.TextField(blank=True)
+    link_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    classification = models.CharField(max_length=7, choices=Classification.choices, default=Classification.HUMAN)
+    # Short code of the rule that classified the event as machine ("bot-ua", "apple-mpp", "image-proxy",
+    # "scanner-burst", "head-request", "click-before-open"); blank for human.
+    rule = models.CharField(max_length=30, blank=True)
+    method = models.CharField(max_length=8, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    # When it happened (the request's time, not the flush's).
+    created_at = models.DateTimeField(default=timezone.now)
+    # Unique per request (made by the endpoint, or derived from the webhook's id): a buffer flushed twice after a
+    # crash inserts each event once (ON CONFLICT DO NOTHING).
+    event_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["send", "kind", "created_at"], name="trackingevent_send_kind_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of delivery {self.delivery_id} ({self.classification})"
 
 
 class WebhookEvent(models.Model):

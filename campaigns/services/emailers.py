@@ -173,6 +173,8 @@ def emailer_run(*, emailer_id: int) -> int | None:
             subject=scenario.subject,
             body_text=scenario.content,
             template_id=scenario.template_id,
+            track_opens=campaign.track_opens,
+            track_clicks=campaign.track_clicks,
         )
         # The Emailer knows its Send before the engine can publish anything about it (on our commit).
         Emailer.objects.filter(pk=emailer.pk).update(send=send)

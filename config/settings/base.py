@@ -270,6 +270,9 @@ RESEND_HOURLY_CAP = env.int("RESEND_HOURLY_CAP", default=0)
 RESEND_TIMEOUT = env.float("RESEND_TIMEOUT", default=30.0)
 # The webhook's Svix signing secret (whsec_...); unset: POST /webhooks/resend answers 503 and stores nothing.
 RESEND_WEBHOOK_SECRET = env("RESEND_WEBHOOK_SECRET", default="")
+# Open pixel and click redirects (docs/tracking.md): off here turns them off for every send created afterwards.
+HERALD_TRACK_OPENS = env.bool("HERALD_TRACK_OPENS", default=True)
+HERALD_TRACK_CLICKS = env.bool("HERALD_TRACK_CLICKS", default=True)
 DELIVERY_PAGE_SIZE = 100
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
 # A stalled `sending` send (no progress for this long) has its queued pages re-enqueued by the watchdog. Longer than

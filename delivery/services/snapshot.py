@@ -31,7 +31,11 @@ def send_create(
     body_html: str = "",
     template_id: int | None = None,
     from_email: str = "",
+    track_opens: bool = True,
+    track_clicks: bool = True,
 ) -> Send:
+    """`track_opens` / `track_clicks` are the owner's switches; the global settings (HERALD_TRACK_OPENS /
+    HERALD_TRACK_CLICKS) win when off. The Send keeps the result, so a later change never alters it."""
     return Send.objects.create(
         label=label[:200],
         subject=subject[:300],
@@ -39,6 +43,8 @@ def send_create(
         body_html=body_html,
         template_id=template_id,
         from_email=from_email,
+        track_opens=track_opens and bool(settings.HERALD_TRACK_OPENS),
+        track_clicks=track_clicks and bool(settings.HERALD_TRACK_CLICKS),
     )
 
 

@@ -32,6 +32,8 @@ class FakeEngine:
         body_html: str = "",
         template_id: int | None = None,
         from_email: str = "",
+        track_opens: bool = True,
+        track_clicks: bool = True,
     ) -> Send:
         self.calls.append(
             (
@@ -40,7 +42,13 @@ class FakeEngine:
             )
         )
         return Send.objects.create(
-            label=label, subject=subject, body_text=body_text, body_html=body_html, template_id=template_id
+            label=label,
+            subject=subject,
+            body_text=body_text,
+            body_html=body_html,
+            template_id=template_id,
+            track_opens=track_opens,
+            track_clicks=track_clicks,
         )
 
     def send_start(self, *, send_id: int, audience: QuerySet[Any]) -> int:
