@@ -126,6 +126,22 @@ class Delivery(models.Model):
                 name="delivery_provider_id",
                 condition=~models.Q(provider_message_id=""),
             ),
+            # Engagement conditions of rules segments (delivery/segment_conditions.py): "opened / clicked in the
+            # last N days", "bounced" are EXISTS by contact over these. Partial: a row enters only when a person
+            # opens, clicks or it bounces, so the snapshot and the send path write no entry here.
+            models.Index(
+                fields=["contact", "opened_at"],
+                name="delivery_contact_opened",
+                condition=models.Q(opened_at__isnull=False),
+            ),
+            models.Index(
+                fields=["contact", "clicked_at"],
+                name="delivery_contact_clicked",
+                condition=models.Q(clicked_at__isnull=False),
+            ),
+            models.Index(
+                fields=["contact", "sent_at"], name="delivery_contact_bounced", condition=models.Q(status="bounced")
+            ),
         ]
 
     def __str__(self) -> str:

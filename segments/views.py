@@ -23,6 +23,7 @@ from segments.errors import SegmentError
 from segments.forms import MembersUploadForm, SegmentForm
 from segments.functions import registered_functions
 from segments.models import Segment
+from segments.rules.extensions import builder_vocabulary
 
 PAGE_SIZE = 25
 
@@ -47,6 +48,7 @@ def _vocabulary() -> dict[str, Any]:
         "statuses": Contact.Status.choices,
         "funnel_types": FunnelEvent.FunnelType.choices,
         "batches": contact_selectors.batch_options(limit=300),
+        "extensions": builder_vocabulary(),
     }
 
 

@@ -306,6 +306,8 @@ SCHEDULER_TICK_HOOKS = ["campaigns.services.campaigns_tick", "delivery.services.
 SCHEDULER_TICK_HOOKS += ["automations.services.automations_catch_up"]  # firings missed while beat was down
 SCHEDULER_TICK_HOOKS += ["automations.journeys.journeys_tick"]  # due journey enrollments (issue 16)
 CONTACT_EVENT_HOOKS = ["automations.journeys.journeys_on_new_rows"]  # journey triggers (contacts/hooks.py)
+# Condition types other apps add to rules segments (segments/rules/extensions.py): opened / clicked / bounced.
+SEGMENT_RULE_CONDITIONS = ["delivery.segment_conditions.engagement_condition"]
 NOTIFY_LEAD_MINUTES = env.int("NOTIFY_LEAD_MINUTES", default=15)
 NOTIFY_BY_EMAIL = env.bool("NOTIFY_BY_EMAIL", default=False)
 # An automation firing missed (beat down) is caught up once if less late than this, else recorded as skipped.

@@ -27,6 +27,7 @@ from segments.rules.dialect import (
     SqliteJsonType,
     ValueColumn,
 )
+from segments.rules.extensions import condition_type_of, condition_types
 from segments.rules.vocabulary import (
     ATTRIBUTE_TYPES,
     CONTACT_FIELDS,
@@ -353,8 +354,12 @@ def _node_q(node: Any, path: str, depth: int, counter: list[int], vendor: str) -
             q, rows = _event_q(node, path)
         elif "batch" in node:
             q, rows = _batch_q(node, path)
+        elif (extension := condition_type_of(node)) is not None:
+            compiled = extension.compile(node[extension.key], path=path, vendor=vendor)
+            q, rows = compiled.q, compiled.rows
         else:
-            raise RuleError(f"{path}: a condition needs one of 'field', 'attribute', 'event' or 'batch'.")
+            known = ", ".join(repr(k) for k in ("field", "attribute", "event", "batch", *condition_types()))
+            raise RuleError(f"{path}: a condition needs one of {known}.")
     if node.get("negate"):
         return Compiled(~q, None)
     return Compiled(q, rows)

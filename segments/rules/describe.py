@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from segments.rules.extensions import condition_type_of
 from segments.rules.vocabulary import NO_VALUE_OPERATORS, OPERATOR_LABELS
 
 
@@ -39,6 +40,8 @@ def describe_rules(rules: Any) -> list[str]:
             lines.append(f"{pad}{neg}{text}")
         elif "batch" in node:
             lines.append(f"{pad}{neg}member of batch {node['batch']}")
+        elif (extension := condition_type_of(node)) is not None:
+            lines.append(f"{pad}{neg}{extension.describe(node[extension.key])}")
 
     walk(rules or {}, 0)
     return lines

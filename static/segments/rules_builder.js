@@ -1,5 +1,6 @@
 /* Rules builder: edits the JSON rules of a segment (textarea #id_rules) as AND/OR groups of conditions.
-   No dependencies. The vocabulary (fields, operators, attributes, batches) comes from #rules-vocabulary. */
+   No dependencies. The vocabulary (fields, operators, attributes, batches, and the condition types other apps
+   register, like "engagement": segments/rules/extensions.py) comes from #rules-vocabulary. */
 (function () {
   "use strict";
   const textarea = document.getElementById("id_rules");
@@ -9,11 +10,13 @@
   const V = JSON.parse(vocabEl.textContent);
   const NO_VALUE = new Set(["is_set", "is_not_set", "is_true", "is_false"]);
   const LIST_OPS = new Set(["in", "not_in"]);
+  const EXTENSIONS = V.extensions || [];
+  const extensionOf = (node) => EXTENSIONS.find((x) => x.key in node);
 
   let root;
   try { root = JSON.parse(textarea.value || "{}"); } catch (e) { root = {}; }
   if (!root || typeof root !== "object" || Array.isArray(root)) root = {};
-  if (!root.conditions) root = { op: "and", conditions: root.field || root.attribute || root.event || root.batch ? [root] : [] };
+  if (!root.conditions) root = { op: "and", conditions: root.field || root.attribute || root.event || root.batch || extensionOf(root) ? [root] : [] };
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -49,7 +52,8 @@
     if ("attribute" in node) return "attribute";
     if ("event" in node) return "event";
     if ("batch" in node) return "batch";
-    return "field";
+    const ext = extensionOf(node);
+    return ext ? ext.key : "field";
   }
   function typeOf(node) {
     if ("attribute" in node) return node.type || "string";
@@ -104,12 +108,15 @@
   function renderCondition(node, parent) {
     const kind = kindOf(node);
     const row = el("div", { class: "d-flex flex-wrap gap-2 align-items-center mb-2 rule-condition" });
-    row.appendChild(select([["field", "Contact field"], ["attribute", "Attribute"], ["event", "Funnel event"], ["batch", "Batch"]], kind, (v) => {
+    const kinds = [["field", "Contact field"], ["attribute", "Attribute"], ["event", "Funnel event"], ["batch", "Batch"]].concat(EXTENSIONS.map((x) => [x.key, x.label]));
+    row.appendChild(select(kinds, kind, (v) => {
       Object.keys(node).forEach((k) => delete node[k]);
       if (v === "field") Object.assign(node, { field: "contact.status", operator: "eq", value: "subscribed" });
       if (v === "attribute") Object.assign(node, { attribute: "", type: "string", operator: "eq", value: "" });
       if (v === "event") Object.assign(node, { event: { to_stage: "", within_days: 30 } });
       if (v === "batch") Object.assign(node, { batch: V.batches.length ? V.batches[0][0] : "" });
+      const ext = EXTENSIONS.find((x) => x.key === v);
+      if (ext) node[ext.key] = Object.assign({}, ext.default);
       rerender();
     }, "w-auto"));
     if (kind === "field") {
@@ -138,10 +145,26 @@
     } else if (kind === "batch") {
       row.appendChild(el("span", { class: "small", text: "is a member of" }));
       row.appendChild(select([["", "—"]].concat(V.batches), node.batch, (v) => { node.batch = v; save(); }, "w-auto"));
+    } else {
+      extensionInputs(node, extensionOf(node)).forEach((i) => row.appendChild(i));
     }
     row.appendChild(negateBox(node));
     row.appendChild(removeButton(node, parent));
     return row;
+  }
+  // A registered condition type draws its fields from the vocabulary: a select per "choice", a number per "days"
+  // (shown only for the choices it applies to, when the type says so).
+  function extensionInputs(node, ext) {
+    const spec = node[ext.key] && typeof node[ext.key] === "object" ? node[ext.key] : (node[ext.key] = Object.assign({}, ext.default));
+    const out = [];
+    ext.fields.forEach((f) => {
+      if (f.when_field && f.when_values.length && !f.when_values.includes(spec[f.when_field])) return;
+      if (f.label) out.push(el("span", { class: "small", text: f.label }));
+      if (f.kind === "choice") out.push(select(f.choices, spec[f.name], (v) => { spec[f.name] = v; rerender(); }, "w-auto"));
+      else out.push(input(spec[f.name], (v) => { spec[f.name] = v; save(); }, { type: "number", min: 0, placeholder: f.placeholder, style: "max-width: 6rem" }));
+      if (f.suffix) out.push(el("span", { class: "small", text: f.suffix }));
+    });
+    return out;
   }
   function negateBox(node) {
     const box = el("input", { type: "checkbox", class: "form-check-input", onchange: (e) => { if (e.target.checked) node.negate = true; else delete node.negate; save(); } });
