@@ -1,22 +1,33 @@
-"""Dashboard pages of journeys: the list, a journey's steps top to bottom with counts, its lifecycle buttons, and
-the Journeys section of the contact page. Every page needs a login; every change the Admin or Campaign Manager
-role (`editor_required`)."""
+"""Dashboard pages of journeys: the list, a journey's page (steps top to bottom with their counts, the report and
+funnel, polled while active; its enrollments), its lifecycle buttons and the cancel of one enrollment (from the
+journey's page and the contact page). The builder is `journey_builder`. Every page needs a login; every change
+the Admin or Campaign Manager role (`editor_required`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import editor_required
 from automations import journey_selectors as selectors
 from automations import journeys
+from automations.journey_forms import EnrollmentFilterForm, JourneyFilterForm
 from automations.journey_models import Enrollment, Journey
 
 ACTIONS = ("activate", "pause", "archive")
+PAGE_SIZE = 25
+ENROLLMENTS_PAGE_SIZE = 25
+# The counters of an active journey move with every tick; every 5 s is live enough and costs the database little
+# (the fragment is a handful of GROUP BY queries).
+POLL_SECONDS = 5
 
 
 def _get_journey(pk: int) -> Journey:
@@ -28,21 +39,65 @@ def _get_journey(pk: int) -> Journey:
 
 @login_required
 def journey_list(request: HttpRequest) -> HttpResponse:
-    rows = Journey.objects.order_by("name", "id")
-    return render(request, "automations/journey_list.html", {"journeys": rows})
+    form = JourneyFilterForm(request.GET)
+    form.is_valid()
+    data = getattr(form, "cleaned_data", {})
+    rows = selectors.journey_list(search=data.get("search") or "", status=data.get("status") or "")
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "automations/journey_list.html", {"page": page, "form": form})
+
+
+def _live_context(journey: Journey) -> dict[str, Any]:
+    """What the polled fragment shows: the report, the steps with their counts, the funnel."""
+    rows = selectors.journey_step_rows(journey=journey)
+    report = selectors.journey_report(journey=journey)
+    if journey.status == Journey.Status.DRAFT:
+        check = journeys.journey_activation_check(journey=journey)
+        by_step, other = selectors.step_errors(messages=check.errors, keys=[r.step.key for r in rows])
+        for row in rows:
+            row.errors = by_step.get(row.step.key, [])
+    else:
+        other = []
+    funnel = selectors.journey_funnel(report=report, rows=rows, goal=bool(journey.goal))
+    return {
+        "journey": journey,
+        "rows": rows,
+        "report": report,
+        "funnel": funnel,
+        "funnel_height": 28 * len(funnel),
+        "other_errors": other,
+        "live": journey.status == Journey.Status.ACTIVE,
+        "poll_seconds": POLL_SECONDS,
+    }
 
 
 @login_required
 def journey_detail(request: HttpRequest, pk: int) -> HttpResponse:
     journey = _get_journey(pk)
-    context = {
-        "journey": journey,
-        "rows": selectors.journey_step_rows(journey=journey),
-        "status_counts": selectors.journey_status_counts(journey=journey),
-        "recent": Enrollment.objects.filter(journey=journey).select_related("contact").order_by("-id")[:20],
-        "check": journeys.journey_activation_check(journey=journey) if journey.status == Journey.Status.DRAFT else None,
-    }
+    form = EnrollmentFilterForm(request.GET)
+    form.is_valid()
+    status = getattr(form, "cleaned_data", {}).get("status") or ""
+    enrollments = selectors.journey_enrollments(journey=journey, status=status)
+    context = _live_context(journey)
+    context.update(
+        page=Paginator(enrollments, ENROLLMENTS_PAGE_SIZE).get_page(request.GET.get("page")),
+        form=form,
+        simulate_url=_simulate_url(journey),
+    )
     return render(request, "automations/journey_detail.html", context)
+
+
+def _simulate_url(journey: Journey) -> str:
+    try:
+        return reverse("automations:journey_simulate", args=[journey.pk])
+    except NoReverseMatch:
+        return ""
+
+
+@login_required
+def journey_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The counters, steps and funnel: polled by htmx while the journey is active."""
+    return render(request, "automations/_journey_live.html", _live_context(_get_journey(pk)))
 
 
 @require_POST
