@@ -19,6 +19,7 @@ from contacts import selectors as contact_selectors
 from delivery.lru import LRUCache
 from delivery.models import Send
 from delivery.tokens import UNSUBSCRIBE_SALT, VIEW_SALT, token_make
+from delivery.tracking_links import TrackingPrefixes, track_email
 from delivery.transports import OutgoingEmail
 from templates_app import rendering
 
@@ -144,6 +145,12 @@ def compose_page(*, send: Send, recipients: list[Recipient], derived_text: bool 
     compiled, wants_view_url = entry.message, entry.wants_view_url
     attributes = attributes_for(r.contact_id for r in recipients) if entry.needs_attributes else {}
     unsub_prefix, view_prefix = link_prefixes()
+    tracking = send.track_opens or send.track_clicks
+    # The unsubscribe and view links are never rewritten (they must work without the redirect), nor a link that
+    # is already a tracking link.
+    prefixes = TrackingPrefixes.build(
+        exempt=(unsub_prefix.split("TOKEN", 1)[0], view_prefix.split("TOKEN", 1)[0], settings.HERALD_BASE_URL + "/t/")
+    )
     from_email = send.from_email or settings.DEFAULT_FROM_EMAIL
     emails: list[OutgoingEmail] = []
     for r in recipients:
@@ -157,7 +164,18 @@ def compose_page(*, send: Send, recipients: list[Recipient], derived_text: bool 
         )
         context = recipient_context(r, attributes.get(r.contact_id, {}), unsubscribe_url, view_url)
         rendered = compiled.render(context, deadline=page_deadline)
-        body_html, body_text = _with_footer(rendered.html, rendered.text, unsubscribe_url)
+        body_html, body_text = rendered.html, rendered.text
+        if tracking:
+            body_html, body_text = track_email(
+                html=body_html,
+                text=body_text,
+                delivery_id=r.delivery_id,
+                send_id=send.pk,
+                opens=send.track_opens,
+                clicks=send.track_clicks,
+                prefixes=prefixes,
+            )
+        body_html, body_text = _with_footer(body_html, body_text, unsubscribe_url)
         emails.append(
             OutgoingEmail(
                 delivery_id=r.delivery_id,

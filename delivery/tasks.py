@@ -32,6 +32,14 @@ def page_send_task(self: Any, send_id: int, page: int) -> str:
     return outcome.status
 
 
+@shared_task(soft_time_limit=100, time_limit=110, ignore_result=True)
+def tracking_flush_task() -> int:
+    """Store the buffered opens and clicks (one flusher at a time: a second copy returns at once)."""
+    from delivery.services.tracking import tracking_buffer_flush
+
+    return tracking_buffer_flush()
+
+
 @worker_init.connect
 def _warm_worker(**kwargs: Any) -> None:
     """In a worker's parent process, before it forks its pool: build Django's URL resolver (the unsubscribe link's

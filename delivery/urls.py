@@ -11,5 +11,7 @@ urlpatterns = [
     path("outbox/<int:message_id>/", views.outbox_detail, name="outbox-detail"),
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("v/<str:token>/", views.view_in_browser, name="view"),
+    path("t/o/<str:token>", views.tracking_open, name="track-open"),
+    path("t/c/<str:token>", views.tracking_click, name="track-click"),
     path("webhooks/resend", views.resend_webhook, name="resend-webhook"),
 ]

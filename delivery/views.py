@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from config.csp import email_preview
 from delivery import selectors, services
 from delivery.tokens import UNSUBSCRIBE_SALT, VIEW_SALT, token_read
+from delivery.tracking_endpoint import client_ip, tracking_answer
 from templates_app.rendering import TemplateError
 
 logger = logging.getLogger("delivery.webhooks")
@@ -38,6 +39,32 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if request.POST.get("List-Unsubscribe") == "One-Click":
         return HttpResponse("Unsubscribed.", content_type="text/plain")
     return render(request, "delivery/unsubscribe_done.html", {"already": changed is False})
+
+
+def _tracking(request: HttpRequest, kind: str, token: str) -> HttpResponse:
+    """The pixel and the redirect when Django serves them (runserver, tests); gunicorn answers them before
+    Django (delivery.tracking_endpoint.TrackingFastPath) with the same function."""
+    status, headers, body = tracking_answer(
+        kind=kind,
+        token=token,
+        method=request.method or "GET",
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        ip=client_ip(request.META),
+    )
+    response = HttpResponse(body, status=status)
+    for name, value in headers:
+        response[name] = value
+    return response
+
+
+@csrf_exempt  # a GET/HEAD link in an email: no form, no session
+def tracking_open(request: HttpRequest, token: str) -> HttpResponse:
+    return _tracking(request, "o", token)
+
+
+@csrf_exempt
+def tracking_click(request: HttpRequest, token: str) -> HttpResponse:
+    return _tracking(request, "c", token)
 
 
 @csrf_exempt  # the Svix signature is the credential; Resend posts from its servers, not from a form

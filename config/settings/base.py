@@ -273,6 +273,16 @@ RESEND_WEBHOOK_SECRET = env("RESEND_WEBHOOK_SECRET", default="")
 # Open pixel and click redirects (docs/tracking.md): off here turns them off for every send created afterwards.
 HERALD_TRACK_OPENS = env.bool("HERALD_TRACK_OPENS", default=True)
 HERALD_TRACK_CLICKS = env.bool("HERALD_TRACK_CLICKS", default=True)
+# Where the pixel and the redirect put a hit: "redis" (a list flushed in batches by a worker, the default with
+# REDIS_URL) or "direct" (stored by the request itself; the default without Redis, and the fallback when it fails).
+TRACKING_BUFFER = env("TRACKING_BUFFER", default="")
+TRACKING_FLUSH_BATCH = env.int("TRACKING_FLUSH_BATCH", default=5000)
+# Classification windows (delivery/classify.py): an image proxy this soon after the send is a prefetch; a click
+# with no open this soon after the send is a scanner; this many distinct links within TRACKING_BURST_SECONDS too.
+TRACKING_PROXY_SECONDS = env.int("TRACKING_PROXY_SECONDS", default=60)
+TRACKING_SCANNER_SECONDS = env.int("TRACKING_SCANNER_SECONDS", default=120)
+TRACKING_BURST_SECONDS = env.int("TRACKING_BURST_SECONDS", default=5)
+TRACKING_BURST_LINKS = env.int("TRACKING_BURST_LINKS", default=3)
 DELIVERY_PAGE_SIZE = 100
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
 # A stalled `sending` send (no progress for this long) has its queued pages re-enqueued by the watchdog. Longer than
@@ -305,6 +315,7 @@ SCHEDULER_PLAN_HOOKS = ["campaigns.services.campaigns_plan_day"]
 SCHEDULER_TICK_HOOKS = ["campaigns.services.campaigns_tick", "delivery.services.watchdog"]
 SCHEDULER_TICK_HOOKS += ["automations.services.automations_catch_up"]  # firings missed while beat was down
 SCHEDULER_TICK_HOOKS += ["automations.journeys.journeys_tick"]  # due journey enrollments (issue 16)
+SCHEDULER_TICK_HOOKS += ["delivery.services.tracking.tracking_tick"]  # buffered opens/clicks flushed (enqueued)
 CONTACT_EVENT_HOOKS = ["automations.journeys.journeys_on_new_rows"]  # journey triggers (contacts/hooks.py)
 # Condition types other apps add to rules segments (segments/rules/extensions.py): opened / clicked / bounced.
 SEGMENT_RULE_CONDITIONS = ["delivery.segment_conditions.engagement_condition"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import logging
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,8 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookV
 
 from contacts import services as contact_services
 from contacts.models import Contact
-from delivery.models import Delivery, WebhookEvent
+from delivery.models import Delivery, TrackingEvent, WebhookEvent
+from delivery.services.tracking import Hit, tracking_hits_ingest
 
 logger = logging.getLogger("delivery.webhooks")
 
@@ -93,7 +95,7 @@ def _event_store_and_apply(*, event_id: str, payload: dict[str, Any]) -> bool:
         except IntegrityError:
             logger.info("webhook %s: redelivery of a stored event, ignored", event_id)
             return False
-        event.delivery_id, event.outcome = _apply(event_type, message_id, data, _event_time(payload))
+        event.delivery_id, event.outcome = _apply(event_type, message_id, data, _event_time(payload), event_id)
         event.save(update_fields=["delivery_id", "outcome"])
     return True
 
@@ -109,7 +111,9 @@ def _event_time(payload: dict[str, Any]) -> datetime:
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
-def _apply(event_type: str, message_id: str, data: dict[str, Any], at: datetime) -> tuple[int | None, str]:
+def _apply(
+    event_type: str, message_id: str, data: dict[str, Any], at: datetime, event_id: str = ""
+) -> tuple[int | None, str]:
     """Apply one event; returns the matched delivery's id and what was done."""
     row = None
     if message_id:
@@ -117,7 +121,7 @@ def _apply(event_type: str, message_id: str, data: dict[str, Any], at: datetime)
         row = (
             Delivery.objects.filter(provider_message_id=message_id)
             .exclude(provider_message_id="")
-            .values("pk", "contact_id")
+            .values("pk", "contact_id", "send_id")
             .first()
         )
     delivery_id: int | None = row["pk"] if row else None
@@ -133,12 +137,8 @@ def _apply(event_type: str, message_id: str, data: dict[str, Any], at: datetime)
             last_error="Delivery delayed: the receiving server has not accepted it yet (the provider retries)"
         )
         return delivery_id, _said("delayed", delivery_id, changed)
-    if event_type == "email.opened":
-        changed = rows.filter(opened_at__isnull=True).update(opened_at=at)
-        return delivery_id, _said("opened", delivery_id, changed)
-    if event_type == "email.clicked":
-        changed = rows.filter(clicked_at__isnull=True).update(clicked_at=at)
-        return delivery_id, _said("clicked", delivery_id, changed)
+    if event_type in ("email.opened", "email.clicked"):
+        return delivery_id, _engagement(event_type, row, data, at, event_id)
     if event_type == "email.bounced":
         raw_bounce = data.get("bounce")
         bounce: dict[str, Any] = raw_bounce if isinstance(raw_bounce, dict) else {}
@@ -158,6 +158,37 @@ def _apply(event_type: str, message_id: str, data: dict[str, Any], at: datetime)
         outcome = _said("complained", delivery_id, changed) + _suppress(contact_id, data, Contact.Status.COMPLAINED)
         return delivery_id, outcome
     return delivery_id, f"ignored: type {event_type or '(none)'} is not handled"
+
+
+def _engagement(event_type: str, row: dict[str, Any] | None, data: dict[str, Any], at: datetime, event_id: str) -> str:
+    """A provider open or click is a TrackingEvent like the pixel's and the redirect's: classified the same way,
+    and only a human one sets the delivery's first open / click (services/tracking.py)."""
+    kind = TrackingEvent.Kind.OPEN if event_type == "email.opened" else TrackingEvent.Kind.CLICK
+    what = "opened" if kind == TrackingEvent.Kind.OPEN else "clicked"
+    if row is None:
+        return f"{what}: no delivery has this message id"
+    raw = data.get("click" if kind == TrackingEvent.Kind.CLICK else "open")
+    detail: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    hit = Hit(
+        key=uuid.uuid5(uuid.NAMESPACE_URL, f"resend-webhook:{event_id}").hex,
+        kind=kind,
+        source=TrackingEvent.Source.WEBHOOK,
+        delivery_id=int(row["pk"]),
+        send_id=int(row["send_id"]),
+        at=at.timestamp(),
+        # No method: the provider saw the request, Herald did not (an absent user agent is then "unknown").
+        method="",
+        user_agent=str(detail.get("userAgent") or "")[:500],
+        ip=str(detail.get("ipAddress") or "") or None,
+        url=str(detail.get("link") or "") if kind == TrackingEvent.Kind.CLICK else "",
+    )
+    tracking_hits_ingest(hits=[hit])
+    event = TrackingEvent.objects.filter(event_key=uuid.UUID(hit.key)).values("classification", "rule").first()
+    if event is None:
+        return f"{what}: already recorded"
+    if event["classification"] == TrackingEvent.Classification.MACHINE:
+        return f"{what}: machine ({event['rule']})"
+    return what
 
 
 def _said(what: str, delivery_id: int | None, changed: int) -> str:
