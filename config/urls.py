@@ -45,6 +45,7 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("automations/", include("automations.urls")),
     path("journeys/", include("automations.journey_urls")),
+    path("reports/", include("reports.urls")),
     path("", include("delivery.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "campaigns",
     "automations",
     "scheduler",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -317,6 +318,22 @@ SCHEDULER_TICK_HOOKS += ["automations.services.automations_catch_up"]  # firings
 SCHEDULER_TICK_HOOKS += ["automations.journeys.journeys_tick"]  # due journey enrollments (issue 16)
 SCHEDULER_TICK_HOOKS += ["delivery.services.tracking.tracking_tick"]  # buffered opens/clicks flushed (enqueued)
 CONTACT_EVENT_HOOKS = ["automations.journeys.journeys_on_new_rows"]  # journey triggers (contacts/hooks.py)
+# --- reports (docs/reports.md) -----------------------------------------------------------------------------------
+SCHEDULER_TICK_HOOKS += ["reports.services.reports_tick"]  # recompute the reports of live sends (throttled)
+# Told which email's link a contact unsubscribed through (delivery/services/edges.py).
+UNSUBSCRIBE_HOOKS = ["reports.services.unsubscribe_recorded"]
+# The funnel stage that counts as a conversion, and the attribution window, unless a campaign, automation or
+# journey sets its own on its report page.
+HERALD_CONVERSION_STAGE = env("HERALD_CONVERSION_STAGE", default="converted")
+HERALD_ATTRIBUTION_DAYS = env.int("HERALD_ATTRIBUTION_DAYS", default=7)
+# A live send's report (started within REPORTS_LIVE_DAYS) is recomputed when older than REPORTS_STALE_SECONDS;
+# pages compute it inline up to REPORTS_INLINE_MAX recipients, workers beyond; the tick looks every
+# REPORTS_REFRESH_SECONDS and queues at most REPORTS_TICK_BATCH sends.
+REPORTS_STALE_SECONDS = env.int("REPORTS_STALE_SECONDS", default=300)
+REPORTS_LIVE_DAYS = env.int("REPORTS_LIVE_DAYS", default=30)
+REPORTS_INLINE_MAX = env.int("REPORTS_INLINE_MAX", default=20000)
+REPORTS_REFRESH_SECONDS = env.int("REPORTS_REFRESH_SECONDS", default=60)
+REPORTS_TICK_BATCH = env.int("REPORTS_TICK_BATCH", default=20)
 # Condition types other apps add to rules segments (segments/rules/extensions.py): opened / clicked / bounced.
 SEGMENT_RULE_CONDITIONS = ["delivery.segment_conditions.engagement_condition"]
 NOTIFY_LEAD_MINUTES = env.int("NOTIFY_LEAD_MINUTES", default=15)

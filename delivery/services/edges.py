@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 from delivery.transports import OutgoingEmail, get_transport
 from templates_app.rendering import RenderedEmail
+
+logger = logging.getLogger(__name__)
 
 
 def unsubscribe_by_token(*, token: str) -> bool | None:
@@ -17,7 +23,16 @@ def unsubscribe_by_token(*, token: str) -> bool | None:
     data = token_read(token=token, salt=UNSUBSCRIBE_SALT)
     if data is None:
         return None
-    return contact_services.contact_unsubscribe(contact_id=data.contact_id)
+    changed = contact_services.contact_unsubscribe(contact_id=data.contact_id)
+    if changed:
+        # Higher apps (reports) learn which email's link it was: only the token knows. Named in settings, as
+        # imports point down; a subscriber's bug must not undo the unsubscribe that already happened.
+        for path in settings.UNSUBSCRIBE_HOOKS:
+            try:
+                import_string(path)(delivery_id=data.delivery_id, contact_id=data.contact_id)
+            except Exception:
+                logger.exception("unsubscribe hook %s failed for delivery %s", path, data.delivery_id)
+    return changed
 
 
 def template_test_sender(email: RenderedEmail, to: str, from_email: str) -> str:

@@ -1,0 +1,273 @@
+"""Reads of the reports app: a target's figures (summed from stored SendReports), its recipients' rows, a contact's
+deliveries. Nothing here scans tracking events for a page: `reports.compute` did, once per send."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Min, Sum
+
+from delivery.models import Delivery, Send, TrackingEvent
+from reports.attribution import Credit, contact_credits, send_credits
+from reports.compute import send_started
+from reports.goals import Goal, send_goal
+from reports.models import SendReport, UnsubscribeRecord
+
+COUNTS = (
+    "recipients",
+    "sent",
+    "failed",
+    "delivered",
+    "bounced",
+    "complained",
+    "unsubscribed",
+    "opened",
+    "clicked",
+    "opened_machine",
+    "clicked_machine",
+    "open_events",
+    "click_events",
+    "machine_open_events",
+    "machine_click_events",
+    "conversions",
+    "conversions_view",
+)
+HOURLY_SPAN = 48  # the hourly chart covers the first two days; the daily one the rest
+DAILY_SPAN = 30
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+@dataclass
+class Figures:
+    """The figures of one or more sends. Unique figures count deliveries: a contact who got two scenarios of a
+    campaign and opened both counts twice, once per email."""
+
+    sends: int = 0
+    reported: int = 0
+    computed_at: dt.datetime | None = None
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    hours: dict[int, list[int]] = field(default_factory=dict)
+    links: list[list[Any]] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> int:
+        counts = self.__dict__.get("counts", {})
+        if name in counts:
+            return int(counts[name])
+        raise AttributeError(name)
+
+    @property
+    def reached(self) -> int:
+        """Sent and not bounced: the base of every rate (a provider's `delivered` is not reported by every
+        transport, so it is shown but not used as a base)."""
+        return max(0, self.counts["sent"] - self.counts["bounced"])
+
+    @property
+    def rates(self) -> dict[str, float | None]:
+        c = self.counts
+        return {
+            "bounce_rate": _rate(c["bounced"], c["sent"]),
+            "open_rate": _rate(c["opened"], self.reached),
+            "click_rate": _rate(c["clicked"], self.reached),
+            "click_to_open": _rate(c["clicked"], c["opened"]),
+            "unsubscribe_rate": _rate(c["unsubscribed"], self.reached),
+            "complaint_rate": _rate(c["complained"], self.reached),
+            "conversion_rate": _rate(c["conversions"], self.reached),
+            "view_conversion_rate": _rate(c["conversions_view"], self.reached),
+        }
+
+    def hourly(self) -> list[list[int]]:
+        """[hour, human opens, machine opens, human clicks, machine clicks] for the first HOURLY_SPAN hours."""
+        return [self.hours.get(h, [h, 0, 0, 0, 0]) for h in range(HOURLY_SPAN)]
+
+    def daily(self) -> list[list[int]]:
+        """The same by day after the send, for DAILY_SPAN days (later events fold into the last day)."""
+        days = [[d, 0, 0, 0, 0] for d in range(DAILY_SPAN)]
+        for hour, row in self.hours.items():
+            day = days[min(hour // 24, DAILY_SPAN - 1)]
+            for i in range(1, 5):
+                day[i] += row[i]
+        return days
+
+
+def report_figures(*, send_ids: Sequence[int]) -> Figures:
+    """Sum the stored reports of these sends (one aggregate, then the small JSON series merged here)."""
+    figures = Figures(sends=len(send_ids))
+    reports = SendReport.objects.filter(send_id__in=send_ids, computed_at__isnull=False)
+    sums = reports.aggregate(**{name: Sum(name) for name in COUNTS}, oldest=Min("computed_at"))
+    figures.computed_at = sums.pop("oldest")
+    figures.counts = {name: int(sums[name] or 0) for name in COUNTS}
+    links: dict[str, list[Any]] = {}
+    for hours, send_links in reports.values_list("hours", "links"):
+        figures.reported += 1
+        for row in hours:
+            merged = figures.hours.setdefault(row[0], [row[0], 0, 0, 0, 0])
+            for i in range(1, 5):
+                merged[i] += row[i]
+        for url, human, unique, machine in send_links:
+            link = links.setdefault(url, [url, 0, 0, 0])
+            link[1] += human
+            link[2] += unique
+            link[3] += machine
+    figures.links = sorted(links.values(), key=lambda link: (-link[1], -link[3], link[0]))
+    return figures
+
+
+def figures_rows(figures: Figures) -> Iterator[list[Any]]:
+    """The figures as CSV rows: section, name, value."""
+    yield ["section", "name", "value"]
+    for name in COUNTS:
+        yield ["figures", name, figures.counts[name]]
+    for name, value in figures.rates.items():
+        yield ["rates", name, "" if value is None else f"{value:.4f}"]
+    for url, human, unique, machine in figures.links:
+        yield ["link human clicks", url, human]
+        yield ["link unique human clicks", url, unique]
+        yield ["link machine clicks", url, machine]
+    for hour in sorted(figures.hours):
+        row = figures.hours[hour]
+        for i, name in enumerate(("human opens", "machine opens", "human clicks", "machine clicks"), start=1):
+            if row[i]:
+                yield [f"hour {hour} after the send", name, row[i]]
+
+
+RECIPIENT_HEADER = [
+    "send_id",
+    "delivery_id",
+    "contact_id",
+    "email",
+    "status",
+    "sent_at",
+    "delivered_at",
+    "first_human_open",
+    "first_human_click",
+    "human_opens",
+    "human_clicks",
+    "machine_opens",
+    "machine_clicks",
+    "unsubscribed_here",
+    "conversions",
+    "conversion_kind",
+    "last_conversion_at",
+]
+CHUNK = 2000
+
+
+def _iso(value: dt.datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def recipient_rows(*, send_ids: Sequence[int]) -> Iterator[list[Any]]:
+    """Every recipient of these sends, in pages of CHUNK rows by id (keyset): three queries per page, whatever the
+    audience size, and constant memory. For a streaming response."""
+    yield RECIPIENT_HEADER
+    for send_id in send_ids:
+        send = Send.objects.filter(pk=send_id).first()
+        if send is None:
+            continue
+        _owner, goal = send_goal(send_id=send_id)
+        credits = send_credits(send_id=send_id, stage=goal.stage, window=goal.window, since=send_started(send))
+        after = 0
+        while True:
+            rows = list(
+                Delivery.objects.filter(send_id=send_id, id__gt=after)
+                .order_by("id")
+                .values_list(
+                    "id", "contact_id", "email", "status", "sent_at", "delivered_at", "opened_at", "clicked_at"
+                )[:CHUNK]
+            )
+            if not rows:
+                break
+            after = rows[-1][0]
+            ids = [row[0] for row in rows]
+            events: dict[int, dict[tuple[str, str], int]] = {}
+            for delivery_id, kind, cls, n in (
+                TrackingEvent.objects.filter(delivery_id__in=ids)
+                .values("delivery_id", "kind", "classification")
+                .annotate(n=Count("id"))
+                .order_by()
+                .values_list("delivery_id", "kind", "classification", "n")
+            ):
+                events.setdefault(delivery_id, {})[(kind, cls)] = n
+            unsubscribed = set(
+                UnsubscribeRecord.objects.filter(delivery_id__in=ids).values_list("delivery_id", flat=True)
+            )
+            for delivery_id, contact_id, email, status, sent_at, delivered_at, opened_at, clicked_at in rows:
+                counts = events.get(delivery_id, {})
+                mine: list[Credit] = credits.get(delivery_id, [])
+                yield [
+                    send_id,
+                    delivery_id,
+                    contact_id,
+                    email,
+                    status,
+                    _iso(sent_at),
+                    _iso(delivered_at),
+                    _iso(opened_at),
+                    _iso(clicked_at),
+                    counts.get(("open", "human"), 0),
+                    counts.get(("click", "human"), 0),
+                    counts.get(("open", "machine"), 0),
+                    counts.get(("click", "machine"), 0),
+                    "yes" if delivery_id in unsubscribed else "",
+                    len(mine),
+                    ",".join(sorted({credit.kind for credit in mine})),
+                    _iso(max((credit.at for credit in mine), default=None)),
+                ]
+
+
+@dataclass
+class ContactDelivery:
+    delivery: Delivery
+    label: str
+    human_opens: int = 0
+    human_clicks: int = 0
+    machine_events: int = 0
+    unsubscribed: bool = False
+    conversions: list[Credit] = field(default_factory=list)
+
+
+CONTACT_DELIVERIES = 20
+
+
+def contact_deliveries(*, contact_id: int, limit: int = CONTACT_DELIVERIES) -> list[ContactDelivery]:
+    """The contact's latest deliveries with their opens, clicks, bounce, unsubscribe and the conversions credited
+    to each (under each send's own goal). A handful of queries for `limit` rows."""
+    deliveries = list(Delivery.objects.filter(contact_id=contact_id).select_related("send").order_by("-id")[:limit])
+    rows = {d.pk: ContactDelivery(delivery=d, label=str(d.send)) for d in deliveries}
+    if not rows:
+        return []
+    for delivery_id, kind, cls, n in (
+        TrackingEvent.objects.filter(delivery_id__in=list(rows))
+        .values("delivery_id", "kind", "classification")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("delivery_id", "kind", "classification", "n")
+    ):
+        row = rows[delivery_id]
+        if cls == TrackingEvent.Classification.MACHINE:
+            row.machine_events += n
+        elif kind == TrackingEvent.Kind.OPEN:
+            row.human_opens += n
+        else:
+            row.human_clicks += n
+    for delivery_id in UnsubscribeRecord.objects.filter(delivery_id__in=list(rows)).values_list(
+        "delivery_id", flat=True
+    ):
+        rows[delivery_id].unsubscribed = True
+    goals: dict[Goal, list[int]] = {}
+    send_goals: dict[int, Goal] = {}
+    for d in deliveries:
+        if d.send_id not in send_goals:
+            send_goals[d.send_id] = send_goal(send_id=d.send_id)[1]
+        goals.setdefault(send_goals[d.send_id], []).append(d.pk)
+    for goal, ids in goals.items():
+        for credit in contact_credits(contact_id=contact_id, stage=goal.stage, window=goal.window):
+            if credit.delivery_id in ids:
+                rows[credit.delivery_id].conversions.append(credit)
+    return [rows[d.pk] for d in deliveries]
