@@ -254,7 +254,8 @@ def journey_activation_check(*, journey: Journey) -> ActivationCheck:
         check.errors.append(f"Steps {' → '.join(loop)}: a loop with no wait in it.")
     trigger = journey.trigger or {}
     if trigger.get("type") == "segment":
-        check.errors.append("Trigger: entering a segment is not available yet; use an event, contact or batch trigger.")
+        if not Segment.objects.filter(pk=int(trigger.get("segment") or 0)).exists():
+            check.errors.append("Trigger: no such segment.")
     elif trigger.get("type") == "event" and not FunnelEvent.objects.filter(to_stage=trigger.get("to_stage")).exists():
         check.warnings.append(f"Trigger: no contact has ever had an event to stage “{trigger.get('to_stage')}”.")
     return check

@@ -84,6 +84,9 @@ class _Walk:
     history: list[EnrollmentStep] = field(default_factory=list)
     sends: dict[tuple[int, str], list[tuple[Enrollment, int]]] = field(default_factory=lambda: defaultdict(list))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Enrollments whose step fell due while their journey was paused, in a journey that resumes with
+    # `skip_to_wait`: their sends are recorded as skipped until they rest on a wait.
+    skipping: set[int] = field(default_factory=set)
 
     def after(self, e: Enrollment, step: JourneyStep) -> str:
         if step.next_key:
@@ -187,6 +190,18 @@ def _branch_yes(step: JourneyStep, group: list[Enrollment]) -> set[int]:
     return {e.pk for e in group if e.contact_id in yes}
 
 
+def condition_text(step: JourneyStep) -> str:
+    """A branch condition in words, for the history and the simulator ("why this path")."""
+    condition = step.condition or {}
+    kind = condition.get("type")
+    if kind == "event":
+        return f"an event to stage “{condition.get('to_stage')}” since entry"
+    if kind == "segment":
+        segment = Segment.objects.filter(pk=condition.get("segment") or 0).values_list("name", flat=True).first()
+        return f"member of segment “{segment or condition.get('segment')}”"
+    return "the branch rules"
+
+
 def _walk_round(walk: _Walk, pending: list[Enrollment]) -> list[Enrollment]:
     groups: dict[tuple[int, str], list[Enrollment]] = defaultdict(list)
     for e in pending:
@@ -200,7 +215,10 @@ def _walk_round(walk: _Walk, pending: list[Enrollment]) -> list[Enrollment]:
             continue
         if step.type == S.SEND:
             for e in group:
-                walk.sends[(journey_id, key)].append((e, e.visit))
+                if e.pk in walk.skipping:
+                    walk.note(e, O.SUPPRESSED, "skipped: due while the journey was paused")
+                else:
+                    walk.sends[(journey_id, key)].append((e, e.visit))
                 if walk.move(e, walk.after(e, step)):
                     moved.append(e)
         elif step.type in (S.WAIT, S.WAIT_UNTIL):
@@ -221,9 +239,10 @@ def _walk_round(walk: _Walk, pending: list[Enrollment]) -> list[Enrollment]:
                 for e in group:
                     walk.finish(e, E.FAILED, f"step {key}: the condition cannot be evaluated: {exc}")
                 continue
+            why = condition_text(step)
             for e in group:
                 taken = e.pk in yes
-                walk.note(e, O.YES if taken else O.NO)
+                walk.note(e, O.YES if taken else O.NO, f"{'meets' if taken else 'does not meet'}: {why}")
                 if walk.move(e, step.yes_key if taken else step.no_key):
                     moved.append(e)
         else:  # exit
@@ -233,8 +252,9 @@ def _walk_round(walk: _Walk, pending: list[Enrollment]) -> list[Enrollment]:
     return moved
 
 
-def _hand_sends(walk: _Walk, journeys: dict[int, Journey]) -> int:
-    """One Send per (journey, step) of the batch; its audience is exactly the history rows this INSERT wrote."""
+def _hand_sends(walk: _Walk, journeys: dict[int, Journey], *, deliver: bool = True) -> int:
+    """One Send per (journey, step) of the batch; its audience is exactly the history rows this INSERT wrote.
+    Without `deliver` (the simulator) the history rows are written with no Send and nothing is handed over."""
     handed = 0
     for (journey_id, key), items in walk.sends.items():
         step = walk.steps[journey_id][key]
@@ -242,6 +262,23 @@ def _hand_sends(walk: _Walk, journeys: dict[int, Journey]) -> int:
         if template is None:
             for e, _ in items:
                 walk.finish(e, E.FAILED, f"step {key}: no template")
+            continue
+        if not deliver:
+            EnrollmentStep.objects.bulk_create(
+                [
+                    EnrollmentStep(
+                        enrollment_id=e.pk,
+                        step_key=key,
+                        visit=visit,
+                        ran_at=walk.now,
+                        outcome=O.SENT,
+                        detail=f"“{template.subject}”"[:300],
+                    )
+                    for e, visit in items
+                ],
+                ignore_conflicts=True,
+            )
+            handed += len(items)
             continue
         send = _engine().send_create(
             label=f"Journey: {journeys[journey_id].name} · {key}"[:200],
@@ -270,6 +307,55 @@ def _claim(now: dt.datetime, limit: int) -> list[Enrollment]:
     )
 
 
+def _fell_due_in_pause(e: Enrollment, journey: Journey) -> bool:
+    """Whether this enrollment's step came due while its journey was paused (it entered before the pause)."""
+    paused, resumed = journey.paused_at, journey.resumed_at
+    if journey.resume_mode != Journey.ResumeMode.SKIP_TO_WAIT or paused is None or resumed is None:
+        return False
+    return e.next_at is not None and paused <= e.next_at <= resumed and e.entered_at <= paused
+
+
+def advance_claimed(
+    claimed: list[Enrollment], *, now: dt.datetime, journeys: dict[int, Journey], deliver: bool = True
+) -> dict[str, int]:
+    """Advance claimed enrollments as far as they go at `now`: exits, the walk, the sends, the history and the rows.
+    The tick calls it on what it claimed; the simulator (journey_simulator) on its own rows with `deliver=False`,
+    so what it shows is this code's answer, not a second implementation's."""
+    journey_ids = {e.journey_id for e in claimed}
+    steps: dict[int, dict[str, JourneyStep]] = defaultdict(dict)
+    order: dict[int, list[str]] = defaultdict(list)
+    for step in JourneyStep.objects.filter(journey_id__in=journey_ids).select_related("template", "journey"):
+        steps[step.journey_id][step.key] = step
+    for journey_id, by_key in steps.items():
+        order[journey_id] = [s.key for s in sorted(by_key.values(), key=lambda s: (s.position, s.pk))]
+    walk = _Walk(now=now, steps=steps, order=order)
+    walk.skipping = {e.pk for e in claimed if _fell_due_in_pause(e, journeys[e.journey_id])}
+    pending = []
+    for e in _exit_contacts(walk, claimed, journeys):
+        current = steps[e.journey_id].get(e.step_key)
+        # A contact rests only on a wait it has started: now that the wait is over it moves on. Any other
+        # step (a new enrollment's first step, a step edited in) runs now.
+        if e.step_ran and current is not None and current.type in (S.WAIT, S.WAIT_UNTIL):
+            if walk.move(e, walk.after(e, current)):
+                pending.append(e)
+        else:
+            if e.step_ran:  # the step was edited from a wait into something else: run it in a new visit
+                e.visit, e.step_ran = e.visit + 1, False
+            pending.append(e)
+    for _ in range(MAX_HOPS):
+        if not pending:
+            break
+        pending = _walk_round(walk, pending)
+    for e in pending:
+        walk.finish(e, E.FAILED, f"more than {MAX_HOPS} steps without a wait")
+    handed = _hand_sends(walk, journeys, deliver=deliver)
+    EnrollmentStep.objects.bulk_create(walk.history, ignore_conflicts=True, batch_size=1000)
+    Enrollment.objects.bulk_update(
+        claimed, ["step_key", "visit", "step_ran", "next_at", "status", "reason", "finished_at"], batch_size=1000
+    )
+    return {"claimed": len(claimed), "handed": handed, **walk.counts}
+
+
 def journeys_advance(*, now: dt.datetime | None = None, limit: int = DEFAULT_BATCH) -> dict[str, int]:
     """Claim one batch of due enrollments and advance each as far as it goes now, in one transaction."""
     now = now or dj_timezone.now()
@@ -277,39 +363,8 @@ def journeys_advance(*, now: dt.datetime | None = None, limit: int = DEFAULT_BAT
         claimed = _claim(now, limit)
         if not claimed:
             return {"claimed": 0}
-        journey_ids = {e.journey_id for e in claimed}
-        journeys = Journey.objects.in_bulk(journey_ids)
-        steps: dict[int, dict[str, JourneyStep]] = defaultdict(dict)
-        order: dict[int, list[str]] = defaultdict(list)
-        for step in JourneyStep.objects.filter(journey_id__in=journey_ids).select_related("template", "journey"):
-            steps[step.journey_id][step.key] = step
-        for journey_id, by_key in steps.items():
-            order[journey_id] = [s.key for s in sorted(by_key.values(), key=lambda s: (s.position, s.pk))]
-        walk = _Walk(now=now, steps=steps, order=order)
-        pending = []
-        for e in _exit_contacts(walk, claimed, journeys):
-            current = steps[e.journey_id].get(e.step_key)
-            # A contact rests only on a wait it has started: now that the wait is over it moves on. Any other
-            # step (a new enrollment's first step, a step edited in) runs now.
-            if e.step_ran and current is not None and current.type in (S.WAIT, S.WAIT_UNTIL):
-                if walk.move(e, walk.after(e, current)):
-                    pending.append(e)
-            else:
-                if e.step_ran:  # the step was edited from a wait into something else: run it in a new visit
-                    e.visit, e.step_ran = e.visit + 1, False
-                pending.append(e)
-        for _ in range(MAX_HOPS):
-            if not pending:
-                break
-            pending = _walk_round(walk, pending)
-        for e in pending:
-            walk.finish(e, E.FAILED, f"more than {MAX_HOPS} steps without a wait")
-        handed = _hand_sends(walk, journeys)
-        EnrollmentStep.objects.bulk_create(walk.history, ignore_conflicts=True, batch_size=1000)
-        Enrollment.objects.bulk_update(
-            claimed, ["step_key", "visit", "step_ran", "next_at", "status", "reason", "finished_at"], batch_size=1000
-        )
-    return {"claimed": len(claimed), "handed": handed, **walk.counts}
+        journeys = Journey.objects.in_bulk({e.journey_id for e in claimed})
+        return advance_claimed(claimed, now=now, journeys=journeys)
 
 
 def journeys_tick(*, now: dt.datetime | None = None) -> dict[str, int]:

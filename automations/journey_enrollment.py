@@ -1,9 +1,13 @@
 """Enrollment of contacts in journeys (issue 16): the API trigger and the CONTACT_EVENT_HOOKS trigger. Part of
 `automations.journeys`, which re-exports every name.
 
-Re-entry. `once`: one enrollment per (journey, contact) ever. `after_exit` and `never_while_active`: again once the
-previous one has ended; a trigger while one is active is dropped (the partial unique index on active rows holds
-this under concurrency). The two names are kept from ARCHITECTURE §5 and behave the same today.
+Re-entry (docs/journeys.md). A trigger while the contact is active in the journey is always dropped (the partial
+unique index on active rows holds this under concurrency). After an enrollment has ended:
+- `once`: never again, however it ended;
+- `after_exit` ("again after leaving"): again when every earlier enrollment left by the journey's own path, the
+  end of the steps, an exit step or the goal; one ended by a cancel (someone took the contact out on purpose), an
+  unsubscribe or bounce, or a failure keeps the contact out;
+- `never_while_active`: again whenever none is active, however the earlier ones ended (a cancel stops one run only).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone as dj_timezone
 
 from automations.journey_definition import JourneyStateError
@@ -24,6 +29,20 @@ J = Journey.Status
 
 
 # --- enrollment ------------------------------------------------------------------------------------------------
+
+
+# How an enrollment may end and still let the contact in again under `after_exit`.
+LEFT_BY_ITS_PATH = (E.COMPLETED, E.EXITED_GOAL)
+
+
+def blocking_enrollments(journey: Journey) -> QuerySet[Enrollment]:
+    """The journey's enrollments that keep their contact from entering again, by the re-entry policy."""
+    qs = Enrollment.objects.filter(journey=journey)
+    if journey.reentry == Journey.Reentry.NEVER_WHILE_ACTIVE:
+        return qs.filter(status=E.ACTIVE)
+    if journey.reentry == Journey.Reentry.AFTER_EXIT:
+        return qs.exclude(status__in=LEFT_BY_ITS_PATH)
+    return qs
 
 
 def _first_key(journey: Journey) -> str:
@@ -41,9 +60,7 @@ def _enroll_rows(journey: Journey, rows: Sequence[tuple[int, str]], *, now: dt.d
         subscribed = set(
             Contact.objects.filter(pk__in=ids, status=Contact.Status.SUBSCRIBED).values_list("id", flat=True)
         )
-        blocked = Enrollment.objects.filter(journey=journey, contact_id__in=ids)
-        if journey.reentry != Journey.Reentry.ONCE:
-            blocked = blocked.filter(status=E.ACTIVE)
+        blocked = blocking_enrollments(journey).filter(contact_id__in=ids)
         allowed = subscribed - set(blocked.values_list("contact_id", flat=True))
         objs: dict[int, Enrollment] = {}
         for contact_id, key in chunk:
@@ -118,6 +135,8 @@ def journey_enroll(
 def _reentry_reason(journey: Journey) -> str:
     if journey.reentry == Journey.Reentry.ONCE:
         return "Already enrolled once (re-entry: once)."
+    if journey.reentry == Journey.Reentry.AFTER_EXIT:
+        return "Already in this journey, or an earlier enrollment was cancelled, unsubscribed or failed."
     return "Already in this journey."
 
 
@@ -128,7 +147,11 @@ def journeys_on_new_rows(*, after: Mapping[str, int]) -> int:
     """The CONTACT_EVENT_HOOKS hook (contacts.services calls it after commit): contacts, funnel events and batch
     members with an id above `after[...]` were just written by some path (form, API, CSV import). Every active
     journey they trigger enrolls them; trigger keys make a row seen by two hooks enroll once."""
-    journeys = list(Journey.objects.filter(status=J.ACTIVE).exclude(trigger__type="api"))
+    journeys = list(Journey.objects.filter(status=J.ACTIVE).exclude(trigger__type__in=["api", "segment"]))
+    if Journey.objects.filter(status=J.ACTIVE, trigger__type="segment").exists():
+        from automations.journey_segment_trigger import journeys_segment_after_write  # it imports this module
+
+        journeys_segment_after_write()
     if not journeys:
         return 0
     now = dj_timezone.now()

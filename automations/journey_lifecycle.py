@@ -22,7 +22,7 @@ from automations.journey_definition import (
     _validate_shape,
     journey_activation_check,
 )
-from automations.journey_models import Enrollment, Journey, JourneyStep
+from automations.journey_models import Enrollment, Journey, JourneySegmentMember, JourneyStep
 
 E = Enrollment.Status
 J = Journey.Status
@@ -67,12 +67,14 @@ def journey_create(
     steps: Any = (),
     goal: Any = None,
     reentry: str = Journey.Reentry.ONCE,
+    resume_mode: str = Journey.ResumeMode.SEND_LATE,
     timezone: str = "",
     description: str = "",
     user: Any = None,
 ) -> Journey:
     timezone = timezone or settings.TIME_ZONE
     _validate_shape(name=name, trigger=trigger, goal=goal, reentry=reentry, timezone=timezone)
+    _validate_resume_mode(resume_mode)
     parsed = _parse_steps(list(steps))
     journey = Journey.objects.create(
         name=name.strip(),
@@ -80,6 +82,7 @@ def journey_create(
         trigger=trigger,
         goal=goal,
         reentry=reentry,
+        resume_mode=resume_mode,
         timezone=timezone,
         created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
     )
@@ -87,7 +90,12 @@ def journey_create(
     return journey
 
 
-JOURNEY_FIELDS = ("name", "description", "trigger", "goal", "reentry", "timezone")
+JOURNEY_FIELDS = ("name", "description", "trigger", "goal", "reentry", "resume_mode", "timezone")
+
+
+def _validate_resume_mode(value: str) -> None:
+    if value not in Journey.ResumeMode.values:
+        raise ValidationError({"resume_mode": [f"One of {', '.join(Journey.ResumeMode.values)}."]})
 
 
 @transaction.atomic
@@ -100,12 +108,18 @@ def journey_update(*, journey: Journey, **changes: Any) -> Journey:
     locked = Journey.objects.select_for_update().get(pk=journey.pk)
     if locked.status == J.ARCHIVED:
         raise JourneyStateError("An archived journey cannot be edited.")
+    old_trigger = locked.trigger
     for key in JOURNEY_FIELDS:
         if key in changes:
             setattr(locked, key, changes[key])
+    if locked.trigger != old_trigger:
+        # Another segment (or trigger): its entries are counted afresh from the next check.
+        JourneySegmentMember.objects.filter(journey=locked).delete()
+        Journey.objects.filter(pk=locked.pk).update(segment_seeded_at=None)
     _validate_shape(
         name=locked.name, trigger=locked.trigger, goal=locked.goal, reentry=locked.reentry, timezone=locked.timezone
     )
+    _validate_resume_mode(locked.resume_mode)
     locked.name = locked.name.strip()
     locked.save(update_fields=[k for k in JOURNEY_FIELDS if k in changes] + ["updated_at"])
     if "steps" in changes:
@@ -122,7 +136,8 @@ def journey_update(*, journey: Journey, **changes: Any) -> Journey:
 
 @transaction.atomic
 def journey_activate(*, journey_id: int) -> ActivationCheck:
-    """Draft or paused -> active, when the activation check passes (ValidationError with every problem)."""
+    """Draft or paused -> active, when the activation check passes (ValidationError with every problem). A resume
+    records `resumed_at`: with `resume_mode = skip_to_wait` the engine skips the sends that fell due in between."""
     journey = Journey.objects.select_for_update().get(pk=journey_id)
     if journey.status == J.ACTIVE:
         return ActivationCheck()
@@ -131,19 +146,22 @@ def journey_activate(*, journey_id: int) -> ActivationCheck:
     check = journey_activation_check(journey=journey)
     if check.errors:
         raise ValidationError({"steps": check.errors})
-    Journey.objects.filter(pk=journey.pk, status__in=[J.DRAFT, J.PAUSED]).update(
-        status=J.ACTIVE, activated_at=dj_timezone.now(), updated_at=dj_timezone.now()
-    )
+    now = dj_timezone.now()
+    if journey.status == J.PAUSED:
+        Journey.objects.filter(pk=journey.pk, status=J.PAUSED).update(status=J.ACTIVE, resumed_at=now, updated_at=now)
+    else:
+        Journey.objects.filter(pk=journey.pk, status=J.DRAFT).update(status=J.ACTIVE, activated_at=now, updated_at=now)
     return check
 
 
 def journey_pause(*, journey_id: int) -> bool:
     """Hold every enrollment where it is: the tick claims enrollments of active journeys only. On resume what
-    fell due meanwhile is sent then (late), once."""
+    fell due meanwhile is sent then (late), once, or skipped up to the next wait (`resume_mode`)."""
     if not Journey.objects.filter(pk=journey_id).exists():
         raise Journey.DoesNotExist
+    now = dj_timezone.now()
     changed = Journey.objects.filter(pk=journey_id, status=J.ACTIVE).update(
-        status=J.PAUSED, updated_at=dj_timezone.now()
+        status=J.PAUSED, paused_at=now, updated_at=now
     )
     if not changed and Journey.objects.filter(pk=journey_id).exclude(status=J.PAUSED).exists():
         raise JourneyStateError("Only an active journey can be paused.")

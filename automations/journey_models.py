@@ -28,6 +28,10 @@ class Journey(models.Model):
         AFTER_EXIT = "after_exit", "Again after leaving"
         NEVER_WHILE_ACTIVE = "never_while_active", "Never while active"
 
+    class ResumeMode(models.TextChoices):
+        SEND_LATE = "send_late", "Send what fell due, late"
+        SKIP_TO_WAIT = "skip_to_wait", "Skip to the next wait"
+
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     # ARCHITECTURE §5: {"type": "api"} | {"type": "event", "to_stage": ...} | {"type": "contact_created"}
@@ -38,6 +42,15 @@ class Journey(models.Model):
     reentry = models.CharField(max_length=20, choices=Reentry.choices, default=Reentry.ONCE)
     timezone = models.CharField(max_length=64, default=_default_timezone)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # What a resume does with the sends that fell due during the pause (automations.journey_engine).
+    resume_mode = models.CharField(max_length=12, choices=ResumeMode.choices, default=ResumeMode.SEND_LATE)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    # The last check of a segment trigger (claimed by a conditional update, so two ticks enqueue one check).
+    segment_checked_at = models.DateTimeField(null=True, blank=True)
+    # When the remembered members were first taken (null: the next check is the first, which enrolls nobody
+    # unless the trigger says "existing": true).
+    segment_seeded_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -162,3 +175,21 @@ class EnrollmentStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.enrollment_id}: {self.step_key}#{self.visit} {self.outcome}"
+
+
+class JourneySegmentMember(models.Model):
+    """The members of a segment-triggered journey's segment at its last check: a contact enters the journey when
+    it appears here (a new row, whose id is the trigger key) and may enter again only after leaving the segment
+    (its row deleted) and coming back."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["journey", "contact"], name="journey_segment_member_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id}/{self.contact_id}"

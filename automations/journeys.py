@@ -6,7 +6,9 @@ SCHEDULER_TICK_HOOKS and CONTACT_EVENT_HOOKS in settings) stays the one entry po
 - `journey_definition`: the steps JSON both ways, shape validation, the activation check;
 - `journey_lifecycle`: create, update, activate, pause, archive, cancel an enrollment;
 - `journey_enrollment`: the API trigger, re-entry, and the contact-event trigger (`journeys_on_new_rows`);
-- `journey_engine`: the tick (`journeys_tick`, `journeys_advance`): claim, walk, branches, sends.
+- `journey_engine`: the tick (`journeys_tick`, `journeys_advance`): claim, walk, branches, sends;
+- `journey_segment_trigger`: the segment-entry trigger (`journey_segment_check`, `journeys_segment_tick`);
+- `journey_simulator`: "what would happen to this contact", through the engine's own walk, sending nothing.
 """
 
 from __future__ import annotations
@@ -44,15 +46,19 @@ from automations.journey_engine import (
     _hand_sends,
     _Walk,
     _walk_round,
+    advance_claimed,
+    condition_text,
     journeys_advance,
     journeys_tick,
     logger,
     next_time_of_day,
 )
 from automations.journey_enrollment import (
+    LEFT_BY_ITS_PATH,
     _enroll_rows,
     _first_key,
     _reentry_reason,
+    blocking_enrollments,
     journey_enroll,
     journeys_on_new_rows,
 )
@@ -66,12 +72,19 @@ from automations.journey_lifecycle import (
     journey_pause,
     journey_update,
 )
+from automations.journey_segment_trigger import (
+    journey_segment_check,
+    journeys_segment_after_write,
+    journeys_segment_tick,
+)
+from automations.journey_simulator import SimulatedStep, Simulation, journey_simulate, simulation_candidates
 
 __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_BUDGET_SECONDS",
     "GOAL_TYPES",
     "JOURNEY_FIELDS",
+    "LEFT_BY_ITS_PATH",
     "MAX_HOPS",
     "TRIGGER_TYPES",
     "ActivationCheck",
@@ -80,6 +93,8 @@ __all__ = [
     "JourneyStateError",
     "O",
     "S",
+    "SimulatedStep",
+    "Simulation",
     "_Walk",
     "_branch_yes",
     "_claim",
@@ -101,6 +116,9 @@ __all__ = [
     "_validate_shape",
     "_walk_round",
     "_zone",
+    "advance_claimed",
+    "blocking_enrollments",
+    "condition_text",
     "enrollment_cancel",
     "journey_activate",
     "journey_activation_check",
@@ -108,11 +126,16 @@ __all__ = [
     "journey_create",
     "journey_enroll",
     "journey_pause",
+    "journey_segment_check",
+    "journey_simulate",
     "journey_update",
     "journeys_advance",
     "journeys_on_new_rows",
+    "journeys_segment_after_write",
+    "journeys_segment_tick",
     "journeys_tick",
     "logger",
     "next_time_of_day",
+    "simulation_candidates",
     "steps_to_json",
 ]

@@ -103,6 +103,20 @@ class AutomationRun(models.Model):
 
 
 # Journeys (issue 16) live in their own module; imported here so Django's app registry and migrations see them.
-from automations.journey_models import Enrollment, EnrollmentStep, Journey, JourneyStep  # noqa: E402
+from automations.journey_models import (  # noqa: E402
+    Enrollment,
+    EnrollmentStep,
+    Journey,
+    JourneySegmentMember,
+    JourneyStep,
+)
 
-__all__ = ["Automation", "AutomationRun", "Enrollment", "EnrollmentStep", "Journey", "JourneyStep"]
+__all__ = [
+    "Automation",
+    "AutomationRun",
+    "Enrollment",
+    "EnrollmentStep",
+    "Journey",
+    "JourneySegmentMember",
+    "JourneyStep",
+]

@@ -23,3 +23,12 @@ def automations_sweep_task(now: str | None = None) -> dict[str, int | bool]:
     silence). Running it twice records each missed firing once (unique (automation, due_at))."""
     report = services.automations_sweep_missed(now=dt.datetime.fromisoformat(now) if now else None)
     return {"swept": report.swept, "missed": report.missed, "caught_up": report.caught_up}
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=540, ignore_result=True)
+def journey_segment_check_task(journey_id: int) -> int:
+    """Enroll the contacts that entered a segment-triggered journey's segment since its last check. Running it
+    twice enrolls each entry once (the remembered members and the unique trigger key)."""
+    from automations.journeys import journey_segment_check
+
+    return journey_segment_check(journey_id=journey_id)

@@ -316,6 +316,10 @@ SCHEDULER_PLAN_HOOKS = ["campaigns.services.campaigns_plan_day"]
 SCHEDULER_TICK_HOOKS = ["campaigns.services.campaigns_tick", "delivery.services.watchdog"]
 SCHEDULER_TICK_HOOKS += ["automations.services.automations_catch_up"]  # firings missed while beat was down
 SCHEDULER_TICK_HOOKS += ["automations.journeys.journeys_tick"]  # due journey enrollments (issue 16)
+SCHEDULER_TICK_HOOKS += ["automations.journeys.journeys_segment_tick"]  # segment-entry trigger checks (enqueued)
+# A segment-triggered journey's segment is checked this often, and after contact writes at most this often.
+JOURNEY_SEGMENT_CHECK_SECONDS = env.int("JOURNEY_SEGMENT_CHECK_SECONDS", default=300)
+JOURNEY_SEGMENT_DEBOUNCE_SECONDS = env.int("JOURNEY_SEGMENT_DEBOUNCE_SECONDS", default=10)
 SCHEDULER_TICK_HOOKS += ["delivery.services.tracking.tracking_tick"]  # buffered opens/clicks flushed (enqueued)
 CONTACT_EVENT_HOOKS = ["automations.journeys.journeys_on_new_rows"]  # journey triggers (contacts/hooks.py)
 # --- reports (docs/reports.md) -----------------------------------------------------------------------------------
