@@ -18,7 +18,7 @@ from accounts.permissions import editor_required
 from automations import journey_selectors as selectors
 from automations import journeys
 from automations.forms import apply_service_errors
-from automations.journey_forms import JourneyForm, StepForm, new_key
+from automations.journey_forms import JourneyForm, StepForm, new_key, timezone_choices
 from automations.journey_models import Journey
 
 
@@ -61,6 +61,7 @@ def _builder_context(journey: Journey | None, form: JourneyForm, step_form: Step
         "form": form,
         "step_form": step_form,
         "stages": selectors.stage_names(),
+        "zones": [name for name, _ in timezone_choices()],
     }
     if journey is not None:
         steps = journeys.steps_to_json(journey)

@@ -59,8 +59,13 @@ class JourneyForm(forms.Form):
         queryset=Segment.objects.order_by("name"), required=False, label="Goal segment"
     )
     reentry = forms.ChoiceField(choices=Journey.Reentry.choices, initial=Journey.Reentry.ONCE, label="Re-entry")
+    # A text input with the zones as suggestions (a <datalist> the page lists once): Django renders a <select>
+    # of ~600 zones option by option through templates, which made the builder slow.
     timezone = forms.ChoiceField(
-        choices=timezone_choices, label="Time zone", help_text="Wait-until times are read here."
+        choices=timezone_choices,
+        label="Time zone",
+        help_text="Wait-until times are read here.",
+        widget=forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
