@@ -31,7 +31,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="campaigns:list", permanent=False)),
+    path("", include("dashboard.urls")),
     path("favicon.ico", FaviconRedirect.as_view(), name="favicon"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

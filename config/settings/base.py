@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "campaigns",
     "automations",
     "scheduler",
+    "dashboard",
     "reports",
 ]
 
@@ -340,6 +341,11 @@ REPORTS_REFRESH_SECONDS = env.int("REPORTS_REFRESH_SECONDS", default=60)
 REPORTS_TICK_BATCH = env.int("REPORTS_TICK_BATCH", default=20)
 # Condition types other apps add to rules segments (segments/rules/extensions.py): opened / clicked / bounced.
 SEGMENT_RULE_CONDITIONS = ["delivery.segment_conditions.engagement_condition"]
+# The dashboard at `/` (docs/dashboard.md): its daily figures are recomputed by a worker this often (the tick
+# enqueues the task), over this many days.
+SCHEDULER_TICK_HOOKS += ["dashboard.services.dashboard_tick"]
+DASHBOARD_STATS_SECONDS = env.int("DASHBOARD_STATS_SECONDS", default=300)
+DASHBOARD_DAYS = env.int("DASHBOARD_DAYS", default=30)
 NOTIFY_LEAD_MINUTES = env.int("NOTIFY_LEAD_MINUTES", default=15)
 NOTIFY_BY_EMAIL = env.bool("NOTIFY_BY_EMAIL", default=False)
 # An automation firing missed (beat down) is caught up once if less late than this, else recorded as skipped.

@@ -1,0 +1,144 @@
+"""The calendar's grid: a month (whole weeks, Monday first) or a week, each day with its items.
+
+Items: scenarios on their send date (any status; draft and scheduled ones can be moved), automation runs that
+happened (by due time) and the next firings of active automations (one line per automation and day, with the
+count, so an hourly schedule does not fill a month). Days are in the current time zone (settings.TIME_ZONE);
+a scenario sits on its own send date, which is in its campaign's zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import roles
+from automations import overview_selectors as automation_overview
+from campaigns import overview_selectors as campaign_overview
+from campaigns.models import Scenario
+
+MONTH, WEEK = "month", "week"
+# A month cell lists this many items and then "+N more" (the week view shows up to WEEK_ITEMS).
+MONTH_ITEMS = 6
+WEEK_ITEMS = 40
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: str  # "scenario", "run", "firing"
+    label: str
+    time: str
+    status: str  # a scenario's or run's status; "upcoming" for a firing
+    status_label: str
+    url: str
+    move_url: str = ""  # set when the user may move it (a draft or scheduled scenario, Campaign Manager)
+    detail: str = ""
+
+
+@dataclass
+class Day:
+    date: dt.date
+    in_range: bool  # False for the days of neighbouring months that complete the first and last weeks
+    is_today: bool
+    items: list[Item] = field(default_factory=list)
+    more: int = 0
+
+
+@dataclass
+class Agenda:
+    view: str
+    anchor: dt.date
+    start: dt.date
+    end: dt.date
+    weeks: list[list[Day]]
+    title: str
+    prev: dt.date
+    next: dt.date
+    can_move: bool
+
+
+def _range(view: str, anchor: dt.date) -> tuple[dt.date, dt.date, dt.date, dt.date, str]:
+    if view == WEEK:
+        start = anchor - dt.timedelta(days=anchor.weekday())
+        end = start + dt.timedelta(days=6)
+        title = f"Week of {start:%d %b %Y}"
+        return start, end, start - dt.timedelta(days=7), start + dt.timedelta(days=7), title
+    first = anchor.replace(day=1)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    start = first - dt.timedelta(days=first.weekday())
+    last = following - dt.timedelta(days=1)
+    end = last + dt.timedelta(days=6 - last.weekday())
+    previous = (first - dt.timedelta(days=1)).replace(day=1)
+    return start, end, previous, following, f"{first:%B %Y}"
+
+
+def _scenario_item(scenario: Scenario, *, can_move: bool) -> Item:
+    movable = can_move and scenario.status in Scenario.EDITABLE
+    return Item(
+        kind="scenario",
+        label=scenario.subject,
+        time=f"{scenario.send_time:%H:%M}",
+        status=scenario.status,
+        status_label=scenario.get_status_display(),
+        url=reverse("campaigns:scenario-detail", args=[scenario.pk]),
+        move_url=reverse("dashboard:scenario-move", args=[scenario.pk]) if movable else "",
+        detail=scenario.campaign.name,
+    )
+
+
+def build_agenda(*, user: Any, view: str, anchor: dt.date, now: dt.datetime | None = None) -> Agenda:
+    now = now or timezone.now()
+    zone = timezone.get_current_timezone()
+    view = WEEK if view == WEEK else MONTH
+    start, end, previous, following, title = _range(view, anchor)
+    can_move = roles.can_edit(user)
+    days: dict[dt.date, list[tuple[str, Item]]] = {
+        start + dt.timedelta(days=i): [] for i in range((end - start).days + 1)
+    }
+
+    for scenario in campaign_overview.scenarios_in_range(user=user, start=start, end=end):
+        days[scenario.send_date].append((f"{scenario.send_time:%H:%M}", _scenario_item(scenario, can_move=can_move)))
+
+    range_start = dt.datetime.combine(start, dt.time(0), tzinfo=zone)
+    range_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+    for run in automation_overview.automation_runs_in_range(start=range_start, end=min(range_end, now)):
+        local = timezone.localtime(run.due_at, zone)
+        item = Item(
+            kind="run",
+            label=run.automation.name,
+            time=f"{local:%H:%M}",
+            status=run.status,
+            status_label=f"run: {run.get_status_display().lower()}",
+            url=reverse("automations:run-detail", args=[run.automation_id, run.pk]),
+        )
+        if local.date() in days:
+            days[local.date()].append((f"{local:%H:%M}", item))
+
+    for firing in automation_overview.automation_firings_in_range(start=range_start, end=range_end, now=now):
+        local = timezone.localtime(firing.firings.first, zone)
+        count = firing.firings.count
+        item = Item(
+            kind="firing",
+            label=firing.automation.name,
+            time=f"{local:%H:%M}",
+            status="upcoming",
+            status_label="next firing" if count == 1 else f"{count} firings",
+            url=reverse("automations:detail", args=[firing.automation.pk]),
+            detail="" if count == 1 else f"{count} times",
+        )
+        if local.date() in days:
+            days[local.date()].append((f"{local:%H:%M}", item))
+
+    limit = WEEK_ITEMS if view == WEEK else MONTH_ITEMS
+    today = timezone.localdate(now)
+    cells = []
+    for date, entries in days.items():
+        entries.sort(key=lambda pair: (pair[0], pair[1].kind != "scenario", pair[1].label))
+        items = [item for _, item in entries]
+        in_range = view == WEEK or date.month == anchor.month
+        cells.append(Day(date, in_range, date == today, items[:limit], max(0, len(items) - limit)))
+    weeks = [cells[i : i + 7] for i in range(0, len(cells), 7)]
+    return Agenda(view, anchor, start, end, weeks, title, previous, following, can_move)
