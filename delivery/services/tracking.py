@@ -151,17 +151,19 @@ def tracking_buffer_length() -> int:
     return 0 if client is None else int(client.llen(BUFFER_KEY))  # type: ignore[arg-type]
 
 
-def tracking_tick() -> None:
-    """SCHEDULER_TICK_HOOKS: hand the flush to a worker when hits are waiting (the tick itself stays fast)."""
+def tracking_tick(*, now: dt.datetime | None = None) -> int:
+    """SCHEDULER_TICK_HOOKS: hand the flush to a worker when hits are waiting (the tick itself stays fast).
+    Returns the hits waiting."""
     try:
         waiting = tracking_buffer_length()
     except redis.RedisError as exc:
         logger.warning("tracking buffer unreadable: %s", exc)
-        return
+        return 0
     if waiting:
         from delivery.tasks import tracking_flush_task
 
         tracking_flush_task.delay()
+    return waiting
 
 
 # --- classify and store -------------------------------------------------------------------------------------------

@@ -160,7 +160,9 @@ def _apply(
     return delivery_id, f"ignored: type {event_type or '(none)'} is not handled"
 
 
-def _engagement(event_type: str, row: dict[str, Any] | None, data: dict[str, Any], at: datetime, event_id: str) -> str:
+def _engagement(
+    event_type: str, row: Mapping[str, Any] | None, data: dict[str, Any], at: datetime, event_id: str
+) -> str:
     """A provider open or click is a TrackingEvent like the pixel's and the redirect's: classified the same way,
     and only a human one sets the delivery's first open / click (services/tracking.py)."""
     kind = TrackingEvent.Kind.OPEN if event_type == "email.opened" else TrackingEvent.Kind.CLICK

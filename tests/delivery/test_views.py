@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -117,6 +119,9 @@ def test_outbox_detail_shows_html_sandboxed_links_clickable_and_headers(client, 
     assert response.status_code == 200
     assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in html
     assert "srcdoc=" in html
-    assert '<a href="https://example.org/offer" target="_blank" rel="noopener">the offer</a>' in html
+    # The link as sent: the click redirect (docs/tracking.md), which answers locally.
+    tracked = re.search(r'<a href="(http://testserver/t/c/[^"]+)" target="_blank" rel="noopener">the offer</a>', html)
+    assert tracked is not None
+    assert client.get(tracked.group(1).removeprefix("http://testserver"))["Location"] == "https://example.org/offer"
     assert f'href="{message.headers["List-Unsubscribe"].strip("<>")}"' in html
     assert "List-Unsubscribe-Post" in html

@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client
 from standardwebhooks.webhooks import Webhook
 
 from contacts.models import Contact
 from delivery import services
-from delivery.models import Delivery, WebhookEvent
+from delivery.models import Delivery, TrackingEvent, WebhookEvent
 from tests.delivery.helpers import make_contacts, started_send
 
 pytestmark = pytest.mark.django_db
@@ -250,3 +251,89 @@ def test_an_event_finds_the_delivery_a_page_send_stored_its_id_on(client: Client
 
     assert Delivery.objects.get(pk=row.pk).delivered_at is not None
     assert Delivery.objects.filter(send=send, delivered_at__isnull=True).count() == 1
+
+
+# --- Svix's own test vector (docs.svix.com "Verifying payloads manually", and the svix libraries' tests) -------
+
+SVIX_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SVIX_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+SVIX_TIMESTAMP = 1614265330
+SVIX_BODY = b'{"test": 2432232314}'
+SVIX_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def _svix_post(client: Client, *, signature: str = SVIX_SIGNATURE, body: bytes = SVIX_BODY) -> Any:
+    return client.post(
+        URL,
+        data=body,
+        content_type="application/json",
+        headers={"svix-id": SVIX_ID, "svix-timestamp": str(SVIX_TIMESTAMP), "svix-signature": signature},
+    )
+
+
+def test_svixs_published_test_vector_is_accepted(client: Client, settings: Any) -> None:
+    settings.RESEND_WEBHOOK_SECRET = SVIX_SECRET
+    with time_machine.travel(datetime.fromtimestamp(SVIX_TIMESTAMP + 5, tz=UTC), tick=False):
+        response = _svix_post(client)
+
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get(event_id=SVIX_ID).payload == {"test": 2432232314}
+
+
+def test_svixs_test_vector_with_one_signature_byte_changed_is_refused(client: Client, settings: Any) -> None:
+    settings.RESEND_WEBHOOK_SECRET = SVIX_SECRET
+    with time_machine.travel(datetime.fromtimestamp(SVIX_TIMESTAMP + 5, tz=UTC), tick=False):
+        response = _svix_post(client, signature=SVIX_SIGNATURE.replace("g0hM", "g0hN"))
+
+    assert response.status_code == 401
+    assert not WebhookEvent.objects.exists()
+
+
+def test_svixs_test_vector_with_its_body_changed_is_refused(client: Client, settings: Any) -> None:
+    settings.RESEND_WEBHOOK_SECRET = SVIX_SECRET
+    with time_machine.travel(datetime.fromtimestamp(SVIX_TIMESTAMP + 5, tz=UTC), tick=False):
+        response = _svix_post(client, body=b'{"test": 2432232315}')
+
+    assert response.status_code == 401
+
+
+def test_svixs_test_vector_replayed_an_hour_later_is_refused(client: Client, settings: Any) -> None:
+    settings.RESEND_WEBHOOK_SECRET = SVIX_SECRET
+    with time_machine.travel(datetime.fromtimestamp(SVIX_TIMESTAMP + 3600, tz=UTC), tick=False):
+        response = _svix_post(client)
+
+    assert response.status_code == 401
+
+
+# --- opens and clicks feed the tracking events ---------------------------------------------------------------------
+
+
+def test_a_webhook_click_is_a_tracking_event_with_its_agent_and_link(client: Client, sent_delivery: Delivery) -> None:
+    chrome = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+    )
+    click = {"link": "https://example.com/x", "userAgent": chrome, "ipAddress": "198.51.100.4"}
+
+    _post(client, _event("email.clicked", "re_1", click=click), event_id="c1")
+
+    event = TrackingEvent.objects.get()
+    assert (event.kind, event.source, event.classification) == ("click", "webhook", "human")
+    assert (event.url, event.user_agent, event.ip) == ("https://example.com/x", chrome, "198.51.100.4")
+    assert Delivery.objects.get(pk=sent_delivery.pk).clicked_at is not None
+
+
+def test_a_webhook_click_from_a_scanner_is_kept_but_sets_no_click(client: Client, sent_delivery: Delivery) -> None:
+    click = {"link": "https://example.com/x", "userAgent": "Barracuda Sentinel (EE)", "ipAddress": "198.51.100.4"}
+
+    _post(client, _event("email.clicked", "re_1", click=click), event_id="c1")
+
+    assert TrackingEvent.objects.get().rule == "bot-ua"
+    assert Delivery.objects.get(pk=sent_delivery.pk).clicked_at is None
+    assert WebhookEvent.objects.get(event_id="c1").outcome == "clicked: machine (bot-ua)"
+
+
+def test_a_redelivered_webhook_open_is_one_tracking_event(client: Client, sent_delivery: Delivery) -> None:
+    _post(client, _event("email.opened", "re_1"), event_id="o1")
+    _post(client, _event("email.opened", "re_1"), event_id="o1")
+
+    assert TrackingEvent.objects.filter(kind="open").count() == 1

@@ -1,0 +1,195 @@
+"""Tracking hot path: the open pixel and the click redirect under a fixed request rate (docs/benchmarks.md).
+
+    python -m bench tracking [--rate 2000] [--seconds 10] [--designs baseline,redis,direct] [--port 8150]
+
+gunicorn runs as the README runs it (`config.wsgi`, 1 worker, 8 threads). For each design a fresh gunicorn gets
+an open-loop load (requests are scheduled at `rate` per second whatever the answers do, and each latency is
+measured from its scheduled time, so a stall counts against every request queued behind it; 64 keep-alive
+connections, a hand-written asyncio HTTP/1.1 client in its own process). Half the requests are pixels, half
+clicks, over 1,000 deliveries. After the run the buffer is flushed and TrackingEvent rows are counted: each
+answered request must be exactly one row.
+
+  baseline  the same server and load, every token invalid (signature check, 400, nothing recorded)
+  redis     hits appended to the Redis buffer (RPUSH), flushed afterwards in batches (timed)
+  direct    each request classifies and inserts its own row (the fallback when Redis is down)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench._common import ROOT, database_url, print_table, setup_django
+
+DB = "herald_bench_tracking"
+CONNECTIONS = 64
+UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+
+
+def _paths(n_deliveries: int, total: int, *, valid: bool) -> list[str]:
+    from contacts.models import Contact
+    from delivery import services
+    from delivery.models import Delivery, Send
+    from delivery.tokens import click_token_make, open_token_make
+
+    send = Send.objects.filter(label="bench-tracking").first()
+    if send is None:
+        Contact.objects.bulk_create(
+            [Contact(email=f"t{i}@bench.example") for i in range(n_deliveries)], ignore_conflicts=True
+        )
+        send = services.send_create(label="bench-tracking", subject="s", body_text="b")
+        services.send_start(
+            send_id=send.pk, audience=Contact.objects.filter(email__endswith="@bench.example").values("pk")
+        )
+        Delivery.objects.filter(send=send).update(status="sent", sent_at=time.strftime("%Y-%m-%dT00:00:00Z"))
+    ids = list(Delivery.objects.filter(send=send).values_list("pk", flat=True))
+    rnd = random.Random(7)
+    paths = []
+    for i in range(total):
+        d = rnd.choice(ids)
+        if i % 2:
+            token = open_token_make(delivery_id=d, send_id=send.pk)
+            kind = "o"
+        else:
+            url = f"https://example.com/article/{rnd.randrange(5)}?utm_source=herald"
+            token = click_token_make(delivery_id=d, send_id=send.pk, link_index=0, link_count=5, url=url)
+            kind = "c"
+        if not valid:
+            token = token[:-4] + "AAAA"
+        paths.append(f"/t/{kind}/{token}")
+    return paths
+
+
+async def _load(port: int, paths: list[str], rate: float) -> dict[str, Any]:
+    queue: asyncio.Queue[tuple[str, float] | None] = asyncio.Queue()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    async def conn() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while True:
+            job = await queue.get()
+            if job is None:
+                writer.close()
+                return
+            path, scheduled = job
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: {UA}\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            if length:
+                await reader.readexactly(length)
+            latencies.append(time.perf_counter() - scheduled)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    workers = [asyncio.create_task(conn()) for _ in range(CONNECTIONS)]
+    await asyncio.sleep(0.2)
+    start = time.perf_counter()
+    for i, path in enumerate(paths):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait((path, due))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "elapsed": elapsed,
+        "rps": len(latencies) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "max": latencies[-1] * 1000,
+        "statuses": statuses,
+    }
+
+
+def _gunicorn(port: int, design: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url(DB),
+        "TRACKING_BUFFER": "direct" if design == "direct" else "redis",
+    }
+    cmd = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}"]
+    cmd += ["--workers", "1", "--threads", "8", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    for _ in range(100):
+        try:
+            import socket
+
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=2000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--designs", default="baseline,redis,direct")
+    parser.add_argument("--port", type=int, default=8150)
+    args = parser.parse_args()
+    setup_django(DB)
+    from delivery.models import TrackingEvent
+    from delivery.services import tracking
+
+    total = int(args.rate * args.seconds)
+    rows = []
+    for design in args.designs.split(","):
+        TrackingEvent.objects.all().delete()
+        client = tracking.buffer_client()
+        if client is not None:
+            client.delete(tracking.BUFFER_KEY)
+        paths = _paths(1000, total, valid=design != "baseline")
+        proc = _gunicorn(args.port, design)
+        try:
+            result = asyncio.run(_load(args.port, paths, args.rate))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        flush_start = time.perf_counter()
+        while tracking.tracking_buffer_flush():
+            pass
+        flush_s = time.perf_counter() - flush_start
+        answered = sum(n for s, n in result["statuses"].items() if s in (200, 302))
+        stored = TrackingEvent.objects.count()
+        rows.append(
+            {
+                "design": design,
+                "sent": total,
+                "answered": result["requests"],
+                "req/s": f"{result['rps']:.0f}",
+                "p50 ms": f"{result['p50']:.1f}",
+                "p99 ms": f"{result['p99']:.1f}",
+                "max ms": f"{result['max']:.1f}",
+                "statuses": " ".join(f"{k}:{v}" for k, v in sorted(result["statuses"].items())),
+                "rows": stored,
+                "rows == 2xx/3xx": "yes" if stored == answered else f"NO ({answered})",
+                "flush s": f"{flush_s:.2f}" if design == "redis" else "-",
+            }
+        )
+        time.sleep(1)
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    print_table(f"Tracking hot path, {args.rate:.0f} req/s for {args.seconds:.0f} s (load avg {' '.join(load)})", rows)
+
+
+if __name__ == "__main__":
+    main()
