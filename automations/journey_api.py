@@ -37,6 +37,7 @@ class JourneySerializer(serializers.ModelSerializer):
             "trigger",
             "goal",
             "reentry",
+            "resume_mode",
             "timezone",
             "status",
             "steps",
@@ -46,7 +47,11 @@ class JourneySerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["status", "activated_at", "created_at", "updated_at"]
-        extra_kwargs = {"timezone": {"required": False}, "reentry": {"required": False}}
+        extra_kwargs = {
+            "timezone": {"required": False},
+            "reentry": {"required": False},
+            "resume_mode": {"required": False},
+        }
 
     def get_warnings(self, journey: Journey) -> list[str]:
         return list(getattr(journey, "activation_warnings", []))

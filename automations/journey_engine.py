@@ -231,7 +231,7 @@ def _walk_round(walk: _Walk, pending: list[Enrollment]) -> list[Enrollment]:
                         after=walk.now, at=step.time or dt.time(0), weekdays=step.weekdays, zone=zone
                     )
                 e.step_ran = True
-                walk.note(e, O.WAITING, f"until {e.next_at:%Y-%m-%d %H:%M %Z}")
+                walk.note(e, O.WAITING, f"until {e.next_at.astimezone(_zone(step.journey.timezone)):%Y-%m-%d %H:%M %Z}")
         elif step.type == S.BRANCH:
             try:
                 yes = _branch_yes(step, group)

@@ -204,3 +204,11 @@ def simulation_candidates(*, journey: Journey, limit: int = CANDIDATES) -> list[
         except SegmentError:
             return []
     return list(contacts.order_by("-id").values_list("id", flat=True)[:limit])
+
+
+def simulation_contact(*, text: str) -> int | None:
+    """The contact the simulator form names: an email (any case) or an id."""
+    text = text.strip()
+    if text.isdigit():
+        return Contact.objects.filter(pk=int(text)).values_list("id", flat=True).first()
+    return Contact.objects.filter(email__iexact=text).values_list("id", flat=True).first() if text else None

@@ -77,12 +77,20 @@ from automations.journey_segment_trigger import (
     journeys_segment_after_write,
     journeys_segment_tick,
 )
-from automations.journey_simulator import SimulatedStep, Simulation, journey_simulate, simulation_candidates
+from automations.journey_simulator import (
+    HORIZON_DAYS,
+    SimulatedStep,
+    Simulation,
+    journey_simulate,
+    simulation_candidates,
+    simulation_contact,
+)
 
 __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_BUDGET_SECONDS",
     "GOAL_TYPES",
+    "HORIZON_DAYS",
     "JOURNEY_FIELDS",
     "LEFT_BY_ITS_PATH",
     "MAX_HOPS",
@@ -137,5 +145,6 @@ __all__ = [
     "logger",
     "next_time_of_day",
     "simulation_candidates",
+    "simulation_contact",
     "steps_to_json",
 ]

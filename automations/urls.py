@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from automations import views
+from automations import journey_simulator_views, views
 
 app_name = "automations"
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("<int:pk>/action/", views.automation_action, name="action"),
     path("<int:pk>/runs/<int:run_pk>/", views.automation_run_detail, name="run-detail"),
     path("<int:pk>/runs/<int:run_pk>/progress/", views.automation_run_progress, name="run-progress"),
+    # The journey simulator (the journeys: namespace's pages are automations.journey_urls).
+    path("journeys/<int:pk>/simulate/", journey_simulator_views.journey_simulate, name="journey_simulate"),
 ]
