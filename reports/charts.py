@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-WIDTH, HEIGHT = 760, 220
+WIDTH, HEIGHT = 1100, 230
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28
 
 

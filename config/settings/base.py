@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "campaigns",
     "automations",
     "scheduler",
+    "reports",
     "dashboard",
     "reports",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import cast
 
 import pytest
 from django.contrib.auth.models import User
@@ -11,8 +12,10 @@ from django.test import Client
 from django.urls import reverse
 
 from automations.models import Journey, JourneyStep
+from campaigns.models import Scenario
+from contacts.models import Contact
 from reports.models import ConversionGoal, SendReport
-from tests.reports.conftest import EXPECTED, LINK1, Fixture, automation_run_with_send, deliver, scenario_with_send
+from tests.reports.conftest import EXPECTED, LINK1, T0, Fixture, automation_run_with_send, deliver, scenario_with_send
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +51,7 @@ def test_automation_and_run_reports_read_the_run_sends(viewer: User, manager: Us
     run, send = automation_run_with_send()
     from tests.factories import ContactFactory
 
-    deliver(send, ContactFactory(), opened_at=send.started_at)
+    deliver(send, cast(Contact, ContactFactory()), opened_at=T0)
     client = _client(viewer)
     for url in (
         reverse("reports:automation", args=[run.automation_id]),
@@ -66,12 +69,10 @@ def test_journey_step_report_reads_the_step_sends(viewer: User) -> None:
     journey = Journey.objects.create(name="Welcome", trigger={"type": "api"})
     JourneyStep.objects.create(journey=journey, key="s1", type="send", position=0)
     _scenario, send = scenario_with_send()
-    contact = ContactFactory()
-    deliver(send, contact, clicked_at=send.started_at)
-    enrollment = Enrollment.objects.create(journey=journey, contact=contact, entered_at=send.started_at)
-    EnrollmentStep.objects.create(
-        enrollment=enrollment, step_key="s1", visit=1, ran_at=send.started_at, outcome="sent", send=send
-    )
+    contact = cast(Contact, ContactFactory())
+    deliver(send, contact, clicked_at=T0)
+    enrollment = Enrollment.objects.create(journey=journey, contact=contact, entered_at=T0)
+    EnrollmentStep.objects.create(enrollment=enrollment, step_key="s1", visit=1, ran_at=T0, outcome="sent", send=send)
     response = _client(viewer).get(reverse("reports:journey_step", args=[journey.pk, "s1"]))
     assert response.status_code == 200
     assert response.context["figures"].counts["clicked"] == 1
@@ -81,7 +82,7 @@ def test_journey_step_report_reads_the_step_sends(viewer: User) -> None:
 def test_report_of_an_unsent_scenario_says_nothing_was_sent(viewer: User) -> None:
     from tests.factories import ScenarioFactory
 
-    scenario = ScenarioFactory()
+    scenario = cast(Scenario, ScenarioFactory())
     response = _client(viewer).get(reverse("reports:scenario", args=[scenario.pk]))
     assert response.status_code == 200
     assert 'id="report-empty"' in response.content.decode()
