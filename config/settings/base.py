@@ -45,7 +45,6 @@ INSTALLED_APPS = [
     "campaigns",
     "automations",
     "scheduler",
-    "reports",
     "dashboard",
     "reports",
 ]
