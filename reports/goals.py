@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from automations.models import Journey
 from reports.models import ConversionGoal
 from reports.owners import Owner, send_owner
 
@@ -27,10 +28,17 @@ def default_goal() -> Goal:
 
 
 def owner_goal(*, owner_type: str, owner_id: int) -> Goal:
+    """The owner's ConversionGoal; else, for a journey whose goal is a funnel stage, that stage (with the default
+    window); else the settings' defaults."""
     row = ConversionGoal.objects.filter(owner_type=owner_type, owner_id=owner_id).first()
-    if row is None:
-        return default_goal()
-    return Goal(stage=row.stage, window_days=row.window_days, custom=True)
+    if row is not None:
+        return Goal(stage=row.stage, window_days=row.window_days, custom=True)
+    default = default_goal()
+    if owner_type == ConversionGoal.Owner.JOURNEY:
+        goal = Journey.objects.filter(pk=owner_id).values_list("goal", flat=True).first()
+        if isinstance(goal, dict) and goal.get("type") == "event" and goal.get("to_stage"):
+            return Goal(stage=str(goal["to_stage"]), window_days=default.window_days)
+    return default
 
 
 def send_goal(*, send_id: int) -> tuple[Owner | None, Goal]:

@@ -122,3 +122,12 @@ def test_contact_credits_name_the_credited_delivery() -> None:
     funnel(c, T0 + dt.timedelta(days=1))
     credits = contact_credits(contact_id=c.pk, stage="converted", window=WEEK)
     assert [(x.delivery_id, x.kind) for x in credits] == [(d.pk, "click")]
+
+
+def test_a_journey_without_its_own_goal_counts_its_goal_stage() -> None:
+    from automations.models import Journey
+    from reports.goals import owner_goal
+
+    journey = Journey.objects.create(name="J", trigger={"type": "api"}, goal={"type": "event", "to_stage": "paid"})
+    goal = owner_goal(owner_type="journey", owner_id=journey.pk)
+    assert (goal.stage, goal.window_days, goal.custom) == ("paid", 7, False)

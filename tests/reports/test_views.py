@@ -168,3 +168,10 @@ def test_detail_pages_link_their_report(hand_counted: Fixture, viewer: User) -> 
         reverse("reports:campaign", args=[scenario.campaign_id])
         in client.get(reverse("campaigns:detail", args=[scenario.campaign_id])).content.decode()
     )
+
+
+def test_journey_page_links_each_send_step_report(viewer: User) -> None:
+    journey = Journey.objects.create(name="Welcome", trigger={"type": "api"})
+    JourneyStep.objects.create(journey=journey, key="s1", type="send", position=0)
+    body = _client(viewer).get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert reverse("reports:journey_step", args=[journey.pk, "s1"]) in body
