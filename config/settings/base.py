@@ -321,6 +321,14 @@ SCHEDULER_TICK_HOOKS += ["automations.journeys.journeys_segment_tick"]  # segmen
 # A segment-triggered journey's segment is checked this often, and after contact writes at most this often.
 JOURNEY_SEGMENT_CHECK_SECONDS = env.int("JOURNEY_SEGMENT_CHECK_SECONDS", default=300)
 JOURNEY_SEGMENT_DEBOUNCE_SECONDS = env.int("JOURNEY_SEGMENT_DEBOUNCE_SECONDS", default=10)
+# The tick advances due enrollments in batches for at most this long; a backlog left over goes to
+# JOURNEY_DRAIN_TASKS worker tasks, each draining batches of JOURNEY_DRAIN_BATCH for JOURNEY_DRAIN_SECONDS
+# (docs/journeys.md, bench/journeys.py). Keep JOURNEY_DRAIN_TASKS below the worker concurrency: the tick needs a slot.
+JOURNEY_TICK_BATCH = env.int("JOURNEY_TICK_BATCH", default=500)
+JOURNEY_TICK_BUDGET_SECONDS = env.float("JOURNEY_TICK_BUDGET_SECONDS", default=0.3)
+JOURNEY_DRAIN_TASKS = env.int("JOURNEY_DRAIN_TASKS", default=1)
+JOURNEY_DRAIN_BATCH = env.int("JOURNEY_DRAIN_BATCH", default=2000)
+JOURNEY_DRAIN_SECONDS = env.float("JOURNEY_DRAIN_SECONDS", default=20.0)
 SCHEDULER_TICK_HOOKS += ["delivery.services.tracking.tracking_tick"]  # buffered opens/clicks flushed (enqueued)
 CONTACT_EVENT_HOOKS = ["automations.journeys.journeys_on_new_rows"]  # journey triggers (contacts/hooks.py)
 # --- reports (docs/reports.md) -----------------------------------------------------------------------------------
