@@ -92,6 +92,16 @@ def journey_step_send_ids(*, journey: Journey, step_key: str) -> QuerySet[Send, 
     return Send.objects.filter(id__in=ids.values("send_id")).values_list("id", flat=True)
 
 
+def owner_exists(*, owner_type: str, owner_id: int) -> bool:
+    if owner_type == ConversionGoal.Owner.CAMPAIGN:
+        return Campaign.objects.filter(pk=owner_id).exists()
+    if owner_type == ConversionGoal.Owner.AUTOMATION:
+        return Automation.objects.filter(pk=owner_id).exists()
+    if owner_type == ConversionGoal.Owner.JOURNEY:
+        return Journey.objects.filter(pk=owner_id).exists()
+    return False
+
+
 def owner_send_ids(*, owner_type: str, owner_id: int) -> QuerySet[Send, int]:
     if owner_type == ConversionGoal.Owner.CAMPAIGN:
         return Send.objects.filter(emailer__campaign_id=owner_id).values_list("id", flat=True)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from delivery.models import Delivery, Send
 from reports.compute import send_report_compute
 from reports.models import ConversionGoal, SendReport, UnsubscribeRecord
-from reports.owners import owner_send_ids
+from reports.owners import owner_exists, owner_send_ids
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +119,8 @@ def conversion_goal_set(*, owner_type: str, owner_id: int, stage: str, window_da
         errors["stage"] = "Name the funnel stage that counts as a conversion."
     if not 1 <= int(window_days) <= MAX_WINDOW_DAYS:
         errors["window_days"] = f"The attribution window is 1 to {MAX_WINDOW_DAYS} days."
-    if owner_type not in ConversionGoal.Owner.values:
-        errors["owner_type"] = "Unknown owner."
+    if not owner_exists(owner_type=owner_type, owner_id=owner_id):
+        errors["owner_type"] = "No such campaign, automation or journey."
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():

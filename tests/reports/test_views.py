@@ -175,3 +175,11 @@ def test_journey_page_links_each_send_step_report(viewer: User) -> None:
     JourneyStep.objects.create(journey=journey, key="s1", type="send", position=0)
     body = _client(viewer).get(reverse("journeys:detail", args=[journey.pk])).content.decode()
     assert reverse("reports:journey_step", args=[journey.pk, "s1"]) in body
+
+
+def test_goal_for_an_unknown_owner_is_refused(manager: User) -> None:
+    response = _client(manager).post(
+        reverse("reports:goal", args=["automation", 999999]), {"stage": "x", "window_days": 3}
+    )
+    assert response.status_code == 302
+    assert not ConversionGoal.objects.exists()
