@@ -12,6 +12,12 @@ answered request must be exactly one row.
   baseline  the same server and load, every token invalid (signature check, 400, nothing recorded)
   redis     hits appended to the Redis buffer (RPUSH), flushed afterwards in batches (timed)
   direct    each request classifies and inserts its own row (the fallback when Redis is down)
+
+    python -m bench tracking --compose 20000
+
+The render side instead: `delivery.compose.compose_page` (what a page task runs per 100 recipients) over a
+~10 KB HTML email with 6 links and a text part, with tracking on (pixel + every link signed) and off, in
+alternating rounds; CPU time per email.
 """
 
 from __future__ import annotations
@@ -140,14 +146,94 @@ def _gunicorn(port: int, design: str) -> subprocess.Popen[bytes]:
     raise SystemExit("gunicorn did not start")
 
 
+COMPOSE_HTML = (
+    '<!doctype html><html><body style="font-family:Arial,sans-serif"><h1>Hello {{ first_name }}</h1>'
+    + "".join(
+        f"<p>Paragraph {i}: our autumn update for {{{{ first_name }}}}, new features, fixes and a few words from "
+        "the team about what is coming next quarter, long enough to look like real content. "
+        f'<a href="https://example.org/article/{i}?utm_source=herald&amp;utm_medium=email">Read more</a></p>'
+        for i in range(6)
+    )
+    + '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p></body></html>'
+)
+COMPOSE_TEXT = "Hello {{ first_name }}\n" + "".join(f"Article {i}: https://example.org/article/{i}\n" for i in range(6))
+
+
+def _compose_trial(recipients: int) -> None:
+    from contacts.models import Contact
+    from delivery import services
+    from delivery.compose import Recipient, compose_page
+    from delivery.models import Delivery, Send
+
+    Contact.objects.bulk_create(
+        [Contact(email=f"r{i}@compose.example", first_name=f"Ann{i}") for i in range(100)], ignore_conflicts=True
+    )
+    audience = Contact.objects.filter(email__endswith="@compose.example").values("pk")
+    sends = {}
+    for tracked in (True, False):
+        send = services.send_create(
+            label="bench-compose",
+            subject="News for {{ first_name }}",
+            body_html=COMPOSE_HTML,
+            body_text=COMPOSE_TEXT,
+            track_opens=tracked,
+            track_clicks=tracked,
+        )
+        services.send_start(send_id=send.pk, audience=audience)
+        rows = Delivery.objects.filter(send=send).select_related("contact")
+        page = [
+            Recipient(
+                delivery_id=d.pk,
+                contact_id=d.contact_id,
+                email=d.email,
+                first_name=d.contact.first_name,
+                last_name="",
+                mobile="",
+                lms_lead_id=None,
+            )
+            for d in rows
+        ]
+        sends[tracked] = (Send.objects.select_related("template").get(pk=send.pk), page)
+    cpu = {True: 0.0, False: 0.0}
+    size = {True: 0, False: 0}
+    rounds = 5
+    pages = max(1, recipients // 100 // rounds)
+    for _ in range(rounds):
+        for tracked in (False, True):
+            send, page = sends[tracked]
+            start = time.process_time()
+            for _ in range(pages):
+                emails = compose_page(send=send, recipients=page)
+            cpu[tracked] += time.process_time() - start
+            size[tracked] = len(emails[0].html) + len(emails[0].text)
+    n = rounds * pages * 100
+    rows_out = [
+        {
+            "tracking": "on" if tracked else "off",
+            "emails": n,
+            "cpu s": f"{cpu[tracked]:.2f}",
+            "us/email": f"{cpu[tracked] / n * 1e6:.0f}",
+            "bytes/email": size[tracked],
+        }
+        for tracked in (False, True)
+    ]
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    print_table(f"compose_page, tracking off vs on (load avg {' '.join(load)})", rows_out)
+    print(f"overhead: {(cpu[True] / cpu[False] - 1) * 100:+.1f} % CPU per email")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=2000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--designs", default="baseline,redis,direct")
     parser.add_argument("--port", type=int, default=8150)
+    parser.add_argument("--compose", type=int, default=0, help="run the render trial over this many emails")
     args = parser.parse_args()
     setup_django(DB)
+    if args.compose:
+        _compose_trial(args.compose)
+        return
     from delivery.models import TrackingEvent
     from delivery.services import tracking
 

@@ -71,10 +71,18 @@ def token_read(*, token: str, salt: str) -> TokenData | None:
 # --- tracking links (open pixel, click redirect) -----------------------------------------------------------------
 # Their own format (not Signer's): they carry no contact data, only the delivery and send ids (and, for a click,
 # the link's position, the message's link count and the original URL), so the endpoint answers without reading
-# the database. The signature covers the URL: an edited destination fails it, and nothing unsigned is followed.
+# the database.
+#
+# A click token is two signed parts: the LINK part [send id, position, link count, URL] (CLICK_SALT) and the
+# RECIPIENT part [delivery id, send id] (OPEN_SALT, the pixel's own token). Both must verify and name the same
+# send. The URL is signed, so an edited destination fails and nothing unsigned is ever followed; the recipient
+# part says whose click it is. Signing them apart costs one HMAC per email (shared with the pixel) plus one per
+# distinct URL of the page, instead of one per link per email: rendering stays fast (docs/benchmarks.md).
+# Putting one email's recipient part on another link of the same send only claims a click its holder could make.
 
 OPEN_SALT = "herald.delivery.open"
 CLICK_SALT = "herald.delivery.click"
+_PUNCTUATION = ".,;:!?)]}'\""
 
 
 @dataclass(frozen=True)
@@ -92,22 +100,24 @@ class ClickToken:
     url: str
 
 
-def _tracking_sign(payload: list[Any], salt: str) -> str:
-    value = _b64(json.dumps(payload, separators=(",", ":")).encode())
+# HMAC-SHA256 cut to 128 bits (as RFC 2104 allows): every link of every email carries two of them, and 128 bits
+# is beyond forging by guessing.
+_TRACKING_MAC_BYTES = 16
+
+
+def _tracking_sign(payload: str, salt: str) -> str:
+    value = _b64(payload.encode())
     mac = _signer_mac(salt, settings.SECRET_KEY).copy()
     mac.update(value.encode())
-    return f"{value}.{_b64(mac.digest())}"
+    return f"{value}.{_b64(mac.digest()[:_TRACKING_MAC_BYTES])}"
 
 
-def _tracking_unsign(token: str, salt: str) -> list[Any] | None:
-    # A link at the end of a sentence in a text part: some clients take the full stop into the link. URL-safe
-    # base64 has no punctuation, so stripping it changes no valid token.
-    value, dot, signature = token.rstrip(".,;:!?)]}'\"").rpartition(".")
-    if not dot or not value or len(token) > 8192:
+def _tracking_unsign(value: str, signature: str, salt: str) -> list[Any] | None:
+    if not value or len(value) > 8192:
         return None
     mac = _signer_mac(salt, settings.SECRET_KEY).copy()
     mac.update(value.encode("ascii", "replace"))
-    if not hmac.compare_digest(_b64(mac.digest()), signature):
+    if not hmac.compare_digest(_b64(mac.digest()[:_TRACKING_MAC_BYTES]), signature):
         return None
     try:
         decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
@@ -121,26 +131,49 @@ def _ints(values: list[Any]) -> bool:
 
 
 def open_token_make(*, delivery_id: int, send_id: int) -> str:
-    return _tracking_sign([int(delivery_id), int(send_id)], OPEN_SALT)
+    """The pixel's token, and the recipient part of each of the email's click tokens."""
+    return _tracking_sign(f"[{int(delivery_id)},{int(send_id)}]", OPEN_SALT)
+
+
+def _parts(token: str, count: int) -> list[str] | None:
+    # A link at the end of a sentence in a text part: some clients take the full stop into the link. URL-safe
+    # base64 has no punctuation, so stripping it changes no valid token.
+    parts = token.rstrip(_PUNCTUATION).split(".")
+    return parts if len(parts) == count else None
 
 
 def open_token_read(token: str) -> OpenToken | None:
-    data = _tracking_unsign(token, OPEN_SALT)
+    parts = _parts(token, 2)
+    data = None if parts is None else _tracking_unsign(parts[0], parts[1], OPEN_SALT)
     if data is None or len(data) != 2 or not _ints(data):
         return None
     return OpenToken(delivery_id=data[0], send_id=data[1])
 
 
+def link_token_make(*, send_id: int, link_index: int, link_count: int, url: str) -> str:
+    """The link part of a click token (the same for every recipient of a send with this URL at this position)."""
+    return _tracking_sign(
+        f"[{int(send_id)},{int(link_index)},{int(link_count)},{json.dumps(url, separators=(',', ':'))}]", CLICK_SALT
+    )
+
+
 def click_token_make(*, delivery_id: int, send_id: int, link_index: int, link_count: int, url: str) -> str:
-    return _tracking_sign([int(delivery_id), int(send_id), int(link_index), int(link_count), url], CLICK_SALT)
+    link = link_token_make(send_id=send_id, link_index=link_index, link_count=link_count, url=url)
+    return f"{link}.{open_token_make(delivery_id=delivery_id, send_id=send_id)}"
 
 
 def click_token_read(token: str) -> ClickToken | None:
-    data = _tracking_unsign(token, CLICK_SALT)
-    if data is None or len(data) != 5 or not _ints(data[:4]) or not isinstance(data[4], str):
+    parts = _parts(token, 4)
+    if parts is None:
         return None
-    url = data[4]
+    link = _tracking_unsign(parts[0], parts[1], CLICK_SALT)
+    recipient = _tracking_unsign(parts[2], parts[3], OPEN_SALT)
+    if link is None or recipient is None or len(link) != 4 or len(recipient) != 2:
+        return None
+    if not _ints(link[:3]) or not _ints(recipient) or not isinstance(link[3], str) or link[0] != recipient[1]:
+        return None
+    url = link[3]
     # Only web links were rewritten; anything else in a validly signed token is still never followed.
     if not url.lower().startswith(("http://", "https://")):
         return None
-    return ClickToken(delivery_id=data[0], send_id=data[1], link_index=data[2], link_count=data[3], url=url)
+    return ClickToken(delivery_id=recipient[0], send_id=link[0], link_index=link[1], link_count=link[2], url=url)

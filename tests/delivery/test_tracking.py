@@ -90,8 +90,9 @@ def test_a_click_token_whose_url_was_changed_is_refused_with_400_and_no_redirect
 ) -> None:
     good = _click_url(delivery, url="https://example.com/")
     evil = _click_url(delivery, url="https://evil.example/")
-    # The evil URL's payload with the good URL's signature.
-    forged = evil.rsplit(".", 1)[0] + "." + good.rsplit(".", 1)[1]
+    # The evil URL's link payload with the good URL's link signature (and the recipient part).
+    evil_parts, good_parts = evil.split("."), good.split(".")
+    forged = ".".join([evil_parts[0], good_parts[1], *good_parts[2:]])
 
     response = client.get(forged)
     _flush()
