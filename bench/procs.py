@@ -273,6 +273,7 @@ class Stack:
             {
                 "DJANGO_SETTINGS_MODULE": "config.settings.production",
                 "DJANGO_SECRET_KEY": "bench-only-not-a-secret",
+                "HERALD_ENCRYPTION_KEYS": "YmVuY2gtb25seS1rZXktbm90LWEtc2VjcmV0LTMyYnk=",
                 "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "DJANGO_SECURE_COOKIES": "0",
                 # Plain HTTP on 127.0.0.1, no TLS proxy: a redirect to https would keep the web from ever answering.

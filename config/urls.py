@@ -28,6 +28,7 @@ api_v1 = [
     path("", include("templates_app.api_urls")),
     path("", include("campaigns.api_urls")),
     path("", include("automations.api_urls")),
+    path("", include("privacy.api_urls")),
 ]
 
 urlpatterns = [
@@ -45,6 +46,7 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("automations/", include("automations.urls")),
     path("journeys/", include("automations.journey_urls")),
+    path("privacy/", include("privacy.urls")),
     path("reports/", include("reports.urls")),
     path("", include("delivery.urls")),
     path("api/v1/", include(api_v1)),

@@ -14,10 +14,21 @@ from django.utils.functional import cached_property
 from import_export import resources
 from import_export.admin import ImportExportModelAdmin
 
-from contacts import selectors, services
+from accounts import roles
+from contacts import consent, protect, selectors, services
 from contacts.csvsafe import csv_safe
 from contacts.importing.columns import valid_email
-from contacts.models import Batch, BatchMember, Contact, ContactAttribute, FunnelEvent, ImportJob
+from contacts.models import (
+    Batch,
+    BatchMember,
+    ConsentRecord,
+    Contact,
+    ContactAttribute,
+    FunnelEvent,
+    ImportJob,
+    SensitiveAttribute,
+    Suppression,
+)
 
 
 class EstimatedCountPaginator(Paginator):
@@ -72,6 +83,19 @@ class ContactAdmin(ImportExportModelAdmin):
     inlines = [AttributeInline]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
+        # A status an admin sets here is a consent change like any other: its ledger row commits with it.
+        old = Contact.objects.filter(pk=obj.pk).values_list("status", flat=True).first() if change else None
+        super().save_model(request, obj, form, change)
+        if old != obj.status:
+            action = {
+                Contact.Status.SUBSCRIBED: consent.Action.RESUBSCRIBE if change else consent.Action.SUBSCRIBE,
+                Contact.Status.UNSUBSCRIBED: consent.Action.UNSUBSCRIBE,
+            }.get(Contact.Status(obj.status), consent.Action.SUPPRESS)
+            consent.consent_record(
+                contact_ids=[obj.pk], action=action, source=consent.Source.ADMIN, detail=f"admin: {obj.status}"
+            )
 
 
 @admin.register(ContactAttribute)
@@ -171,3 +195,76 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(admin.ModelAdmin):
+    """The consent ledger: read-only (rows are written by the change they record)."""
+
+    list_display = ["at", "contact", "action", "source", "detail", "ip"]
+    list_filter = ["action", "source"]
+    search_fields = ["=contact__email", "=email_hash"]
+    raw_id_fields = ["contact"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Hashes of addresses never to be subscribed again (contacts/consent.py). Read-only."""
+
+    list_display = ["email_hash", "reason", "source", "created_at"]
+    list_filter = ["reason", "source"]
+    search_fields = ["=email_hash"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(SensitiveAttribute)
+class SensitiveAttributeAdmin(admin.ModelAdmin):
+    """Attribute names stored encrypted. Adding one encrypts its stored values, deleting one decrypts them;
+    segment rules on a sensitive attribute are refused."""
+
+    list_display = ["name", "created_at"]
+    search_fields = ["name"]
+    fields = ["name"]
+    actions = None
+
+    def save_model(self, request: HttpRequest, obj: SensitiveAttribute, form: Any, change: bool) -> None:
+        if change:
+            return  # the name is the mark: delete it and add the new one
+        mark, rewritten = protect.sensitive_attribute_mark(name=obj.name)
+        obj.__dict__.update(mark.__dict__)
+        self.message_user(request, f"{rewritten} stored value(s) of “{mark.name}” encrypted.")
+
+    def delete_model(self, request: HttpRequest, obj: SensitiveAttribute) -> None:
+        rewritten = protect.sensitive_attribute_unmark(name=obj.name)
+        self.message_user(request, f"{rewritten} stored value(s) of “{obj.name}” decrypted.")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["name"] if obj is not None else []
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return roles.is_admin(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return roles.is_admin(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return roles.is_admin(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return roles.is_admin(request.user)

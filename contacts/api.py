@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.security import client_ip
 from contacts import selectors, services
 from contacts.models import Contact, ImportJob
 from contacts.serializers import (
@@ -67,7 +68,9 @@ class ContactBulk(APIView):
         serializer = BulkContactsSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         results = services.contacts_bulk_upsert(
-            items=serializer.validated_data["contacts"], batch=serializer.validated_data.get("batch")
+            items=serializer.validated_data["contacts"],
+            batch=serializer.validated_data.get("batch"),
+            ip=client_ip(request),
         )
         return Response({"results": results, "counts": _counts(results)})
 

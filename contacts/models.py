@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from contacts.fields import AttributeValueField, BlindIndexField, EncryptedCharField
+
 
 class ContactQuerySet(models.QuerySet["Contact"]):
     def subscribed(self) -> ContactQuerySet:
@@ -23,7 +25,9 @@ class Contact(models.Model):
     email = models.CharField(max_length=254, unique=True)
     first_name = models.CharField(max_length=150, blank=True, default="")
     last_name = models.CharField(max_length=150, blank=True, default="")
-    mobile = models.CharField(max_length=40, blank=True, default="")
+    # Encrypted at rest (contacts/crypto.py); `mobile_hash` is its blind index, what the import compares.
+    mobile = EncryptedCharField(max_length=255, plain_max_length=40, blank=True, default="")
+    mobile_hash = BlindIndexField(source="mobile", db_default="")
     lms_lead_id = models.CharField(max_length=100, null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
@@ -71,7 +75,8 @@ class ContactAttribute(models.Model):
     )
     field_name = models.CharField(max_length=100)
     field_type = models.CharField(max_length=10, choices=FieldType.choices)
-    field_value = models.JSONField(null=True)
+    # Encrypted when an Admin marked the name sensitive (SensitiveAttribute); reads decrypt.
+    field_value = AttributeValueField(null=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -207,4 +212,96 @@ class ImportJob(models.Model):
         return self.status in (self.Status.DONE, self.Status.FAILED)
 
 
-__all__ = ["Batch", "BatchMember", "Contact", "ContactAttribute", "FunnelEvent", "ImportJob"]
+class ConsentRecord(models.Model):
+    """The consent ledger: one row per subscribe, unsubscribe, resubscribe or suppression, written in the same
+    transaction as the change. Append-only. When the contact is erased its rows stay, keyed by the email's hash
+    (`email_hash`) with no contact and no address, as the record that consent was given and withdrawn."""
+
+    class Action(models.TextChoices):
+        SUBSCRIBE = "subscribe", "Subscribed"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+        RESUBSCRIBE = "resubscribe", "Resubscribed"
+        SUPPRESS = "suppress", "Suppressed"
+
+    class Source(models.TextChoices):
+        IMPORT = "import", "Import"
+        API = "api", "API"
+        LINK = "link", "Unsubscribe link"
+        WEBHOOK = "webhook", "Provider webhook"
+        ADMIN = "admin", "Dashboard or admin"
+
+    # No database-level FK: the import writes one row per new contact in the same statement pass, and the
+    # erasure detaches the rows itself (privacy.services). The ORM still nulls it when a contact is deleted.
+    contact = models.ForeignKey(
+        Contact,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="consent_records",
+        db_index=False,
+        db_constraint=False,
+    )
+    email_hash = models.CharField(max_length=64, blank=True)
+    action = models.CharField(max_length=12, choices=Action.choices)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    detail = models.CharField(max_length=100, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["contact", "at"], name="consent_contact_at"),
+            # Only erased contacts' rows carry a hash: a partial index costs the import nothing.
+            models.Index(fields=["email_hash"], name="consent_email_hash", condition=~models.Q(email_hash="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} ({self.get_source_display()}) at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Suppression(models.Model):
+    """An address no send, import or API call may subscribe again: the HMAC of its normalised email
+    (contacts.crypto.email_hash), never the address itself, so it survives the contact's erasure."""
+
+    class Reason(models.TextChoices):
+        BOUNCED = "bounced", "Hard bounce"
+        COMPLAINED = "complained", "Spam complaint"
+        ERASED = "erased", "Erased on request"
+
+    email_hash = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    source = models.CharField(max_length=8, choices=ConsentRecord.Source.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.email_hash[:12]}… ({self.get_reason_display()})"
+
+
+class SensitiveAttribute(models.Model):
+    """An attribute name whose values are stored encrypted (marked by an Admin). Segment rules cannot test it."""
+
+    name = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+__all__ = [
+    "Batch",
+    "BatchMember",
+    "ConsentRecord",
+    "Contact",
+    "ContactAttribute",
+    "FunnelEvent",
+    "ImportJob",
+    "SensitiveAttribute",
+    "Suppression",
+]

@@ -18,7 +18,16 @@ from django.db import connection
 from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
 
-from contacts.models import Batch, BatchMember, Contact, ContactAttribute, FunnelEvent, ImportJob
+from contacts.models import (
+    Batch,
+    BatchMember,
+    ConsentRecord,
+    Contact,
+    ContactAttribute,
+    FunnelEvent,
+    ImportJob,
+    SensitiveAttribute,
+)
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000
@@ -223,6 +232,16 @@ def contact_detail(*, contact_id: int) -> Contact:
 
 def contact_events(*, contact_id: int, limit: int = DETAIL_EVENTS) -> list[FunnelEvent]:
     return list(FunnelEvent.objects.filter(contact_id=contact_id).order_by("-created_at", "-id")[:limit])
+
+
+def contact_consent(*, contact_id: int, limit: int = DETAIL_EVENTS) -> list[ConsentRecord]:
+    """The contact's consent ledger, newest first (the contact page shows the latest; the export has all)."""
+    return list(ConsentRecord.objects.filter(contact_id=contact_id).order_by("-at", "-id")[:limit])
+
+
+def is_sensitive_attribute(*, name: str) -> bool:
+    """Whether an Admin marked attribute `name` sensitive (its values are stored encrypted)."""
+    return SensitiveAttribute.objects.filter(name=name).exists()
 
 
 def stored_attribute_types(names: Sequence[str]) -> dict[str, str]:

@@ -14,6 +14,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from contacts import consent
 from contacts.hooks import announces_new_rows
 from contacts.importing.merge import MergeResult, SideSession, Staging, side_session
 from contacts.importing.pipeline import LazyTypes, stream_contacts, stream_events
@@ -46,20 +47,36 @@ def batch_delete(*, batch_id: int) -> None:
 
 
 @transaction.atomic
-def contact_unsubscribe(*, contact_id: int) -> bool:
-    """Unsubscribe once; True if this call changed the status (a second call is a no-op)."""
+def contact_unsubscribe(
+    *, contact_id: int, source: str = consent.Source.ADMIN, ip: str | None = None, detail: str = ""
+) -> bool:
+    """Unsubscribe once; True if this call changed the status (a second call is a no-op). The change and its
+    ledger row (`source`: admin, link, api ...; the request's `ip`) commit together."""
     now = timezone.now()
     changed = Contact.objects.filter(pk=contact_id, status=Contact.Status.SUBSCRIBED).update(
         status=Contact.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
     )
+    if changed:
+        consent.consent_record(
+            contact_ids=[contact_id], action=consent.Action.UNSUBSCRIBE, source=source, ip=ip, detail=detail
+        )
     return changed == 1
 
 
-def contact_suppress(*, status: str, contact_id: int | None = None, email: str | None = None) -> bool:
+@transaction.atomic
+def contact_suppress(
+    *,
+    status: str,
+    contact_id: int | None = None,
+    email: str | None = None,
+    source: str = consent.Source.WEBHOOK,
+    ip: str | None = None,
+) -> bool:
     """Take a contact off every later send after a hard bounce or a complaint (`status` is `bounced` or
     `complained`), found by id or else by email. Final: an unsubscribed contact moves too, so a resubscribe cannot
     bring the address back; one already bounced or complained keeps its first reason. True if this call changed it.
-    Contact.status is the suppression list: every snapshot takes `subscribed` contacts only."""
+    Contact.status is what every snapshot reads (`subscribed` only); the address also goes on the suppression
+    list (by hash), so it stays suppressed after an erasure."""
     if status not in (Contact.Status.BOUNCED, Contact.Status.COMPLAINED):
         raise ValueError(f"not a suppression status: {status!r}")
     contacts = Contact.objects.all()
@@ -69,19 +86,29 @@ def contact_suppress(*, status: str, contact_id: int | None = None, email: str |
         contacts = contacts.filter(email=email.strip().lower())
     else:
         return False
-    changed = contacts.filter(status__in=[Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED]).update(
-        status=status, updated_at=timezone.now()
-    )
+    movable = contacts.filter(status__in=[Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED])
+    found = list(movable.select_for_update().values_list("pk", "email"))
+    changed = Contact.objects.filter(
+        pk__in=[pk for pk, _ in found], status__in=[Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED]
+    ).update(status=status, updated_at=timezone.now())
+    if changed:
+        consent.consent_record(
+            contact_ids=[pk for pk, _ in found], action=consent.Action.SUPPRESS, source=source, ip=ip, detail=status
+        )
+    for address in {addr for _, addr in found} | ({email.strip().lower()} if email else set()):
+        consent.suppression_add(email=address, reason=status, source=source)
     return changed > 0
 
 
 @transaction.atomic
-def contact_resubscribe(*, contact_id: int) -> bool:
+def contact_resubscribe(*, contact_id: int, source: str = consent.Source.ADMIN, ip: str | None = None) -> bool:
     """Subscribe an unsubscribed contact again; True if this call changed the status. Bounced and complained
     contacts stay as they are: mail to them would bounce again or be marked as spam."""
     changed = Contact.objects.filter(pk=contact_id, status=Contact.Status.UNSUBSCRIBED).update(
         status=Contact.Status.SUBSCRIBED, unsubscribed_at=None, updated_at=timezone.now()
     )
+    if changed:
+        consent.consent_record(contact_ids=[contact_id], action=consent.Action.RESUBSCRIBE, source=source, ip=ip)
     return changed == 1
 
 
@@ -119,8 +146,11 @@ def contact_create(
     last_name: str = "",
     mobile: str = "",
     lms_lead_id: str | None = None,
+    source: str = consent.Source.ADMIN,
+    ip: str | None = None,
 ) -> Contact:
-    """Add one subscribed contact. Raises ValidationError (by field) when the email or external id is taken."""
+    """Add one subscribed contact, with its ledger row. Raises ValidationError (by field) when the email or
+    external id is taken, or the address is on the suppression list."""
     values = _contact_clean(
         {"email": email, "first_name": first_name, "last_name": last_name, "mobile": mobile, "lms_lead_id": lms_lead_id}
     )
@@ -129,10 +159,14 @@ def contact_create(
     errors = _contact_conflicts(email=values["email"], lms_lead_id=values["lms_lead_id"], exclude_id=None)
     if errors:
         raise ValidationError(errors)
+    if consent.is_suppressed(email=values["email"]):
+        raise ValidationError({"email": consent.SUPPRESSED_MESSAGE})
     now = timezone.now()
     try:
         with transaction.atomic():
-            return Contact.objects.create(**values, created_at=now, updated_at=now)
+            contact = Contact.objects.create(**values, created_at=now, updated_at=now)
+            consent.consent_record(contact_ids=[contact.pk], action=consent.Action.SUBSCRIBE, source=source, ip=ip)
+            return contact
     except IntegrityError:
         # An import or another user wrote the same email or id between the check and the insert.
         raise ValidationError({"email": "Another contact has this email or external id."}) from None
@@ -154,7 +188,8 @@ def contact_update(*, contact: Contact, **changes: Any) -> Contact:
     contact.updated_at = timezone.now()
     try:
         with transaction.atomic():
-            contact.save(update_fields=[*values, "updated_at"])
+            extra = ["mobile_hash"] if "mobile" in values else []  # the blind index follows the number
+            contact.save(update_fields=[*values, *extra, "updated_at"])
     except IntegrityError:
         raise ValidationError({"email": "Another contact has this email or external id."}) from None
     return contact
@@ -338,7 +373,9 @@ def import_job_fail(*, job_id: int, message: str) -> bool:
 
 
 @announces_new_rows
-def contacts_bulk_upsert(*, items: Sequence[Any], batch: Batch | None = None) -> list[dict[str, Any]]:
+def contacts_bulk_upsert(
+    *, items: Sequence[Any], batch: Batch | None = None, ip: str | None = None
+) -> list[dict[str, Any]]:
     """Upsert up to BULK_LIMIT contacts (with attributes) through the same merge as a file import.
     One result per item, in order: `created | updated | unchanged | skipped | error`, the contact id, a reason."""
     if len(items) > BULK_LIMIT:
@@ -356,7 +393,12 @@ def contacts_bulk_upsert(*, items: Sequence[Any], batch: Batch | None = None) ->
         with Staging("contacts") as staging:
             staging.write(rows)
             merged = staging.merge_contacts(
-                types=assigned, now=timezone.now(), batch_id=batch.pk if batch else None, detail=True
+                types=assigned,
+                now=timezone.now(),
+                batch_id=batch.pk if batch else None,
+                detail=True,
+                source=consent.Source.API,
+                ip=ip,
             )
         _apply(results, rows, merged)
     return results

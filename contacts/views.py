@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import roles
 from accounts.permissions import editor_required
+from accounts.security import client_ip
 from contacts import csv_export, selectors, services
 from contacts.forms import ContactForm, ImportUploadForm
 from contacts.models import Batch, Contact, FunnelEvent, ImportJob
@@ -58,6 +59,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "contact": contact,
             "events": selectors.contact_events(contact_id=pk),
+            "consent": selectors.contact_consent(contact_id=pk),
             "batches": contact.batches.order_by("-id")[:20],
         },
     )
@@ -90,7 +92,9 @@ def contact_create(request: HttpRequest) -> HttpResponse:
     form = ContactForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            contact = services.contact_create(**{f: form.cleaned_data[f] for f in services.CONTACT_EDITABLE_FIELDS})
+            contact = services.contact_create(
+                **{f: form.cleaned_data[f] for f in services.CONTACT_EDITABLE_FIELDS}, ip=client_ip(request)
+            )
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
@@ -122,7 +126,7 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def contact_unsubscribe(request: HttpRequest, pk: int) -> HttpResponse:
     contact = _get_contact(pk)
-    if services.contact_unsubscribe(contact_id=contact.pk):
+    if services.contact_unsubscribe(contact_id=contact.pk, ip=client_ip(request)):
         messages.success(request, f"{contact.email} is unsubscribed: no campaign will email them.")
     else:
         messages.info(request, f"{contact.email} was not subscribed; nothing changed.")
@@ -133,7 +137,7 @@ def contact_unsubscribe(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def contact_resubscribe(request: HttpRequest, pk: int) -> HttpResponse:
     contact = _get_contact(pk)
-    if services.contact_resubscribe(contact_id=contact.pk):
+    if services.contact_resubscribe(contact_id=contact.pk, ip=client_ip(request)):
         messages.success(request, f"{contact.email} is subscribed again.")
     elif contact.status == Contact.Status.SUBSCRIBED:
         messages.info(request, f"{contact.email} is already subscribed; nothing changed.")

@@ -35,8 +35,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             # A second click on the link: say so instead of asking again.
             return render(request, "delivery/unsubscribe_done.html", {"already": True})
         return render(request, "delivery/unsubscribe_confirm.html", {"token": token})
-    changed = services.unsubscribe_by_token(token=token)
-    if request.POST.get("List-Unsubscribe") == "One-Click":
+    one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+    changed = services.unsubscribe_by_token(token=token, ip=client_ip(request.META), one_click=one_click)
+    if one_click:
         return HttpResponse("Unsubscribed.", content_type="text/plain")
     return render(request, "delivery/unsubscribe_done.html", {"already": changed is False})
 

@@ -176,4 +176,29 @@ def schedule_sync() -> dict[str, Any]:
                 "description": "Claims due Emailers, catches up a missed plan, notifies, runs the engine watchdog.",
             },
         )
-    return {"daily_at": f"{at:%H:%M} {settings.TIME_ZONE}", "tick_seconds": every}
+    daily = _daily_tasks_sync()
+    return {"daily_at": f"{at:%H:%M} {settings.TIME_ZONE}", "tick_seconds": every, "daily_tasks": daily}
+
+
+def _daily_tasks_sync() -> list[str]:
+    """One crontab entry per SCHEDULER_DAILY_TASKS item `(name, task path, "HH:MM")` (the retention purge, ...):
+    the apps above name their daily jobs in settings, as for the tick hooks."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    written = []
+    for name, task, daily_at in getattr(settings, "SCHEDULER_DAILY_TASKS", []):
+        hour, _, minute = str(daily_at).strip().partition(":")
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            minute=str(int(minute or 0)),
+            hour=str(int(hour)),
+            day_of_week="*",
+            day_of_month="*",
+            month_of_year="*",
+            timezone=settings.TIME_ZONE,
+        )
+        PeriodicTask.objects.update_or_create(
+            name=name,
+            defaults={"task": task, "crontab": crontab, "interval": None, "enabled": True, "kwargs": json.dumps({})},
+        )
+        written.append(f"{name} at {daily_at}")
+    return written

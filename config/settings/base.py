@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "scheduler",
     "dashboard",
     "reports",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +264,19 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Herald ---------------------------------------------------------------------------------------------
 HERALD_BASE_URL = env("HERALD_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# --- privacy (docs/privacy.md) ------------------------------------------------------------------------------
+# Fernet keys, comma-separated: the first encrypts, all decrypt (rotation: prepend a new key, then
+# `manage.py rotate_encryption_keys`). This default is for local and test use only; production requires the variable.
+HERALD_ENCRYPTION_KEYS = env.list("HERALD_ENCRYPTION_KEYS", default=["bG9jYWwtZGV2LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24="])
+# Keys the HMAC of emails on the suppression list and the mobile blind index. Changing it orphans the stored
+# hashes (an erased address could be imported again): set it once, keep it.
+HERALD_HASH_KEY = env("HERALD_HASH_KEY", default=SECRET_KEY)
+# Tracking rows, outbox copies and webhook payloads older than this many days are deleted daily; unset keeps them.
+HERALD_RETENTION_DAYS = env.int("HERALD_RETENTION_DAYS", default=None)
+HERALD_RETENTION_AT = env("HERALD_RETENTION_AT", default="03:30")
+# Daily beat entries of the apps above the scheduler: (name, task, "HH:MM" in TIME_ZONE); written by schedule_sync.
+SCHEDULER_DAILY_TASKS = [("herald: retention purge", "privacy.tasks.retention_purge_task", HERALD_RETENTION_AT)]
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Herald <herald@localhost>")
 EMAIL_TRANSPORT = env("EMAIL_TRANSPORT", default="outbox")
 RESEND_API_KEY = env("RESEND_API_KEY", default="")

@@ -8,6 +8,9 @@ from .base import env
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+# No default: personal data is encrypted with these (docs/privacy.md); a missing key stops the boot.
+HERALD_ENCRYPTION_KEYS = env.list("HERALD_ENCRYPTION_KEYS")
+HERALD_HASH_KEY = env("HERALD_HASH_KEY", default=SECRET_KEY)
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from contacts.consent import SUPPRESSED_MESSAGE, suppressed_sql, suppression_list_empty
 from contacts.importing.result import MergeResult
 from contacts.importing.side import SIDE_SHARE
 
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
 
 # The merge's statement timings log under one name, whichever module runs them (docs/benchmarks/import_contacts.md).
 logger = logging.getLogger("contacts.importing.merge")
+
+
+# The ledger action of a staged row's status (`m.status`: NULL is subscribed).
+_ACTION = (
+    "CASE WHEN m.status IS NULL OR m.status = 'subscribed' THEN 'subscribe' "
+    "WHEN m.status = 'unsubscribed' THEN 'unsubscribe' ELSE 'suppress' END"
+)
 
 
 class MergeStats(NamedTuple):
@@ -34,8 +42,19 @@ class MergeStats(NamedTuple):
 class ContactMerge:
     """The statements of one contacts merge, on the caller's cursor inside its transaction (`Staging.merge_contacts`)."""
 
-    def __init__(self, staging: Staging, cursor: Any, *, now: Any, side: SideSession | None = None) -> None:
+    def __init__(
+        self,
+        staging: Staging,
+        cursor: Any,
+        *,
+        now: Any,
+        side: SideSession | None = None,
+        source: str = "import",
+        ip: str | None = None,
+    ) -> None:
         self.s = staging
+        self.source = source
+        self.ip = ip
         self.cursor = cursor
         self.now = now
         self.pg = staging.postgres
@@ -68,11 +87,14 @@ class ContactMerge:
             # JIT compiles for the planner's (inflated) row estimates of jsonb_each; these statements are I/O bound.
             self.sql("SET LOCAL jit = off")
         self._dedupe_and_match(result)
+        self._refuse_suppressed(result)
         self.matched = self._last_stats.rows - self.new_rows
         self._changed_contacts()
         if self.matched:
             self._update_existing()
         result.created = self._insert_new(types)
+        if result.created:
+            self._consent_new()
         self.lost_race = self.new_rows - result.created
         if self.lost_race and self.pg:  # SQLite's write lock covers match-to-insert: no race there
             self._update_lost_race()
@@ -152,6 +174,39 @@ class ContactMerge:
         result.skipped += skipped
         self.new_rows = self._stats().unmatched if deleted or skipped else self._last_stats.unmatched
 
+    def _refuse_suppressed(self, result: MergeResult) -> None:
+        """New addresses on the suppression list (erased, bounced, complained) are not created: each row is an
+        error of the report (contacts/consent.py). One statement, skipped while the list is empty."""
+        if not self.new_rows or suppression_list_empty():
+            return
+        condition, params = suppressed_sql("m.email")
+        refused = self.rows(
+            f"SELECT m.line FROM {{M}} m WHERE m.email_id IS NULL AND m.lms_id IS NULL AND {condition}", params
+        )
+        if not refused:
+            return
+        lines = [line for (line,) in refused]
+        for line in sorted(lines):
+            result.errors.append((line, SUPPRESSED_MESSAGE))
+        self.sql(f"DELETE FROM {{M}} WHERE line IN ({', '.join(['%s'] * len(lines))})", lines)
+        self.new_rows -= len(lines)
+        self._last_stats = self._last_stats._replace(
+            rows=self._last_stats.rows - len(lines), unmatched=self._last_stats.unmatched - len(lines)
+        )
+
+    def _consent_new(self) -> None:
+        """One ledger row per contact this merge created (subscribed, or the status the file gave), set-based."""
+        columns = "INSERT INTO contacts_consentrecord (contact_id, email_hash, action, source, detail, ip, at) "
+        params = [self.source, self.ip, self.now]
+        if self.pg:
+            self.sql(f"{columns} SELECT m.id, '', {_ACTION}, %s, '', %s, %s FROM {{NEW}} m ORDER BY m.id", params)
+            return
+        self.sql(
+            f"{columns} SELECT c.id, '', {_ACTION}, %s, '', %s, %s FROM {{M}} m JOIN contacts_contact c "
+            "ON c.email = m.email WHERE m.email_id IS NULL AND m.lms_id IS NULL AND c.created_at = %s",
+            [*params, self.now],
+        )
+
     def _stats(self) -> MergeStats:
         self._last_stats = MergeStats(
             *self.rows(
@@ -166,7 +221,7 @@ class ContactMerge:
             "c.email <> m.email"
             " OR (m.first_name IS NOT NULL AND c.first_name <> m.first_name)"
             " OR (m.last_name IS NOT NULL AND c.last_name <> m.last_name)"
-            " OR (m.mobile IS NOT NULL AND c.mobile <> m.mobile)"
+            " OR (m.mobile_hash IS NOT NULL AND c.mobile_hash <> m.mobile_hash)"
             " OR (m.lms_lead_id IS NOT NULL AND c.lms_lead_id IS DISTINCT FROM m.lms_lead_id)"
             " OR (m.status IS NOT NULL AND c.status = 'subscribed' AND m.status <> 'subscribed')"
         )
@@ -183,13 +238,22 @@ class ContactMerge:
             self.sql(
                 "SELECT 1 FROM contacts_contact WHERE id IN (SELECT contact_id FROM {CH}) ORDER BY id FOR NO KEY UPDATE"
             )
-        # Importing never re-subscribes: only a subscribed contact takes a status from a file.
+        # Importing never re-subscribes: only a subscribed contact takes a status from a file. The ledger row of
+        # each such change is written first, while the old status is still readable.
+        self.sql(
+            "INSERT INTO contacts_consentrecord (contact_id, email_hash, action, source, detail, ip, at) "
+            f"SELECT c.id, '', {_ACTION}, %s, '', %s, %s FROM {{M}} m JOIN contacts_contact c "
+            "ON c.id = coalesce(m.email_id, m.lms_id) WHERE c.id IN (SELECT contact_id FROM {CH}) "
+            "AND c.status = 'subscribed' AND m.status IS NOT NULL AND m.status <> 'subscribed'",
+            [self.source, self.ip, self.now],
+        )
         self.sql(
             "UPDATE contacts_contact AS c SET "
             "email = m.email, "
             "first_name = coalesce(m.first_name, c.first_name), "
             "last_name = coalesce(m.last_name, c.last_name), "
             "mobile = coalesce(m.mobile, c.mobile), "
+            "mobile_hash = coalesce(m.mobile_hash, c.mobile_hash), "
             "lms_lead_id = coalesce(m.lms_lead_id, c.lms_lead_id), "
             "status = CASE WHEN c.status = 'subscribed' AND m.status IS NOT NULL THEN m.status ELSE c.status END, "
             "unsubscribed_at = CASE WHEN c.status = 'subscribed' AND m.status = 'unsubscribed' THEN %s "
@@ -206,6 +270,7 @@ class ContactMerge:
             "first_name = coalesce(m.first_name, c.first_name), "
             "last_name = coalesce(m.last_name, c.last_name), "
             "mobile = coalesce(m.mobile, c.mobile), "
+            "mobile_hash = coalesce(m.mobile_hash, c.mobile_hash), "
             "updated_at = %s "
             "FROM {M} m WHERE m.email_id IS NULL AND m.lms_id IS NULL AND c.email = m.email "
             "AND c.id NOT IN (SELECT id FROM {NEW})",
@@ -214,10 +279,14 @@ class ContactMerge:
 
     def _insert_new(self, types: dict[str, str]) -> int:
         values = (
-            "coalesce(m.first_name, ''), coalesce(m.last_name, ''), coalesce(m.mobile, ''), m.lms_lead_id, "
+            "coalesce(m.first_name, ''), coalesce(m.last_name, ''), coalesce(m.mobile, ''), "
+            "coalesce(m.mobile_hash, ''), m.lms_lead_id, "
             "coalesce(m.status, 'subscribed'), CASE WHEN m.status = 'unsubscribed' THEN %s END, %s, %s"
         )
-        columns = "email, first_name, last_name, mobile, lms_lead_id, status, unsubscribed_at, created_at, updated_at"
+        columns = (
+            "email, first_name, last_name, mobile, mobile_hash, lms_lead_id, status, unsubscribed_at, created_at, "
+            "updated_at"
+        )
         params = [self.now, self.now, self.now]
         if not self.pg:
             return self.sql(
@@ -232,7 +301,7 @@ class ContactMerge:
         sequence = self.rows("SELECT pg_get_serial_sequence('contacts_contact', 'id')")[0][0]
         reserved = self.sql(
             f"CREATE TEMP TABLE {{NEW}} AS SELECT nextval('{sequence}'::regclass) AS id, s.* FROM "
-            "(SELECT email, first_name, last_name, mobile, lms_lead_id, status, attrs FROM {M} "
+            "(SELECT email, first_name, last_name, mobile, mobile_hash, lms_lead_id, status, attrs FROM {M} "
             "WHERE email_id IS NULL AND lms_id IS NULL ORDER BY email) s"
         )
         if self.side is not None and types and reserved >= settings.IMPORT_PARALLEL_MIN_CONTACTS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import queue
 import threading
 import uuid
@@ -13,14 +14,27 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 
+from contacts import crypto
 from contacts.importing.contact_merge import ContactMerge
 from contacts.importing.event_merge import event_merge
+from contacts.models import SensitiveAttribute
 
 if TYPE_CHECKING:
     from contacts.importing.result import MergeResult
     from contacts.importing.side import SideSession
 
-CONTACT_STAGE_COLUMNS = ("line", "email", "first_name", "last_name", "mobile", "lms_lead_id", "status", "attrs")
+# `mobile` arrives encrypted (Staging.protect), with its blind index `mobile_hash` (what the merge compares).
+CONTACT_STAGE_COLUMNS = (
+    "line",
+    "email",
+    "first_name",
+    "last_name",
+    "mobile",
+    "lms_lead_id",
+    "status",
+    "attrs",
+    "mobile_hash",
+)
 EVENT_STAGE_COLUMNS = ("line", "email", "contact_id", "funnel_type", "from_stage", "to_stage", "created_at")
 
 
@@ -38,6 +52,7 @@ class Staging:
         self.postgres = connection.vendor == "postgresql"
         self.columns = CONTACT_STAGE_COLUMNS if kind == "contacts" else EVENT_STAGE_COLUMNS
         self.rows = 0
+        self._sensitive: frozenset[str] | None = None
 
     def __enter__(self) -> Staging:
         self.create()
@@ -51,7 +66,7 @@ class Staging:
         if self.kind == "contacts":
             definition = (
                 "line integer, email text, first_name text, last_name text, mobile text, lms_lead_id text, "
-                f"status text, attrs {'jsonb' if pg else 'text'}"
+                f"status text, attrs {'jsonb' if pg else 'text'}, mobile_hash text"
             )
         else:
             definition = (
@@ -61,10 +76,35 @@ class Staging:
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE TEMP TABLE {self.stage} ({definition})")
 
+    def protect(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+        """Contact rows as they are staged: the mobile number encrypted with its blind index appended, and the
+        values of sensitive attributes encrypted (contacts/crypto.py). Done here, before COPY, so no plain number
+        reaches the database, not even a temp table. Event rows pass through."""
+        if self.kind != "contacts":
+            return rows
+        if self._sensitive is None:
+            self._sensitive = frozenset(SensitiveAttribute.objects.values_list("name", flat=True))
+        sensitive = self._sensitive
+        encrypt = crypto.fernet().encrypt
+        digest = crypto.mobile_hasher()
+        out: list[tuple[Any, ...]] = []
+        for r in rows:
+            mobile, attrs = r[4], r[7]
+            if sensitive and attrs:
+                attrs = _encrypt_attributes(attrs, sensitive)
+            if mobile:
+                out.append(
+                    (r[0], r[1], r[2], r[3], encrypt(mobile.encode()).decode(), r[5], r[6], attrs, digest(mobile))
+                )
+            else:
+                out.append((r[0], r[1], r[2], r[3], None, r[5], r[6], attrs, None))
+        return out
+
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
         """Append rows to the staging table: one COPY (PostgreSQL) or one executemany (SQLite)."""
         if not rows:
             return
+        rows = self.protect(rows)
         with connection.cursor() as cursor:
             if self.postgres:
                 with cursor.copy(f"COPY {self.stage} ({', '.join(self.columns)}) FROM STDIN") as copy:
@@ -108,11 +148,13 @@ class Staging:
         job_id: int | None = None,
         detail: bool = False,
         side: SideSession | None = None,
+        source: str = "import",
+        ip: str | None = None,
     ) -> MergeResult:
         """Merge the staged rows. With a `side` session (see `side_session`), a large import writes its new
-        contacts' attributes there, beside this transaction."""
+        contacts' attributes there, beside this transaction. `source` and `ip` go to the consent ledger."""
         with transaction.atomic(), connection.cursor() as cursor:
-            return ContactMerge(self, cursor, now=_param(now), side=side).run(
+            return ContactMerge(self, cursor, now=_param(now), side=side, source=source, ip=ip).run(
                 types=types, batch_id=batch_id, job_id=job_id, detail=detail
             )
 
@@ -157,13 +199,21 @@ class _BackgroundCopy:
     def put(self, rows: Sequence[Sequence[Any]]) -> None:
         self._raise_error()
         if rows:
-            self.chunks.put(rows)
+            self.chunks.put(self.staging.protect(rows))
             self.staging.rows += len(rows)
 
     def close(self) -> None:
         self.chunks.put(None)
         self.thread.join()
         self._raise_error()
+
+
+def _encrypt_attributes(attrs: str, sensitive: frozenset[str]) -> str:
+    """The staged attributes JSON with the values of sensitive names encrypted."""
+    values = json.loads(attrs)
+    if not sensitive.intersection(values):
+        return attrs
+    return json.dumps({k: crypto.encrypt_attribute(v) if k in sensitive else v for k, v in values.items()})
 
 
 def _param(value: dt.datetime) -> Any:

@@ -14,16 +14,19 @@ from templates_app.rendering import RenderedEmail
 logger = logging.getLogger(__name__)
 
 
-def unsubscribe_by_token(*, token: str) -> bool | None:
+def unsubscribe_by_token(*, token: str, ip: str | None = None, one_click: bool = False) -> bool | None:
     """Unsubscribe the contact a signed unsubscribe token names. None when the token is forged or edited (nothing
-    changes); else whether this call changed the contact (a second click is a harmless no-op)."""
+    changes); else whether this call changed the contact (a second click is a harmless no-op). The consent ledger
+    records the link, the request's `ip`, and whether it was a mail client's one-click POST (RFC 8058)."""
     from contacts import services as contact_services
     from delivery.tokens import UNSUBSCRIBE_SALT, token_read
 
     data = token_read(token=token, salt=UNSUBSCRIBE_SALT)
     if data is None:
         return None
-    changed = contact_services.contact_unsubscribe(contact_id=data.contact_id)
+    changed = contact_services.contact_unsubscribe(
+        contact_id=data.contact_id, source="link", ip=ip, detail="one-click" if one_click else "confirm page"
+    )
     if changed:
         # Higher apps (reports) learn which email's link it was: only the token knows. Named in settings, as
         # imports point down; a subscriber's bug must not undo the unsubscribe that already happened.

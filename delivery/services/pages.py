@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from contacts import crypto
 from contacts.models import Contact
 from delivery.compose import Recipient, compose_page
 from delivery.lru import LRUCache
@@ -116,7 +117,7 @@ def _send_rows(send: Send, retry_round: int, page: int, rows: list[ClaimedRow], 
             email=r.email,
             first_name=r.first_name or "",
             last_name=r.last_name or "",
-            mobile=r.mobile or "",
+            mobile=crypto.decrypt(r.mobile or ""),  # stored encrypted; the claim reads the raw column
             lms_lead_id=r.lms_lead_id,
         )
         for r in rows

@@ -13,6 +13,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from contacts.models import BatchMember, Contact, ContactAttribute, FunnelEvent
+from contacts.selectors import is_sensitive_attribute
 from segments.errors import RuleError
 from segments.rules.dialect import (
     JsonbDate,
@@ -149,6 +150,8 @@ def _field_q(node: dict[str, Any], path: str) -> Q:
     kind = CONTACT_FIELDS[name]
     operator = _check_operator(kind, node.get("operator"), path)
     value = node.get("value")
+    if name == "mobile" and operator not in ("is_set", "is_not_set"):
+        raise RuleError(f"{path}: the mobile number is stored encrypted; a rule can only test whether it is set.")
     if operator in ("is_set", "is_not_set"):
         q = Q(**{f"{name}__isnull": False})
         if kind == "string":
@@ -193,6 +196,8 @@ def _attribute_q(node: dict[str, Any], path: str, vendor: str) -> Compiled:
     name = node.get("attribute")
     if not isinstance(name, str) or not name.strip():
         raise RuleError(f"{path}: an attribute condition needs the attribute's name.")
+    if is_sensitive_attribute(name=name.strip()):
+        raise RuleError(f"{path}: attribute {name.strip()!r} is sensitive (stored encrypted); rules cannot test it.")
     kind = node.get("type") or "string"
     if kind not in ATTRIBUTE_TYPES:
         raise RuleError(f"{path}: unknown attribute type {kind!r} (use one of: {', '.join(ATTRIBUTE_TYPES)}).")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import User
 
@@ -34,6 +35,7 @@ def _env(static_root: Path) -> dict[str, str]:
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.production",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        HERALD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         DJANGO_STATIC_ROOT=str(static_root),
         DATABASE_URL=_database_url(),

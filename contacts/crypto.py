@@ -1,0 +1,178 @@
+"""Encryption at rest and keyed hashes for personal data (docs/privacy.md).
+
+Keys: `HERALD_ENCRYPTION_KEYS`, Fernet keys separated by commas. The first encrypts, every one decrypts, so a key
+is rotated by putting a new one first and running `manage.py rotate_encryption_keys` (which re-encrypts every
+stored value under the first key) before the old one is removed.
+
+Hashes: `HERALD_HASH_KEY` keys an HMAC-SHA256 of a normalised email (the suppression list keeps it after an
+erasure, so a re-import does not bring the address back) and a keyed BLAKE2b of the mobile number (the blind
+index the import compares, since two encryptions of the same number differ).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+# Every Fernet token starts with its version byte 0x80, base64-encoded: "gAAAAA".
+FERNET_PREFIX = "gAAAAA"
+# An encrypted attribute value is a JSON string with this prefix (the attribute keeps its declared type).
+ATTRIBUTE_PREFIX = "herald-enc:"
+
+
+@functools.cache
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    if not keys:
+        raise ImproperlyConfigured("HERALD_ENCRYPTION_KEYS is empty: set at least one Fernet key.")
+    try:
+        return MultiFernet([Fernet(key.encode()) for key in keys])
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(
+            "HERALD_ENCRYPTION_KEYS must be Fernet keys (32 url-safe base64-encoded bytes; "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+        ) from exc
+
+
+def fernet() -> MultiFernet:
+    """The keys of the current settings (resolved per call, so a test's override is what runs)."""
+    return _fernet(tuple(str(k).strip() for k in settings.HERALD_ENCRYPTION_KEYS if str(k).strip()))
+
+
+def encrypt(value: str) -> str:
+    """A Fernet token for a non-empty string; empty stays empty (so "has no mobile" is still a plain test)."""
+    if not value:
+        return value
+    return fernet().encrypt(value.encode()).decode()
+
+
+def decrypt(value: str) -> str:
+    """The plain text of a token; a value that is not a token under these keys (written before encryption was
+    turned on, not yet migrated) is returned as it is."""
+    if not value or not value.startswith(FERNET_PREFIX):
+        return value
+    try:
+        return fernet().decrypt(value.encode()).decode()
+    except InvalidToken:
+        return value
+
+
+def is_encrypted(value: str) -> bool:
+    if not value or not value.startswith(FERNET_PREFIX):
+        return False
+    try:
+        fernet().decrypt(value.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def rotate(value: str) -> str:
+    """The token re-encrypted under the first key (a plain value is encrypted)."""
+    if not value:
+        return value
+    if value.startswith(FERNET_PREFIX):
+        try:
+            return fernet().rotate(value.encode()).decode()
+        except InvalidToken:
+            pass
+    return encrypt(value)
+
+
+def encrypt_attribute(value: Any) -> Any:
+    """An attribute value stored encrypted: its JSON under Fernet, as a prefixed string. None and "" stay."""
+    if value is None or value == "" or is_encrypted_attribute(value):
+        return value
+    return ATTRIBUTE_PREFIX + encrypt(json.dumps(value))
+
+
+def is_encrypted_attribute(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(ATTRIBUTE_PREFIX)
+
+
+def decrypt_attribute(value: Any) -> Any:
+    if not is_encrypted_attribute(value):
+        return value
+    plain = decrypt(value[len(ATTRIBUTE_PREFIX) :])
+    try:
+        return json.loads(plain)
+    except ValueError:
+        return value  # a token under a key that is no longer configured: shown as stored
+
+
+def rotate_attribute(value: Any) -> Any:
+    if is_encrypted_attribute(value):
+        return ATTRIBUTE_PREFIX + rotate(value[len(ATTRIBUTE_PREFIX) :])
+    return encrypt_attribute(value)
+
+
+def json_loads(raw: Any) -> Any:
+    """A raw jsonb/JSON column value as Python (psycopg may hand text or already-decoded values)."""
+    return json.loads(raw) if isinstance(raw, str | bytes) else raw
+
+
+def json_dumps(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _hash_key() -> bytes:
+    key = str(settings.HERALD_HASH_KEY or "")
+    if not key:
+        raise ImproperlyConfigured("HERALD_HASH_KEY is empty.")
+    return key.encode()
+
+
+def normalise_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def email_hash(email: str) -> str:
+    """HMAC-SHA256 (hex) of the normalised email: what the suppression list and an erased contact's consent
+    records keep. `email_hash_sql` computes the same value in PostgreSQL."""
+    return hmac.new(_hash_key(), normalise_email(email).encode(), hashlib.sha256).hexdigest()
+
+
+def email_hash_pads() -> tuple[bytes, bytes]:
+    """The HMAC inner and outer pads of the hash key, for `email_hash_sql` (RFC 2104 with SHA-256's 64-byte block)."""
+    key = _hash_key()
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def email_hash_sql(column: str) -> str:
+    """PostgreSQL expression of `email_hash(column)` for an already normalised column; its parameters are
+    `email_hash_pads()` (outer pad last): set-based, so an import checks a million emails in one statement."""
+    return f"encode(sha256(%s::bytea || sha256(%s::bytea || convert_to({column}, 'UTF8'))), 'hex')"
+
+
+def email_hash_sql_params() -> list[bytes]:
+    inner, outer = email_hash_pads()
+    return [outer, inner]
+
+
+def mobile_hasher() -> Callable[[str], str]:
+    """`mobile_hash` with the key set up once (the import calls it per row)."""
+    base = hashlib.blake2b(key=_hash_key()[:64], digest_size=16, person=b"herald-mobile")
+
+    def digest(mobile: str) -> str:
+        if not mobile:
+            return ""
+        h = base.copy()
+        h.update(mobile.encode())
+        return h.hexdigest()
+
+    return digest
+
+
+def mobile_hash(mobile: str) -> str:
+    """The mobile number's blind index: keyed BLAKE2b (hex, 32 characters), "" for no number."""
+    return mobile_hasher()(mobile)

@@ -1,0 +1,123 @@
+"""Issue 18 §2: mobile numbers and sensitive attributes are encrypted at rest; key rotation; rules refused."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
+from django.db import connection
+
+from contacts import crypto, protect
+from contacts import services as contact_services
+from contacts.models import Contact, ContactAttribute, SensitiveAttribute
+from segments.errors import RuleError
+from segments.rules import rules_contact_ids
+from tests.privacy.conftest import run_import
+
+
+def _all(condition: dict[str, Any]) -> dict[str, Any]:
+    return {"op": "and", "conditions": [condition]}
+
+
+def _raw(sql: str, params: list[Any]) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_mobile_is_stored_encrypted_and_read_plain(db: None) -> None:
+    contact = contact_services.contact_create(email="a@enc.example", mobile="+44 7700 900001")
+
+    stored = _raw("SELECT mobile FROM contacts_contact WHERE id = %s", [contact.pk])
+
+    assert stored.startswith(crypto.FERNET_PREFIX) and "7700" not in stored
+    assert Contact.objects.get(pk=contact.pk).mobile == "+44 7700 900001"
+
+
+@pytest.mark.django_db
+def test_import_stores_mobiles_encrypted(media: Any) -> None:
+    run_import("email,mobile\na@enc.example,+44 7700 900002\n")
+
+    stored = _raw("SELECT mobile FROM contacts_contact WHERE email = %s", ["a@enc.example"])
+
+    assert crypto.decrypt(stored) == "+44 7700 900002" and stored != "+44 7700 900002"
+
+
+@pytest.mark.django_db
+def test_reimport_of_the_same_mobile_is_unchanged(media: Any) -> None:
+    run_import("email,mobile\na@enc.example,+44 7700 900002\n")
+
+    again = run_import("email,mobile\na@enc.example,+44 7700 900002\n")
+    changed = run_import("email,mobile\na@enc.example,+44 7700 900003\n")
+
+    assert (again.unchanged, changed.updated) == (1, 1)
+    assert Contact.objects.get().mobile == "+44 7700 900003"
+
+
+@pytest.mark.django_db
+def test_rotation_reencrypts_under_the_new_first_key(db: None, settings: Any) -> None:
+    contact = contact_services.contact_create(email="a@enc.example", mobile="+44 7700 900004")
+    old = list(settings.HERALD_ENCRYPTION_KEYS)
+    new_key = Fernet.generate_key().decode()
+    settings.HERALD_ENCRYPTION_KEYS = [new_key, *old]
+
+    call_command("rotate_encryption_keys", stdout=io.StringIO(), stderr=io.StringIO())
+    settings.HERALD_ENCRYPTION_KEYS = [new_key]
+
+    assert Contact.objects.get(pk=contact.pk).mobile == "+44 7700 900004"
+
+
+@pytest.mark.django_db
+def test_marking_an_attribute_sensitive_encrypts_its_stored_values(media: Any) -> None:
+    run_import("email,diagnosis\na@enc.example,asthma\n")
+
+    protect.sensitive_attribute_mark(name="diagnosis")
+
+    stored = _raw("SELECT field_value::text FROM contacts_contactattribute WHERE field_name = %s", ["diagnosis"])
+    assert "asthma" not in stored and crypto.ATTRIBUTE_PREFIX in stored
+    assert ContactAttribute.objects.get().field_value == "asthma"
+
+
+@pytest.mark.django_db
+def test_import_encrypts_values_of_sensitive_attributes(media: Any) -> None:
+    SensitiveAttribute.objects.create(name="diagnosis")
+
+    run_import("email,diagnosis,plan\na@enc.example,asthma,gold\n")
+
+    raw = dict(ContactAttribute.objects.values_list("field_name").annotate().values_list("field_name", "field_value"))
+    stored = _raw("SELECT field_value::text FROM contacts_contactattribute WHERE field_name = %s", ["diagnosis"])
+    assert "asthma" not in stored
+    assert raw == {"diagnosis": "asthma", "plan": "gold"}
+
+
+@pytest.mark.django_db
+def test_unmarking_decrypts_the_values_again(media: Any) -> None:
+    run_import("email,diagnosis\na@enc.example,asthma\n")
+    protect.sensitive_attribute_mark(name="diagnosis")
+
+    protect.sensitive_attribute_unmark(name="diagnosis")
+
+    stored = _raw("SELECT field_value::text FROM contacts_contactattribute WHERE field_name = %s", ["diagnosis"])
+    assert stored == '"asthma"'
+
+
+@pytest.mark.django_db
+def test_rules_on_a_sensitive_attribute_are_refused(db: None) -> None:
+    SensitiveAttribute.objects.create(name="diagnosis")
+
+    with pytest.raises(RuleError, match="sensitive"):
+        rules_contact_ids(_all({"attribute": "diagnosis", "operator": "eq", "value": "asthma"}))
+
+
+@pytest.mark.django_db
+def test_rules_on_the_mobile_value_are_refused_but_is_set_works(db: None) -> None:
+    contact_services.contact_create(email="a@enc.example", mobile="+44 7700 900005")
+    contact_services.contact_create(email="b@enc.example")
+
+    with pytest.raises(RuleError, match="encrypted"):
+        rules_contact_ids(_all({"field": "contact.mobile", "operator": "eq", "value": "+44 7700 900005"}))
+    assert rules_contact_ids(_all({"field": "contact.mobile", "operator": "is_set"})).count() == 1
