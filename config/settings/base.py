@@ -358,7 +358,7 @@ HERALD_ATTRIBUTION_DAYS = env.int("HERALD_ATTRIBUTION_DAYS", default=7)
 # REPORTS_REFRESH_SECONDS and queues at most REPORTS_TICK_BATCH sends.
 REPORTS_STALE_SECONDS = env.int("REPORTS_STALE_SECONDS", default=300)
 REPORTS_LIVE_DAYS = env.int("REPORTS_LIVE_DAYS", default=30)
-REPORTS_INLINE_MAX = env.int("REPORTS_INLINE_MAX", default=20000)
+REPORTS_INLINE_MAX = env.int("REPORTS_INLINE_MAX", default=5000)
 REPORTS_REFRESH_SECONDS = env.int("REPORTS_REFRESH_SECONDS", default=60)
 REPORTS_TICK_BATCH = env.int("REPORTS_TICK_BATCH", default=20)
 # Condition types other apps add to rules segments (segments/rules/extensions.py): opened / clicked / bounced.
