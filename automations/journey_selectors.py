@@ -13,9 +13,12 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone as dj_timezone
 
 from automations.journey_models import Enrollment, EnrollmentStep, Journey, JourneyStep
 from contacts.models import FunnelEvent
@@ -53,7 +56,7 @@ def journey_list(*, search: str = "", status: str = "") -> QuerySet[Journey]:
 class StepRow:
     step: JourneyStep
     waiting: int = 0
-    reached: int = 0  # enrollments that ran this step at least once
+    reached: int = 0  # visits of this step (contacts that reached it, once per pass through a loop)
     sent: int = 0
     failed: int = 0
     opened: int = 0
@@ -77,12 +80,12 @@ def _step_sends(journey: Journey) -> tuple[dict[str, int], dict[int, str]]:
     grouped = (
         EnrollmentStep.objects.filter(enrollment__journey=journey)
         .values("step_key", "send_id")
-        .annotate(n=Count("enrollment_id", distinct=True))
+        .annotate(n=Count("id"))
         .values_list("step_key", "send_id", "n")
     )
     for key, send_id, n in grouped:
-        # One enrollment reaches a send step once per visit: its Sends split the visits, so the per-Send counts
-        # add up (a loop back to a send step counts the contact once per pass).
+        # A history row is one visit of one step (unique per enrollment, step, visit): without loops that is one
+        # per contact; a loop back to a step counts the contact once per pass. COUNT(DISTINCT) cost a sort.
         reached[key] = reached.get(key, 0) + n
         if send_id is not None:
             send_step[send_id] = key
@@ -215,6 +218,41 @@ def journey_report(*, journey: Journey) -> JourneyReport:
     return JourneyReport(
         counts=journey_status_counts(journey=journey), time_to_goal_median=median, time_to_goal_p90=p90
     )
+
+
+@dataclass
+class JourneyFigures:
+    rows: list[StepRow]
+    report: JourneyReport
+    computed_at: dt.datetime
+    cached: bool = False  # computed for a large journey and kept up to JOURNEY_FIGURES_CACHE_SECONDS
+
+
+def journey_figures(*, journey: Journey) -> JourneyFigures:
+    """The steps with their counts and the report, as the journey page and its poll show them.
+
+    The status counts are always read fresh (one index-only GROUP BY). The rest reads every history row and every
+    delivery of the journey: seconds at a million enrollments (docs/journeys.md), so from
+    JOURNEY_FIGURES_CACHE_FROM enrollments on it is computed at most once per JOURNEY_FIGURES_CACHE_SECONDS per
+    journey (shared by every viewer and poll; an edit of the journey starts afresh)."""
+    counts = journey_status_counts(journey=journey)
+    threshold = int(getattr(settings, "JOURNEY_FIGURES_CACHE_FROM", 50_000))
+    seconds = int(getattr(settings, "JOURNEY_FIGURES_CACHE_SECONDS", 30))
+    big = seconds > 0 and sum(counts.values()) >= threshold
+    key = f"journey-figures:{journey.pk}:{journey.updated_at.timestamp() if journey.updated_at else 0}"
+    if big:
+        kept = cache.get(key)
+        if isinstance(kept, JourneyFigures):
+            kept.report.counts = counts
+            return kept
+    median, p90 = _time_to_goal(journey)
+    report = JourneyReport(counts=counts, time_to_goal_median=median, time_to_goal_p90=p90)
+    figures = JourneyFigures(
+        rows=journey_step_rows(journey=journey), report=report, computed_at=dj_timezone.now(), cached=big
+    )
+    if big:
+        cache.set(key, figures, seconds)
+    return figures
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -49,8 +50,8 @@ def journey_list(request: HttpRequest) -> HttpResponse:
 
 def _live_context(journey: Journey) -> dict[str, Any]:
     """What the polled fragment shows: the report, the steps with their counts, the funnel."""
-    rows = selectors.journey_step_rows(journey=journey)
-    report = selectors.journey_report(journey=journey)
+    figures = selectors.journey_figures(journey=journey)
+    rows, report = figures.rows, figures.report
     if journey.status == Journey.Status.DRAFT:
         check = journeys.journey_activation_check(journey=journey)
         by_step, other = selectors.step_errors(messages=check.errors, keys=[r.step.key for r in rows])
@@ -65,6 +66,8 @@ def _live_context(journey: Journey) -> dict[str, Any]:
         "report": report,
         "funnel": funnel,
         "funnel_height": 28 * len(funnel),
+        "figures": figures,
+        "cache_seconds": getattr(settings, "JOURNEY_FIGURES_CACHE_SECONDS", 30),
         "other_errors": other,
         "live": journey.status == Journey.Status.ACTIVE,
         "poll_seconds": POLL_SECONDS,
