@@ -96,12 +96,12 @@ def on_send_event(send_id: int, event: str, reason: str) -> None:
         send_report_request(send_id=send_id)
 
 
-def reports_tick(**_kwargs: Any) -> int:
+def reports_tick(*, now: dt.datetime | None = None) -> int:
     """SCHEDULER_TICK_HOOKS entry: every REPORTS_REFRESH_SECONDS, ask workers to recompute the stale reports of
     live sends (at most REPORTS_TICK_BATCH at a time, the oldest first). Cheap on the other ticks: one cache add."""
     if not cache.add("reports:tick", 1, timeout=int(settings.REPORTS_REFRESH_SECONDS)):
         return 0
-    now = timezone.now()
+    now = now or timezone.now()
     live = Send.objects.filter(started_at__gte=_live_since(now)).values_list("id", flat=True)
     stale = stale_send_ids(send_ids=live, now=now)[: int(settings.REPORTS_TICK_BATCH)]
     return sum(send_report_request(send_id=send_id, now=now) for send_id in stale)
