@@ -19,13 +19,13 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import Min, OuterRef, Subquery
 from django.utils import timezone
 
 from delivery import classify
@@ -175,6 +175,7 @@ class _Row:
     sent_at: dt.datetime | None
     first_open: dt.datetime | None  # any open, human or not
     clicks: list[tuple[dt.datetime, str, int | None]]  # (at, url, stored event id or None)
+    batch: list[TrackingEvent] = field(default_factory=list)  # this delivery's events of the batch being stored
 
 
 def tracking_hits_ingest(*, hits: list[Hit]) -> int:
@@ -194,7 +195,9 @@ def tracking_hits_ingest(*, hits: list[Hit]) -> int:
             row = rows.get(hit.delivery_id)
             if row is None:
                 continue
-            events.append(_classify(hit, row, events, burst_ids))
+            event = _classify(hit, row, burst_ids)
+            row.batch.append(event)
+            events.append(event)
         TrackingEvent.objects.bulk_create(events, ignore_conflicts=True)
         if burst_ids:
             TrackingEvent.objects.filter(pk__in=burst_ids).update(
@@ -235,7 +238,7 @@ def _ip(value: str | None) -> str | None:
         return None
 
 
-def _classify(hit: Hit, row: _Row, batch: list[TrackingEvent], burst_ids: set[int]) -> TrackingEvent:
+def _classify(hit: Hit, row: _Row, burst_ids: set[int]) -> TrackingEvent:
     at = hit.when
     event = TrackingEvent(
         delivery_id=hit.delivery_id,
@@ -275,10 +278,9 @@ def _classify(hit: Hit, row: _Row, batch: list[TrackingEvent], burst_ids: set[in
             for _, _, pk in in_window:
                 if pk is not None:
                     burst_ids.add(pk)
-            for earlier in batch:
+            for earlier in row.batch:
                 if (
-                    earlier.delivery_id == hit.delivery_id
-                    and earlier.kind == Kind.CLICK
+                    earlier.kind == Kind.CLICK
                     and earlier.created_at in starts
                     and earlier.rule != classify.SCANNER_BURST
                     and earlier.method.upper() != "HEAD"
@@ -308,14 +310,15 @@ def _first_human_times(events: list[TrackingEvent], burst_ids: set[int]) -> None
 
 
 def _recompute_first_times(event_ids: Iterable[int]) -> None:
-    """Stored clicks a burst re-classified may have set opened_at / clicked_at: both are recomputed from the
-    remaining human events of those (few) deliveries. A provider webhook's open is an event too, so none is lost."""
-    deliveries = set(TrackingEvent.objects.filter(pk__in=list(event_ids)).values_list("delivery_id", flat=True))
-    for delivery_id in sorted(deliveries):
-        human = TrackingEvent.objects.filter(delivery_id=delivery_id, classification=TrackingEvent.Classification.HUMAN)
-        first_click = human.filter(kind=Kind.CLICK).aggregate(first=Min("created_at"))["first"]
-        first_any = human.aggregate(first=Min("created_at"))["first"]
-        Delivery.objects.filter(pk=delivery_id).update(clicked_at=first_click, opened_at=first_any)
+    """Stored clicks a burst re-classified may have set opened_at / clicked_at: both are recomputed, in one
+    statement, from the remaining human events of those deliveries (a provider's open is an event too)."""
+    deliveries = TrackingEvent.objects.filter(pk__in=list(event_ids)).values("delivery_id")
+    human = TrackingEvent.objects.filter(
+        delivery_id=OuterRef("pk"), classification=TrackingEvent.Classification.HUMAN
+    ).order_by()
+    first = human.values("delivery_id").annotate(first=Min("created_at")).values("first")
+    first_click = human.filter(kind=Kind.CLICK).values("delivery_id").annotate(first=Min("created_at")).values("first")
+    Delivery.objects.filter(pk__in=deliveries).update(opened_at=Subquery(first), clicked_at=Subquery(first_click))
 
 
 def _set_earliest(field: str, times: dict[int, dt.datetime]) -> None:
