@@ -22,7 +22,7 @@ SEARCH_DAYS = 400
 FALLBACK_CAP = 500
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DayFirings:
     """The firings of one local day (in the automation's zone): the first one and how many."""
 
@@ -110,6 +110,7 @@ def next_firing(expression: str, *, tz: str, after: dt.datetime) -> dt.datetime 
     return None
 
 
+@lru_cache(maxsize=8192)
 def _shifts(day: dt.date, zone: dt.tzinfo) -> bool:
     """Whether the zone's offset changes during `day` (a DST change)."""
     start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)

@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Min, QuerySet
+from django.core.cache import cache
+from django.db.models import Count, Max, Min, QuerySet, Sum
 from django.utils import timezone as dj_timezone
 
 from automations import cron
@@ -21,37 +22,67 @@ class NextFiring:
     at: dt.datetime
 
 
-def _window(automation: Automation, zone: dt.tzinfo) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """The automation's active dates as instants in its zone: [start_date 00:00, day after end_date 00:00)."""
-    start = dt.datetime.combine(automation.start_date, dt.time(0), tzinfo=zone) if automation.start_date else None
-    end = (
-        dt.datetime.combine(automation.end_date + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
-        if automation.end_date
-        else None
-    )
+def _window_of(
+    first_day: dt.date | None, last_day: dt.date | None, zone: dt.tzinfo
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """An automation's active dates as instants in its zone: [start_date 00:00, day after end_date 00:00)."""
+    start = dt.datetime.combine(first_day, dt.time(0), tzinfo=zone) if first_day else None
+    end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), tzinfo=zone) if last_day else None
     return start, end
+
+
+NEXT_CACHE_KEY = "automations:next-firings"
+NEXT_CACHE_SECONDS = 3600
+
+
+def _next_of(
+    automation_id: int, cron_text: str, tz: str, first_day: dt.date | None, last_day: dt.date | None, now: dt.datetime
+) -> dt.datetime | None:
+    try:
+        zone = cron.zone(tz)
+        start, end = _window_of(first_day, last_day, zone)
+        at = next_firing(cron_text, tz=tz, after=max(now, start - dt.timedelta(seconds=1)) if start else now)
+    except (ValueError, KeyError):
+        return None  # an expression or zone that no longer parses fires nothing (its page says why)
+    return at if at is not None and (end is None or at < end) else None
+
+
+def _next_table(ids: list[int] | None, now: dt.datetime) -> dict[int, dt.datetime | None]:
+    rows = Automation.objects.active().values_list("id", "cron", "timezone", "start_date", "end_date")
+    if ids is not None:
+        rows = rows.filter(id__in=ids)
+    return {row[0]: _next_of(*row, now=now) for row in rows}
 
 
 def automations_next_firings(*, now: dt.datetime | None = None, limit: int = 8) -> tuple[list[NextFiring], int]:
     """The next firing of every active automation (inside its dates), soonest first: the first `limit`, and how
-    many active automations will fire at all. ~6 µs an automation (automations.cron_calendar)."""
+    many active automations will fire at all.
+
+    The table of next firings (id -> time) is cached under a key naming the active set (count, ids, last edit):
+    a cached time still in the future is still the next firing, so only the automations whose firing passed are
+    recomputed (automations.cron_calendar, ~6 us each), and no Automation row is loaded but the `limit` shown.
+    """
     now = now or dj_timezone.now()
-    firings: list[NextFiring] = []
-    for automation in Automation.objects.active().select_related("segment", "template"):
-        try:
-            zone = cron.zone(automation.timezone)
-            start, end = _window(automation, zone)
-            at = next_firing(
-                automation.cron,
-                tz=automation.timezone,
-                after=max(now, start - dt.timedelta(seconds=1)) if start else now,
-            )
-        except (ValueError, KeyError):
-            continue  # an expression or zone that no longer parses fires nothing (its page says why)
-        if at is not None and (end is None or at < end):
-            firings.append(NextFiring(automation, at))
-    firings.sort(key=lambda f: (f.at, f.automation.pk))
-    return firings[:limit], len(firings)
+    signature = Automation.objects.active().aggregate(
+        n=Count("id"), ids=Sum("id"), top=Max("id"), edited=Max("updated_at")
+    )
+    edited = signature["edited"].timestamp() if signature["edited"] else 0
+    key = f"{NEXT_CACHE_KEY}:{signature['n']}:{signature['ids']}:{signature['top']}:{edited}"
+    table: dict[int, dt.datetime | None] | None = cache.get(key)
+    if table is None:
+        table = _next_table(None, now)
+        cache.set(key, table, NEXT_CACHE_SECONDS)
+    else:
+        passed = [automation_id for automation_id, at in table.items() if at is not None and at <= now]
+        if passed:
+            table.update(_next_table(passed, now))
+            cache.set(key, table, NEXT_CACHE_SECONDS)
+    upcoming = sorted((at, automation_id) for automation_id, at in table.items() if at is not None)
+    shown = Automation.objects.select_related("segment").in_bulk(
+        [automation_id for _, automation_id in upcoming[:limit]]
+    )
+    firings = [NextFiring(shown[automation_id], at) for at, automation_id in upcoming[:limit] if automation_id in shown]
+    return firings, len(upcoming)
 
 
 @dataclass(frozen=True)
@@ -70,10 +101,10 @@ def automation_firings_in_range(
     found: list[AutomationDay] = []
     if start >= end:
         return found
-    for automation in Automation.objects.active():
+    for automation in Automation.objects.active().only("id", "name", "cron", "timezone", "start_date", "end_date"):
         try:
             zone = cron.zone(automation.timezone)
-            first, last = _window(automation, zone)
+            first, last = _window_of(automation.start_date, automation.end_date, zone)
             days = firings_by_day(
                 automation.cron,
                 tz=automation.timezone,
@@ -89,7 +120,10 @@ def automation_firings_in_range(
 def automation_runs_in_range(*, start: dt.datetime, end: dt.datetime) -> QuerySet[AutomationRun]:
     """The runs (past firings) due in [start, end)."""
     return (
-        AutomationRun.objects.select_related("automation").filter(due_at__gte=start, due_at__lt=end).order_by("due_at")
+        AutomationRun.objects.select_related("automation")
+        .only("id", "due_at", "status", "automation_id", "automation__name")
+        .filter(due_at__gte=start, due_at__lt=end)
+        .order_by("due_at")
     )
 
 

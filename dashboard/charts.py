@@ -32,6 +32,11 @@ def _short(value: int) -> str:
     return f"{value / 1_000_000:g}M" if value >= 1_000_000 else f"{value / 1000:g}k" if value >= 1000 else str(value)
 
 
+def _labelled(index: int, count: int) -> bool:
+    """Every 7th day from the last one (today) backwards, so today is always labelled and labels never touch."""
+    return (count - 1 - index) % 7 == 0
+
+
 def trend_svg(days: Sequence[DailyStat]) -> SafeString:
     """Bars of emails sent per day, lines of first human opens and clicks per day, one shared y axis."""
     if not days:
@@ -79,11 +84,7 @@ def trend_svg(days: Sequence[DailyStat]) -> SafeString:
     ticks = format_html_join(
         "",
         '<text x="{}" y="{}" font-size="10" text-anchor="middle" fill="#6c757d">{}</text>',
-        (
-            (n(x(i)), HEIGHT - 6, d.day.strftime("%d %b"))
-            for i, d in enumerate(days)
-            if i % 7 == 0 or i == len(days) - 1
-        ),
+        ((n(x(i)), HEIGHT - 6, d.day.strftime("%d %b")) for i, d in enumerate(days) if _labelled(i, len(days))),
     )
     return format_html(
         '<svg class="dashboard-trend" viewBox="0 0 {} {}" role="img" aria-label="Emails sent, opens and clicks per day">'

@@ -22,6 +22,7 @@ from delivery.models import Send
 from delivery.selectors import SendProgress, duration_text, send_progress
 
 NEXT_LIMIT = 8
+NEXT_SHOWN = 10  # of the three kinds together, soonest first
 SENDING_LIMIT = 20
 FINISHED_LIMIT = 10
 
@@ -138,7 +139,7 @@ def next_sends(*, user: Any, now: dt.datetime) -> NextSends:
         for j in due[:NEXT_LIMIT]
     ]
     items.sort(key=lambda item: item.at)
-    return NextSends(items[: NEXT_LIMIT * 2], firing_total, sum(j.due for j in due))
+    return NextSends(items[:NEXT_SHOWN], firing_total, sum(j.due for j in due))
 
 
 # --- sending now -------------------------------------------------------------------------------------------
@@ -205,16 +206,16 @@ def conversions_measured() -> bool:
 
 
 def _conversions(send_ids: list[int]) -> dict[int, int]:
-    """Conversions per send from the reports app (its stored per-send reports), when it is installed."""
+    """Conversions per send from the reports app's stored per-send reports (reports.models.SendReport, computed by
+    its worker), for the sends whose report is computed; empty without the reports app. One query for all the
+    listed sends: reports.selectors.report_figures sums a set of sends into one figure, two queries per call."""
     if not conversions_measured() or not send_ids:
         return {}
-    reports = import_module("reports.selectors")
-    found: dict[int, int] = {}
-    for send_id in send_ids:
-        figures = reports.report_figures(send_ids=[send_id])
-        if figures.reported:
-            found[send_id] = int(figures.counts.get("conversions", 0))
-    return found
+    reports = import_module("reports.models")
+    rows = reports.SendReport.objects.filter(send_id__in=send_ids, computed_at__isnull=False).values_list(
+        "send_id", "conversions"
+    )
+    return {int(send_id): int(conversions or 0) for send_id, conversions in rows}
 
 
 def recently_finished(*, user: Any) -> list[FinishedRow]:

@@ -82,8 +82,8 @@ def test_log_in(new_context: Callable[..., BrowserContext], manager: User) -> No
     page.get_by_label("Password").fill("pass12345")
     page.get_by_role("button", name="Sign in").click()
 
-    expect(page).to_have_url(re.compile(r"/campaigns/$"))
-    expect(page.get_by_role("heading", name="Campaigns", exact=True)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
     expect(page.get_by_text(manager.username)).to_be_visible()
 
 
