@@ -189,3 +189,26 @@ def test_the_list_searches_filters_by_status_and_counts_active_enrollments(clock
     assert "Winback" not in client.get("/journeys/?search=welc").content.decode()
     drafts = client.get("/journeys/?status=draft").content.decode()
     assert "Winback" in drafts and f'href="/journeys/{journey.pk}/"' not in drafts
+
+
+def test_a_large_journeys_step_counts_are_kept_until_an_edit_and_its_status_counts_stay_fresh(clock, settings) -> None:
+    settings.JOURNEY_FIGURES_CACHE_FROM = 1
+    settings.JOURNEY_FIGURES_CACHE_SECONDS = 30
+    journey = welcome()
+    a, b = make_contacts(2)
+    first = _enrollment(journey, a, E.ACTIVE)
+    EnrollmentStep.objects.create(enrollment=first, step_key="s1", visit=1, ran_at=T0, outcome="sent")
+    assert selectors.journey_figures(journey=journey).rows[0].reached == 1
+    second = _enrollment(journey, b, E.ACTIVE)
+    EnrollmentStep.objects.create(enrollment=second, step_key="s1", visit=1, ran_at=T0, outcome="sent")
+    kept = selectors.journey_figures(journey=journey)
+    assert (kept.cached, kept.rows[0].reached, kept.report.active) == (True, 1, 2)
+    clock.shift(dt.timedelta(minutes=1))
+    journeys.journey_update(journey=journey, name="Welcome again")  # an edit starts afresh
+    assert selectors.journey_figures(journey=Journey.objects.get()).rows[0].reached == 2
+
+
+def test_the_journey_page_links_the_simulator(clock) -> None:
+    journey = welcome()
+    page = _client("Viewer").get(f"/journeys/{journey.pk}/").content.decode()
+    assert f'href="/automations/journeys/{journey.pk}/simulate/">Simulate</a>' in page
