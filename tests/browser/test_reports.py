@@ -41,3 +41,13 @@ def test_contact_page_lists_the_emails_received(page: Page, hand_counted: Fixtur
     expect(section).to_contain_text("Emails received")
     expect(section).to_contain_text("after a click")
     _shot(page, "h2_contact.png")
+
+
+def test_automation_page_links_to_its_report(page: Page) -> None:
+    from tests.reports.conftest import automation_run_with_send
+
+    run, _send = automation_run_with_send()
+    page.goto(f"/automations/{run.automation_id}/")
+    _shot(page, "h2_automation.png")
+    page.get_by_role("link", name="Report", exact=True).click()
+    expect(page.get_by_role("heading", name="Report: Weekly")).to_be_visible()
