@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import ROOT, database_url, print_table, setup_django
+from bench.procs import cpu_seconds, process_tree
 
 DB = "herald_bench_tracking"
 CONNECTIONS = 64
@@ -134,14 +136,16 @@ def _gunicorn(port: int, design: str) -> subprocess.Popen[bytes]:
     cmd = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}"]
     cmd += ["--workers", "1", "--threads", "8", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    for _ in range(100):
+    # Ready when the worker answers (the master accepts connections before its worker has loaded Django).
+    for _ in range(300):
         try:
-            import socket
-
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET /t/o/ready HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                if sock.recv(64).startswith(b"HTTP/1.1 400"):
+                    return proc
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     proc.kill()
     raise SystemExit("gunicorn did not start")
 
@@ -247,7 +251,10 @@ def main() -> None:
         paths = _paths(1000, total, valid=design != "baseline")
         proc = _gunicorn(args.port, design)
         try:
+            server = process_tree(proc.pid)
+            server_cpu, client_cpu = cpu_seconds(server), time.process_time()
             result = asyncio.run(_load(args.port, paths, args.rate))
+            server_cpu, client_cpu = cpu_seconds(server) - server_cpu, time.process_time() - client_cpu
         finally:
             proc.terminate()
             proc.wait(10)
@@ -270,6 +277,10 @@ def main() -> None:
                 "rows": stored,
                 "rows == 2xx/3xx": "yes" if stored == answered else f"NO ({answered})",
                 "flush s": f"{flush_s:.2f}" if design == "redis" else "-",
+                # CPU seconds per wall second during the load: ~1.0 for the server is one core saturated (one
+                # gunicorn worker: the GIL allows no more), the client's share shows what the load itself costs.
+                "server cpu": f"{server_cpu / result['elapsed']:.2f}",
+                "client cpu": f"{client_cpu / result['elapsed']:.2f}",
             }
         )
         time.sleep(1)

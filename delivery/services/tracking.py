@@ -17,6 +17,7 @@ import datetime as dt
 import ipaddress
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -100,12 +101,61 @@ def tracking_buffer_mode() -> str:
     return "redis" if settings.REDIS_URL else "direct"
 
 
+class _GroupPush:
+    """Group commit for the web process's threads: a request appends its hit and waits until Redis has it, but
+    while one RPUSH is in flight the hits arriving meanwhile queue up and go together in the next one. Nothing is
+    answered before Redis holds it (no loss on a crash), yet under load one round trip serves many requests
+    (gunicorn's 8 threads otherwise pay 8 round trips, each a context switch to Redis and back)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pending: list[_Waiter] = []
+        self._leading = False
+
+    def push(self, client: redis.Redis, raw: str) -> None:
+        me = _Waiter(raw)
+        with self._cond:
+            self._pending.append(me)
+            while not me.done:
+                if self._leading:
+                    self._cond.wait()
+                    continue
+                self._leading = True
+                batch, self._pending = self._pending, []
+                self._cond.release()
+                error: Exception | None = None
+                try:
+                    client.rpush(BUFFER_KEY, *[w.raw for w in batch])
+                except redis.RedisError as exc:
+                    error = exc
+                finally:
+                    self._cond.acquire()
+                    for w in batch:
+                        w.done, w.error = True, error
+                    self._leading = False
+                    self._cond.notify_all()
+        if me.error is not None:
+            raise me.error
+
+
+class _Waiter:
+    __slots__ = ("done", "error", "raw")
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.done = False
+        self.error: Exception | None = None
+
+
+_group = _GroupPush()
+
+
 def tracking_hit_record(*, hit: Hit) -> str:
     """Record one hit: buffered in Redis, or stored at once. Returns "buffered" or "stored"."""
     client = buffer_client()
     if client is not None:
         try:
-            client.rpush(BUFFER_KEY, hit.dumps())
+            _group.push(client, hit.dumps())
             return "buffered"
         except redis.RedisError as exc:
             logger.warning("tracking buffer unavailable (%s): storing the %s directly", exc, hit.kind)
