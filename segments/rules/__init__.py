@@ -3,7 +3,7 @@
 Schema (what `Segment.rules` holds and the dashboard builder writes)::
 
     group      := {"op": "and" | "or", "conditions": [node, ...], "negate": false}
-    node       := group | field | attribute | event | batch
+    node       := group | field | attribute | event | batch | engagement
 
     field      := {"field": "contact.<name>", "operator": OP, "value": V}
                   names: email, first_name, last_name, mobile, lms_lead_id (string), status (choice: the email
@@ -16,6 +16,8 @@ Schema (what `Segment.rules` holds and the dashboard builder writes)::
                   (the contact moved to `to_stage` [from `from_stage`] [in that funnel] [in the last N days];
                   every key but to_stage is optional)
     batch      := {"batch": <batch id>}
+    engagement := {"engagement": {"kind": "opened" | "clicked" | "never_opened" | "bounced", "within_days": 30}}
+                  (registered by delivery through SEGMENT_RULE_CONDITIONS, see `extensions`; within_days optional)
     Any node may carry "negate": true (NOT). An empty top-level group matches every contact.
 
 Operators by type (V is the value):
@@ -42,7 +44,8 @@ are resolved when compiled.
 
 The package is cut along its seams: `dialect` (the SQL expressions reading jsonb on PostgreSQL and JSON1 on
 SQLite), `vocabulary` (types, operators, contact fields and the parsing of condition values), `compiler` (the
-tree to one `Q`) and `describe` (the tree as lines for the detail page). Callers import from `segments.rules`.
+tree to one `Q`), `describe` (the tree as lines for the detail page) and `extensions` (condition types that apps
+above segments register, like delivery's engagement conditions). Callers import from `segments.rules`.
 """
 
 from __future__ import annotations
