@@ -415,9 +415,11 @@ def _scenarios(count: int) -> list[int]:
 
 def _drop_database() -> None:
     import psycopg
-    from django.db import connections
 
-    connections.close_all()
+    if "django" in sys.modules and hasattr(sys.modules["django"], "apps"):
+        from django.db import connections
+
+        connections.close_all()
     admin = database_url("postgres").replace("postgresql", "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
@@ -435,6 +437,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args(argv)
     parts = args.only or ["api", "due", "idle"]
+    _drop_database()  # a fresh database: nothing left over from an earlier run is due
     setup_django(DB)
     print(f"database {DB}; load average at start {_loadavg()}", flush=True)
     try:
