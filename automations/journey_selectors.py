@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import overload
 
 from django.conf import settings
 from django.core.cache import cache
@@ -236,8 +238,8 @@ def journey_figures(*, journey: Journey) -> JourneyFigures:
     JOURNEY_FIGURES_CACHE_FROM enrollments on it is computed at most once per JOURNEY_FIGURES_CACHE_SECONDS per
     journey (shared by every viewer and poll; an edit of the journey starts afresh)."""
     counts = journey_status_counts(journey=journey)
-    threshold = int(getattr(settings, "JOURNEY_FIGURES_CACHE_FROM", 50_000))
-    seconds = int(getattr(settings, "JOURNEY_FIGURES_CACHE_SECONDS", 30))
+    threshold = int(settings.JOURNEY_FIGURES_CACHE_FROM)
+    seconds = int(settings.JOURNEY_FIGURES_CACHE_SECONDS)
     big = seconds > 0 and sum(counts.values()) >= threshold
     key = f"journey-figures:{journey.pk}:{journey.updated_at.timestamp() if journey.updated_at else 0}"
     if big:
@@ -284,6 +286,30 @@ def journey_funnel(*, report: JourneyReport, rows: list[StepRow], goal: bool) ->
 def journey_enrollments(*, journey: Journey, status: str = "") -> QuerySet[Enrollment]:
     rows = Enrollment.objects.filter(journey=journey).select_related("contact").order_by("-id")
     return rows.filter(status=status) if status else rows
+
+
+class CountedRows:
+    """A queryset whose row count is already known, for the Paginator (which would run a COUNT(*) of its own)."""
+
+    def __init__(self, rows: QuerySet[Enrollment], count: int) -> None:
+        self.rows = rows
+        self._count = count
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Enrollment]:
+        return iter(self.rows)
+
+    @overload
+    def __getitem__(self, index: int, /) -> Enrollment: ...
+    @overload
+    def __getitem__(self, index: slice, /) -> QuerySet[Enrollment]: ...
+    def __getitem__(self, index: int | slice, /) -> Enrollment | QuerySet[Enrollment]:
+        return self.rows[index]
 
 
 @dataclass

@@ -67,7 +67,7 @@ def _live_context(journey: Journey) -> dict[str, Any]:
         "funnel": funnel,
         "funnel_height": 28 * len(funnel),
         "figures": figures,
-        "cache_seconds": getattr(settings, "JOURNEY_FIGURES_CACHE_SECONDS", 30),
+        "cache_seconds": settings.JOURNEY_FIGURES_CACHE_SECONDS,
         "other_errors": other,
         "live": journey.status == Journey.Status.ACTIVE,
         "poll_seconds": POLL_SECONDS,
@@ -80,8 +80,13 @@ def journey_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = EnrollmentFilterForm(request.GET)
     form.is_valid()
     status = getattr(form, "cleaned_data", {}).get("status") or ""
-    enrollments = selectors.journey_enrollments(journey=journey, status=status)
     context = _live_context(journey)
+    counts = context["report"].counts
+    # The status counts the report just read give the paginator its total: no second COUNT(*) over the journey.
+    enrollments = selectors.CountedRows(
+        selectors.journey_enrollments(journey=journey, status=status),
+        counts.get(status, 0) if status else sum(counts.values()),
+    )
     context.update(
         page=Paginator(enrollments, ENROLLMENTS_PAGE_SIZE).get_page(request.GET.get("page")),
         form=form,

@@ -343,6 +343,10 @@ JOURNEY_TICK_BUDGET_SECONDS = env.float("JOURNEY_TICK_BUDGET_SECONDS", default=0
 JOURNEY_DRAIN_TASKS = env.int("JOURNEY_DRAIN_TASKS", default=1)
 JOURNEY_DRAIN_BATCH = env.int("JOURNEY_DRAIN_BATCH", default=2000)
 JOURNEY_DRAIN_SECONDS = env.float("JOURNEY_DRAIN_SECONDS", default=20.0)
+# The journey page's step counts and funnel read every history row and delivery of a journey (seconds at 1M
+# enrollments): from this many enrollments on they are recounted at most every N seconds (docs/journeys.md).
+JOURNEY_FIGURES_CACHE_FROM = env.int("JOURNEY_FIGURES_CACHE_FROM", default=50_000)
+JOURNEY_FIGURES_CACHE_SECONDS = env.int("JOURNEY_FIGURES_CACHE_SECONDS", default=30)
 SCHEDULER_TICK_HOOKS += ["delivery.services.tracking.tracking_tick"]  # buffered opens/clicks flushed (enqueued)
 CONTACT_EVENT_HOOKS = ["automations.journeys.journeys_on_new_rows"]  # journey triggers (contacts/hooks.py)
 # --- reports (docs/reports.md) -----------------------------------------------------------------------------------
