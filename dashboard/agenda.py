@@ -9,7 +9,10 @@ a scenario sits on its own send date, which is in its campaign's zone.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.urls import reverse
@@ -17,6 +20,8 @@ from django.utils import timezone
 
 from accounts import roles
 from automations import overview_selectors as automation_overview
+from automations.models import AutomationRun
+from automations.overview_selectors import AutomationDay
 from campaigns import overview_selectors as campaign_overview
 from campaigns.models import Scenario
 
@@ -99,8 +104,35 @@ def _scenario_item(scenario: Scenario, *, can_move: bool) -> Item:
     )
 
 
-def _order(entry: tuple[str, Item]) -> tuple[str, bool, str]:
-    return entry[0], entry[1].kind != "scenario", entry[1].label
+# An entry of a day before it becomes an Item: (hour, minute, kind rank, label, maker). Only the shown entries are
+# made into Items (a month of 1,000 automations is ~35,000 entries, a cell shows 6).
+Entry = tuple[int, int, int, str, Callable[[], Item]]
+
+
+def _run_item(run: AutomationRun, local: dt.datetime) -> Item:
+    return Item(
+        kind="run",
+        label=run.automation.name,
+        time=f"{local:%H:%M}",
+        status=run.status,
+        status_label=f"run: {run.get_status_display().lower()}",
+        url_name="automations:run-detail",
+        url_args=(run.automation_id, run.pk),
+    )
+
+
+def _firing_item(firing: AutomationDay, local: dt.datetime) -> Item:
+    count = firing.firings.count
+    return Item(
+        kind="firing",
+        label=firing.automation.name,
+        time=f"{local:%H:%M}",
+        status="upcoming",
+        status_label="next firing" if count == 1 else f"{count} firings",
+        url_name="automations:detail",
+        url_args=(firing.automation.pk,),
+        detail="" if count == 1 else f"{count} that day",
+    )
 
 
 def build_agenda(*, user: Any, view: str, anchor: dt.date, now: dt.datetime | None = None) -> Agenda:
@@ -109,52 +141,38 @@ def build_agenda(*, user: Any, view: str, anchor: dt.date, now: dt.datetime | No
     view = WEEK if view == WEEK else MONTH
     start, end, previous, following, title = _range(view, anchor)
     can_move = roles.can_edit(user)
-    days: dict[dt.date, list[tuple[str, Item]]] = {
-        start + dt.timedelta(days=i): [] for i in range((end - start).days + 1)
-    }
+    days: dict[dt.date, list[Entry]] = {start + dt.timedelta(days=i): [] for i in range((end - start).days + 1)}
 
     for scenario in campaign_overview.scenarios_in_range(user=user, start=start, end=end):
-        days[scenario.send_date].append((f"{scenario.send_time:%H:%M}", _scenario_item(scenario, can_move=can_move)))
+        at = scenario.send_time
+        days[scenario.send_date].append(
+            (at.hour, at.minute, 0, scenario.subject, partial(_scenario_item, scenario, can_move=can_move))
+        )
 
     range_start = dt.datetime.combine(start, dt.time(0), tzinfo=zone)
     range_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
     for run in automation_overview.automation_runs_in_range(start=range_start, end=min(range_end, now)):
         local = run.due_at.astimezone(zone)
-        item = Item(
-            kind="run",
-            label=run.automation.name,
-            time=f"{local:%H:%M}",
-            status=run.status,
-            status_label=f"run: {run.get_status_display().lower()}",
-            url_name="automations:run-detail",
-            url_args=(run.automation_id, run.pk),
-        )
-        if local.date() in days:
-            days[local.date()].append((item.time, item))
+        entries = days.get(local.date())
+        if entries is not None:
+            entries.append((local.hour, local.minute, 1, run.automation.name, partial(_run_item, run, local)))
 
     for firing in automation_overview.automation_firings_in_range(start=range_start, end=range_end, now=now):
         local = firing.firings.first.astimezone(zone)
-        count = firing.firings.count
-        item = Item(
-            kind="firing",
-            label=firing.automation.name,
-            time=f"{local:%H:%M}",
-            status="upcoming",
-            status_label="next firing" if count == 1 else f"{count} firings",
-            url_name="automations:detail",
-            url_args=(firing.automation.pk,),
-            detail="" if count == 1 else f"{count} that day",
-        )
-        if local.date() in days:
-            days[local.date()].append((item.time, item))
+        entries = days.get(local.date())
+        if entries is not None:
+            entries.append((local.hour, local.minute, 2, firing.automation.name, partial(_firing_item, firing, local)))
 
     limit = WEEK_ITEMS if view == WEEK else MONTH_ITEMS
     today = timezone.localdate(now)
     cells = []
     for date, entries in days.items():
-        entries.sort(key=_order)
-        items = [item for _, item in entries]
+        shown = heapq.nsmallest(limit, entries, key=_order)
         in_range = view == WEEK or date.month == anchor.month
-        cells.append(Day(date, in_range, date == today, items[:limit], max(0, len(items) - limit)))
+        cells.append(Day(date, in_range, date == today, [make() for *_, make in shown], max(0, len(entries) - limit)))
     weeks = [cells[i : i + 7] for i in range(0, len(cells), 7)]
     return Agenda(view, anchor, start, end, weeks, title, previous, following, can_move)
+
+
+def _order(entry: Entry) -> tuple[int, int, int, str]:
+    return entry[0], entry[1], entry[2], entry[3]
