@@ -59,6 +59,12 @@ class JourneyForm(forms.Form):
         queryset=Segment.objects.order_by("name"), required=False, label="Goal segment"
     )
     reentry = forms.ChoiceField(choices=Journey.Reentry.choices, initial=Journey.Reentry.ONCE, label="Re-entry")
+    resume_mode = forms.ChoiceField(
+        choices=Journey.ResumeMode.choices,
+        initial=Journey.ResumeMode.SEND_LATE,
+        label="On resume after a pause",
+        help_text="What happens to the steps that fell due while the journey was paused.",
+    )
     # A text input with the zones as suggestions (a <datalist> the page lists once): Django renders a <select>
     # of ~600 zones option by option through templates, which made the builder slow.
     timezone = forms.ChoiceField(
@@ -87,6 +93,7 @@ class JourneyForm(forms.Form):
             "goal_stage": goal.get("to_stage", ""),
             "goal_segment": goal.get("segment"),
             "reentry": journey.reentry,
+            "resume_mode": journey.resume_mode,
             "timezone": journey.timezone,
         }
 
@@ -111,6 +118,7 @@ class JourneyForm(forms.Form):
             "trigger": trigger,
             "goal": goal,
             "reentry": data["reentry"],
+            "resume_mode": data["resume_mode"],
             "timezone": data["timezone"],
         }
 

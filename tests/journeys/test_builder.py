@@ -42,6 +42,7 @@ def test_a_manager_creates_a_journey_with_an_event_trigger_and_a_goal_from_the_b
             "goal_type": "event",
             "goal_stage": "paid",
             "reentry": "after_exit",
+            "resume_mode": "skip_to_wait",
             "timezone": "Europe/Paris",
         },
     )
@@ -49,12 +50,14 @@ def test_a_manager_creates_a_journey_with_an_event_trigger_and_a_goal_from_the_b
     assert response["Location"] == f"/journeys/{journey.pk}/edit/"
     assert journey.trigger == {"type": "event", "to_stage": "signed_up"}
     assert journey.goal == {"type": "event", "to_stage": "paid"}
-    assert (journey.reentry, journey.timezone, journey.status) == ("after_exit", "Europe/Paris", "draft")
+    assert (journey.reentry, journey.resume_mode, journey.timezone) == ("after_exit", "skip_to_wait", "Europe/Paris")
+    assert journey.status == "draft"
 
 
 def test_the_builder_shows_the_services_message_on_the_trigger_field(clock) -> None:
     response = _client().post(
-        "/journeys/new/", {"name": "Trial", "trigger_type": "event", "reentry": "once", "timezone": "UTC"}
+        "/journeys/new/",
+        {"name": "Trial", "trigger_type": "event", "reentry": "once", "resume_mode": "send_late", "timezone": "UTC"},
     )
     assert response.status_code == 200
     assert "An event trigger needs a to_stage." in response.content.decode()
