@@ -63,6 +63,8 @@ class RunProgress:
     send_status: str
     reason: str
     live: bool
+    # The first page is out and the rest of the segment is still being written: `total` is the count so far.
+    snapshotting: bool = False
 
 
 def automation_run_progress(*, run: AutomationRun) -> RunProgress:
@@ -77,13 +79,14 @@ def automation_run_progress(*, run: AutomationRun) -> RunProgress:
         sent=progress.sent,
         failed=progress.failed,
         queued=progress.queued,
-        percent=min(100, round(100 * progress.sent / total)) if total else 100,
-        failed_percent=min(100, round(100 * progress.failed / total)) if total else 0,
+        percent=0 if progress.snapshotting else min(100, round(100 * progress.sent / total)) if total else 100,
+        failed_percent=min(100, round(100 * progress.failed / total)) if total and not progress.snapshotting else 0,
         rate_per_s=progress.rate_per_s,
         eta_seconds=progress.eta_seconds if live else None,
         send_status=progress.status,
         reason=run.reason or progress.reason,
         live=live,
+        snapshotting=progress.snapshotting,
     )
 
 

@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/herald_bench11 REDIS_URL=redis://127.0.0.1:6379/11 \\
         .venv/bin/python -m bench automations                      # both parts
     ... -m bench automations --only schedule --count 1000
-    ... -m bench automations --only send --recipients 100000 --trials 20
+    ... -m bench automations --only send --recipients 100000 --trials 20 --rate-rounds 3 [--first-rows 0]
 
 schedule (in this process, no worker): django-celery-beat's DatabaseScheduler over `--count` active automations
   (one PeriodicTask + CrontabSchedule each, none due during the run): the full schedule load (`all_as_schedule`,
@@ -16,7 +16,8 @@ schedule (in this process, no worker): django-celery-beat's DatabaseScheduler ov
 send (a real prefork worker, the `resend` SDK, bench/fake_resend.py in its own process): an automation whose
   segment has `--recipients` contacts, fired through the broker exactly as beat fires it (`automation_fire_task`
   sent at the due time): due -> first request at the server, `--trials` times (each trial's send is cancelled
-  after its first request), then one firing sent in full for its rate. Baseline: a scenario of the same campaign
+  after its first request), then `--rate-rounds` firings sent in full for the rate, alternating with the
+  scenario's full sends (A B, B A, ...) so that a shared machine's load falls on both alike. Baseline: a scenario of the same campaign
   size and template, dispatched through the broker the way the tick does (`emailer_run_task`), measured the same
   way in the same run.
 """
@@ -237,7 +238,8 @@ def _at(due: float) -> None:
 
 
 def _settle(send_id: Callable[[], int | None]) -> None:
-    """Cancel the trial's send once it has reached the server, and wait until its queued pages are no-ops."""
+    """Cancel the trial's send once it has reached the server, and wait until its queued pages are no-ops and the
+    rest of its snapshot (written, then cancelled) is done, so the next trial starts on an idle engine."""
     from bench import _send_data as data
     from delivery import services as delivery_services
     from delivery.models import Send
@@ -249,10 +251,11 @@ def _settle(send_id: Callable[[], int | None]) -> None:
     data.wait(
         lambda: not Send.objects.filter(pk=sid, status__in=[Send.Status.PENDING, Send.Status.SENDING]).exists(), 60
     )
+    data.wait(lambda: Send.objects.filter(pk=sid, snapshot_rest_sql="").exists(), 120)
     time.sleep(1.0)
 
 
-def part_send(recipients: int, trials: int, concurrency: int) -> None:
+def part_send(recipients: int, trials: int, concurrency: int, rate_rounds: int) -> None:
     from django.utils import timezone
 
     from automations import services, tasks
@@ -314,13 +317,45 @@ def part_send(recipients: int, trials: int, concurrency: int) -> None:
         emailer_run_task.apply_async(args=[emailer.pk])
         return lambda: Emailer.objects.values_list("send_id", flat=True).get(pk=emailer.pk)
 
+    def full_send(fire: Callable[[float], Callable[[], int | None]]) -> dict[str, float]:
+        """One firing sent in full: its rate between the first request and the last accepted email."""
+        from bench.fake_resend import ledger_report
+
+        fake.reset()
+        due = time.time() + 0.5
+        full = fire(due)
+
+        def fired() -> bool:
+            return full() is not None
+
+        data.wait(fired, timeout=120)
+        sid = full()
+        assert sid is not None
+
+        def done() -> bool:
+            return Send.objects.filter(pk=sid, status=Send.Status.DONE).exists()
+
+        data.wait(done, timeout=1800)
+        ledger = fake.ledger()
+        report = ledger_report(ledger["counts"], data.emails(recipients))
+        span = ledger["last_accepted_at"] - ledger["first_request_at"]
+        return {
+            "first request s": ledger["first_request_at"] - due,
+            "full send s (due -> last)": ledger["last_accepted_at"] - due,
+            "emails/s": recipients / span,
+            "duplicates": report["duplicates"],
+            "missing": report["missing"],
+        }
+
+    paths = (("scenario (baseline)", fire_scenario), ("automation firing", fire_automation))
     fake = Fake()
     workers = Workers(fake, concurrency)
     rows: list[dict[str, Any]] = []
+    rates: dict[str, list[float]] = {name: [] for name, _ in paths}
     try:
         workers.start()
         time.sleep(1)
-        for name, fire in (("scenario (baseline)", fire_scenario), ("automation firing", fire_automation)):
+        for name, fire in paths:
             samples = []
             for _ in range(trials):
                 fake.reset()
@@ -328,27 +363,6 @@ def part_send(recipients: int, trials: int, concurrency: int) -> None:
                 send_id = fire(due)
                 samples.append(_first_request(fake, due))
                 _settle(send_id)
-            # One firing sent in full, for the rate.
-            fake.reset()
-            due = time.time() + 0.5
-            full = fire(due)
-
-            def fired(full: Callable[[], int | None] = full) -> bool:
-                return full() is not None
-
-            data.wait(fired, timeout=120)
-            sid = full()
-            assert sid is not None
-
-            def done(sid: int = sid) -> bool:
-                return Send.objects.filter(pk=sid, status=Send.Status.DONE).exists()
-
-            data.wait(done, timeout=1800)
-            ledger = fake.ledger()
-            from bench.fake_resend import ledger_report
-
-            report = ledger_report(ledger["counts"], data.emails(recipients))
-            span = ledger["last_accepted_at"] - ledger["first_request_at"]
             rows.append(
                 {
                     "path": name,
@@ -356,22 +370,31 @@ def part_send(recipients: int, trials: int, concurrency: int) -> None:
                     "trials": len(samples),
                     "first request p50 s": statistics.median(samples),
                     "max s": max(samples),
-                    "full send s (due -> last)": ledger["last_accepted_at"] - due,
-                    "emails/s": recipients / span,
-                    "duplicates": report["duplicates"],
-                    "missing": report["missing"],
                 }
             )
             print(rows[-1], flush=True)
+        # Full sends for the rate, the two paths alternating so that the machine's load falls on both alike.
+        for round_no in range(rate_rounds):
+            for name, fire in paths if round_no % 2 == 0 else tuple(reversed(paths)):
+                result = full_send(fire)
+                rates[name].append(result["emails/s"])
+                rows.append({"path": f"{name}, full send {round_no + 1}", "recipients": recipients, **result})
+                print(rows[-1], f"load {os.getloadavg()[0]:.2f}", flush=True)
     finally:
         workers.kill()
         fake.stop()
         data.purge_broker()
-    base, auto = rows[0], rows[1]
-    rows.append({"path": "automation / scenario", "emails/s": auto["emails/s"] / base["emails/s"]})
+    base, auto = rates[paths[0][0]], rates[paths[1][0]]
+    rows.append(
+        {
+            "path": f"automation / scenario (median of {rate_rounds} alternating full sends each)",
+            "emails/s": statistics.median(auto) / statistics.median(base),
+        }
+    )
     print_table(
-        f"Automation firing vs scenario, {recipients:,} recipients (worker prefork x{concurrency}; target: "
-        "first request p50 <= 1 s, same rate)",
+        f"Automation firing vs scenario, {recipients:,} recipients (worker prefork x{concurrency}; "
+        f"DELIVERY_SNAPSHOT_FIRST_ROWS={os.environ.get('DELIVERY_SNAPSHOT_FIRST_ROWS')}; target: first request "
+        "p50 <= 1 s, same rate)",
         rows,
     )
 
@@ -384,7 +407,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4, help="prefork children of the worker")
+    parser.add_argument("--rate-rounds", type=int, default=3, help="full sends per path for the rate, alternating")
+    parser.add_argument(
+        "--first-rows",
+        type=int,
+        default=100,
+        help="DELIVERY_SNAPSHOT_FIRST_ROWS of this process and the workers (production's default 100; 0: one part)",
+    )
     args = parser.parse_args(argv)
+    os.environ["DELIVERY_SNAPSHOT_FIRST_ROWS"] = str(args.first_rows)
     only = {part.strip() for part in args.only.split(",") if part.strip()}
     url = os.environ.get("DATABASE_URL", "")
     setup_django(urlsplit(url).path.lstrip("/") or "herald_bench11")
@@ -395,7 +426,7 @@ def main(argv: list[str]) -> None:
     if "schedule" in only:
         part_schedule(args.count, args.ticks)
     if "send" in only:
-        part_send(args.recipients, args.trials, args.concurrency)
+        part_send(args.recipients, args.trials, args.concurrency, args.rate_rounds)
 
 
 if __name__ == "__main__":

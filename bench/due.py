@@ -178,7 +178,14 @@ def main(argv: list[str]) -> None:
         "--routed", action="store_true", help="with scheduler.routing (tail pages one priority step down)"
     )
     parser.add_argument("--settings", default="", help="another settings module for this process and the workers")
+    parser.add_argument(
+        "--first-rows",
+        type=int,
+        default=100,
+        help="DELIVERY_SNAPSHOT_FIRST_ROWS of this process and the workers (production's default 100; 0: one part)",
+    )
     args = parser.parse_args(argv)
+    os.environ["DELIVERY_SNAPSHOT_FIRST_ROWS"] = str(args.first_rows)
 
     if args.routed or args.settings:
         _setup_with(args.settings or "bench._due_settings")

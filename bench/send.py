@@ -260,7 +260,15 @@ def main(argv: list[str]) -> None:
         help="run the fake server without TCP_NODELAY (~40 ms delayed-ACK stall per kept-alive request, the old default)",
     )
     parser.add_argument("--only", default=",".join(TRIALS), help=f"comma-separated subset of {', '.join(TRIALS)}")
+    parser.add_argument(
+        "--first-rows",
+        type=int,
+        default=100,
+        help="DELIVERY_SNAPSHOT_FIRST_ROWS of this process and the workers (production's default 100; 0: one part)",
+    )
     args = parser.parse_args(argv)
+    # The test settings this process and the workers run under default to one part: measure production's.
+    os.environ["DELIVERY_SNAPSHOT_FIRST_ROWS"] = str(args.first_rows)
     only = [t.strip() for t in args.only.split(",") if t.strip()]
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")

@@ -6,11 +6,8 @@ nothing (403). State conflicts (editing a sent scenario, pausing a draft) are 40
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
@@ -93,14 +90,16 @@ class CampaignViewSet(viewsets.ModelViewSet):
     def contacts(self, request: Request, pk: str | None = None) -> Response:
         campaign = self.get_object()
         if isinstance(request.data, list):
-            upload = _json_rows_as_csv(request.data)
+            job = services.campaign_contacts_upsert(
+                campaign=campaign, items=_json_rows(request.data), user=request.user
+            )
         else:
             form = ContactUploadSerializer(data=request.data)
             form.is_valid(raise_exception=True)
             upload = form.validated_data["file"]
-        job = services.campaign_contacts_import(
-            campaign=campaign, file=upload, original_name=upload.name or "", user=request.user
-        )
+            job = services.campaign_contacts_import(
+                campaign=campaign, file=upload, original_name=upload.name or "", user=request.user
+            )
         if job.status == ImportJob.Status.FAILED:
             # The file as a whole was refused (no email column, not a CSV): nothing was imported.
             raise ValidationError({"file": [job.message], "import_job": [str(job.pk)]})
@@ -108,8 +107,9 @@ class CampaignViewSet(viewsets.ModelViewSet):
         return Response(ImportJobSerializer(job, context={"request": request}).data, status=code)
 
 
-def _json_rows_as_csv(rows: list[Any]) -> SimpleUploadedFile:
-    """A JSON upload becomes the CSV the one import path reads, so both are validated and counted alike."""
+def _json_rows(rows: list[Any]) -> list[dict[str, Any]]:
+    """A JSON upload's contacts, checked for shape (a wrong item refuses the request, as before); the import's
+    direct path then applies the same rules as to a file's rows (name split, email checks, counts)."""
     if not rows:
         raise ValidationError({"non_field_errors": ["Send at least one contact."]})
     if len(rows) > MAX_JSON_CONTACTS:
@@ -118,13 +118,7 @@ def _json_rows_as_csv(rows: list[Any]) -> SimpleUploadedFile:
         )
     parsed = ContactRowSerializer(data=rows, many=True)
     parsed.is_valid(raise_exception=True)
-    columns = ["email", "name", "first_name", "last_name", "mobile"]
-    used = [c for c in columns if any(row.get(c) for row in parsed.validated_data)]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=used, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(parsed.validated_data)
-    return SimpleUploadedFile("contacts.json.csv", out.getvalue().encode(), content_type="text/csv")
+    return [dict(row) for row in parsed.validated_data]
 
 
 @extend_schema_view(

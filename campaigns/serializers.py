@@ -76,6 +76,10 @@ class ProgressSerializer(serializers.Serializer):
     percent = serializers.FloatField()
     rate_per_s = serializers.FloatField()
     eta_seconds = serializers.FloatField(allow_null=True)
+    snapshotting = serializers.BooleanField(
+        help_text="The first emails are out and the rest of the audience is still being written: `total` counts "
+        "the recipients written so far, `percent` is 0 and there is no ETA until it is done."
+    )
 
 
 @extend_schema_field(
@@ -165,6 +169,7 @@ class ScenarioSerializer(serializers.ModelSerializer):
             "percent": round(progress.percent, 1),
             "rate_per_s": round(progress.rate_per_s, 2),
             "eta_seconds": None if progress.eta_seconds is None else round(progress.eta_seconds, 1),
+            "snapshotting": progress.snapshotting,
         }
 
 

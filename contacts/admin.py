@@ -1,5 +1,6 @@
-"""Admin: every contacts model. Big CSVs go through the one import path (ImportJob "add"); django-import-export
-stays for small imports and exports of contacts. Funnel events are insert-only here too."""
+"""Admin: every contacts model. Every import goes through the one import path (ImportJob "add", where the
+contacts changelist's Import button leads); django-import-export stays for exports of contacts. Funnel events are
+insert-only here too."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.utils.functional import cached_property
 from import_export import resources
 from import_export.admin import ImportExportModelAdmin
@@ -17,7 +20,6 @@ from import_export.admin import ImportExportModelAdmin
 from accounts import roles
 from contacts import consent, protect, selectors, services
 from contacts.csvsafe import csv_safe
-from contacts.importing.columns import valid_email
 from contacts.models import (
     Batch,
     BatchMember,
@@ -46,6 +48,8 @@ class EstimatedCountPaginator(Paginator):
 
 
 class ContactResource(resources.ModelResource):
+    """The export's columns (imports go through the product import: `ContactAdmin.import_action`)."""
+
     class Meta:
         model = Contact
         import_id_fields = ["email"]
@@ -57,13 +61,9 @@ class ContactResource(resources.ModelResource):
         # Every export format is opened in a spreadsheet sooner or later: defuse formula cells (contacts/csvsafe.py).
         return csv_safe(super().export_field(field, instance, **kwargs))
 
-    def before_import_row(self, row: Any, **kwargs: Any) -> None:
-        # Emails are stored lower-cased (a check constraint enforces it); match and store them that way.
-        if row.get("email"):
-            row["email"] = str(row["email"]).strip().lower()
-        # The same syntax rule as every other way in (contacts/importing/columns.py); import-export reports the row.
-        if not valid_email(row.get("email") or ""):
-            raise ValueError(f"invalid email {row.get('email')!r}")
+    def before_import(self, dataset: Any, **kwargs: Any) -> None:
+        # Not an import path (its rules would differ from the product import's): refuse before any row is read.
+        raise ValueError("Contacts are imported through the product import (Import jobs), not this resource.")
 
 
 class AttributeInline(admin.TabularInline):
@@ -83,6 +83,17 @@ class ContactAdmin(ImportExportModelAdmin):
     inlines = [AttributeInline]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """The changelist's Import button hands the file to the product import (ImportJob "add"): the same rules as
+        every other way in (name split, typed attributes, batch, counts, error report, any size, on a worker),
+        instead of django-import-export's row-by-row import with rules of its own."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        return redirect("admin:contacts_importjob_add")
+
+    def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return self.import_action(request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
         # A status an admin sets here is a consent change like any other: its ledger row commits with it.

@@ -59,6 +59,11 @@ class Send(models.Model):
     # The watchdog re-enqueues the queued pages of a `sending` send whose progress stalled (lost broker messages).
     last_progress_at = models.DateTimeField(null=True, blank=True)
     snapshot_at = models.DateTimeField(null=True, blank=True)
+    # A snapshot in two parts (`send_start` writes the first page, `send_snapshot_rest` the rest while it sends):
+    # the rest's audience as one self-contained SELECT of contact ids, and the first part's last contact id. Blank
+    # once the snapshot is complete; until then `total` counts the rows written so far and the Send cannot finish.
+    snapshot_rest_sql = models.TextField(blank=True)
+    snapshot_after = models.BigIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -72,6 +77,30 @@ class Send(models.Model):
 
     def __str__(self) -> str:
         return self.label or f"Send #{self.pk}"
+
+
+class SendNotice(models.Model):
+    """An event of a Send for the layers above (`delivery.events`), written in the same transaction as the change
+    it reports and marked published once every subscriber took it. A process that dies between the commit and the
+    publish leaves it unpublished, and the tick publishes it again (`notices_redeliver`), so the owners' records
+    (a Scenario's status, an Emailer closed, an AutomationRun's counts) are written by their handler, never
+    repaired by a reconciler. Subscribers are conditional, so a notice published twice changes nothing."""
+
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="+", db_index=False)
+    event = models.CharField(max_length=10)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        # Only the unpublished ones are ever looked for (the tick's redelivery): published rows leave the index.
+        indexes = [
+            models.Index(fields=["created_at"], name="sendnotice_unpublished", condition=models.Q(published_at=None))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} of send {self.send_id}"
 
 
 class Delivery(models.Model):

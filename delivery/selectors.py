@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from contacts.models import Contact
@@ -24,6 +24,9 @@ class SendProgress:
     eta_seconds: float | None
     status: str
     reason: str
+    # The rest of a two-part snapshot is still being written: `total` counts only the recipients written so far
+    # (pages say "preparing recipients"), `percent` is 0 and there is no ETA.
+    snapshotting: bool = False
 
     @property
     def done(self) -> int:
@@ -31,6 +34,8 @@ class SendProgress:
 
     @property
     def percent(self) -> float:
+        if self.snapshotting:
+            return 0.0
         return 100.0 * self.done / self.total if self.total else 100.0
 
 
@@ -48,7 +53,12 @@ def duration_text(seconds: float) -> str:
 
 def send_progress(*, send_id: int) -> SendProgress:
     """From the Send's counters (kept in step with the rows by each page's transaction): O(1) at any audience size."""
-    send = Send.objects.get(pk=send_id)
+    # Not the rest's SQL itself (a SQL segment's can be megabytes): whether there is one.
+    send = (
+        Send.objects.annotate(snapshotting=ExpressionWrapper(~Q(snapshot_rest_sql=""), output_field=BooleanField()))
+        .defer("snapshot_rest_sql")
+        .get(pk=send_id)
+    )
     queued = max(0, send.total - send.sent - send.failed - send.cancelled)
     rate = 0.0
     if send.started_at is not None:
@@ -57,8 +67,11 @@ def send_progress(*, send_id: int) -> SendProgress:
         seconds = elapsed.total_seconds()
         if seconds > 0:
             rate = (send.sent + send.failed) / seconds
+    snapshotting = bool(send.snapshotting)
     eta = None
-    if queued == 0:
+    if snapshotting:
+        eta = None
+    elif queued == 0:
         eta = 0.0
     elif rate > 0 and send.status == Send.Status.SENDING:
         eta = queued / rate
@@ -72,6 +85,7 @@ def send_progress(*, send_id: int) -> SendProgress:
         eta_seconds=None if eta is None else round(eta, 1),
         status=send.status,
         reason=send.status_reason,
+        snapshotting=snapshotting,
     )
 
 

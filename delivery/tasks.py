@@ -40,6 +40,13 @@ def tracking_flush_task() -> int:
     return tracking_buffer_flush()
 
 
+@shared_task(acks_late=True, soft_time_limit=600, time_limit=660, ignore_result=True)
+def send_snapshot_task(send_id: int) -> int:
+    """Write the rest of a two-part snapshot (one transaction; a rerun after a crash writes each recipient once,
+    and a copy running while another holds the Send's snapshot lock does nothing)."""
+    return services.send_snapshot_rest(send_id=send_id)
+
+
 @worker_init.connect
 def _warm_worker(**kwargs: Any) -> None:
     """In a worker's parent process, before it forks its pool: build Django's URL resolver (the unsubscribe link's

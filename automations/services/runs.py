@@ -176,9 +176,15 @@ def on_send_event(send_id: int, event: str, reason: str = "") -> None:
     now = dj_timezone.now()
     with transaction.atomic():
         if event == "started":
-            send = Send.objects.filter(pk=send_id).values_list("total", flat=True).first() or 0
+            row = Send.objects.filter(pk=send_id).values_list("total", "snapshot_rest_sql").first() or (0, "")
+            # A large audience is still being written when its first page goes out (the two-part snapshot).
+            body = "The first emails are going out while the rest of the audience is prepared." if row[1] else ""
             if run.status == R.RUNNING:
-                _notify(automation, title=f"Run started: automation “{automation.name}”", body=f"{send} recipients.")
+                _notify(
+                    automation,
+                    title=f"Run started: automation “{automation.name}”",
+                    body=body or f"{row[0]} recipients.",
+                )
         elif event == "finished":
             send_row = Send.objects.get(pk=send_id)
             if AutomationRun.objects.filter(pk=run.pk, status=R.RUNNING).update(

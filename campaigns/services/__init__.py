@@ -5,8 +5,8 @@ Cut along its seams, each name importable from here as before:
     campaigns.py   campaigns: create, edit, delete, complete; their contacts; the quick one-scenario campaign
     scenarios.py   scenarios: create, edit, delete, send or schedule; pause, resume, cancel, retry; test send
     emailers.py    the due-run lifecycle: plan, claim when due, THE dispatch (claim + enqueue on commit), run
-    events.py      the `delivery.events` subscriber (the one writer of a Scenario once its send started) and
-                   the reconciler of lost events
+    events.py      the `delivery.events` subscriber (the one writer of a Scenario once its send started; the
+                   engine redelivers an event a dying process lost, so there is no reconciler)
     scheduling.py  campaigns' plan and tick hooks, named in settings for the scheduler to call
 
 Imports run one way: campaigns → scenarios → emailers; events → campaigns, emailers; scheduling → all. The
@@ -21,6 +21,7 @@ from campaigns.services.campaigns import (
     STARTED,
     campaign_complete_if_over,
     campaign_contacts_import,
+    campaign_contacts_upsert,
     campaign_create,
     campaign_delete,
     campaign_quick_create,
@@ -40,7 +41,7 @@ from campaigns.services.emailers import (
     emailers_redispatch_stale,
     scenario_notify,
 )
-from campaigns.services.events import emailers_reconcile, on_send_event
+from campaigns.services.events import on_send_event
 from campaigns.services.scenarios import (
     SCENARIO_ACTIONS,
     SCENARIO_FIELDS,
@@ -71,6 +72,7 @@ __all__ = [
     "TestSendError",
     "campaign_complete_if_over",
     "campaign_contacts_import",
+    "campaign_contacts_upsert",
     "campaign_create",
     "campaign_delete",
     "campaign_quick_create",
@@ -86,7 +88,6 @@ __all__ = [
     "emailers_claim_due",
     "emailers_notify_upcoming",
     "emailers_plan_day",
-    "emailers_reconcile",
     "emailers_redispatch_stale",
     "on_send_event",
     "scenario_action",

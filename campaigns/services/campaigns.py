@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -193,6 +194,15 @@ def campaign_contacts_import(
     if inline:
         job = contact_services.import_job_run(job_id=job.pk)
     return job
+
+
+def campaign_contacts_upsert(*, campaign: Campaign, items: Sequence[Any], user: Any = None) -> ImportJob:
+    """Contacts given as objects (the API's JSON upload) into the campaign's batch, through the import's direct
+    path (`contacts.services.import_job_from_items`: the same rules, merge and counts as a file, no CSV). Returns
+    the finished ImportJob."""
+    return contact_services.import_job_from_items(
+        items=items, batch=campaign.batch, user=user, original_name="contacts.json"
+    )
 
 
 @transaction.atomic

@@ -1,9 +1,12 @@
 """What the engine tells campaigns: the `delivery.events` subscriber, the one writer of a Scenario's status once
-its Send exists, and the reconciler that replays an event the engine committed but never published.
+its Send exists.
 
-The engine's `Send` is the truth of a run's progress. The Scenario keeps only what its pages and the API list and
-filter by (status, `contacts_served`, `sent_at`, written once here when the send ends); the live numbers are read
-from the Send (`selectors.scenario_progress`).
+The engine's `Send` is the truth of a run's progress. The Scenario keeps only seed 000's record, which its pages
+and the API list and filter by (status, `contacts_served`, `sent_at`), and the Emailer its own (`active`, `sent`,
+`started_at`, `finished_at`), each written here once, when the engine says so; the live numbers are read from the
+Send (`selectors.scenario_progress`). Nothing repairs them: the engine writes every event with the change it
+reports and publishes it again if the process died before publishing (`delivery.services.notices`), so an event
+is never lost, only possibly heard twice, which the conditional updates below make harmless.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from campaigns.models import Emailer, Scenario
 from campaigns.services.campaigns import campaign_complete_if_over
 from campaigns.services.emailers import scenario_notify
 from delivery import selectors as delivery_selectors
-from delivery.models import Send
 
 ScenarioStatus = Scenario.Status
 SS = ScenarioStatus
@@ -40,10 +42,10 @@ def on_send_event(send_id: int, event: str, reason: str = "") -> None:
         if event == "started":
             scenarios.filter(status=SS.SCHEDULED).update(status=SS.SENDING, updated_at=now)
             # `started_at` records that campaigns heard the start: the creator is told once, however often the
-            # event comes (the reconciler may replay it while the real one is on its way).
+            # event comes (the engine may publish it again after a crash).
             if Emailer.objects.filter(pk=emailer.pk, started_at__isnull=True).update(started_at=now):
-                total = delivery_selectors.send_progress(send_id=send_id).total
-                scenario_notify(scenario=scenario, title=f"Sending started: {label}", body=f"{total} recipients.")
+                progress = delivery_selectors.send_progress(send_id=send_id)
+                scenario_notify(scenario=scenario, title=f"Sending started: {label}", body=_recipients_text(progress))
         elif event == "finished":
             closed = Emailer.objects.filter(pk=emailer.pk, sent=False).update(active=False, sent=True, finished_at=now)
             counts = delivery_selectors.send_progress(send_id=send_id)
@@ -82,37 +84,9 @@ def on_send_event(send_id: int, event: str, reason: str = "") -> None:
             campaign_complete_if_over(campaign_id=scenario.campaign_id, now=now)
 
 
-_CLOSING_EVENTS: dict[str, str] = {
-    Send.Status.DONE: "finished",
-    Send.Status.FAILED: "failed",
-    Send.Status.CANCELLED: "cancelled",
-}
-
-
-def emailers_reconcile() -> int:
-    """Replay the event of a Send whose change committed while its publish was lost (the process died between
-    the engine's commit and the publish). Still needed because a Scenario's status and `contacts_served` are
-    kept (pages and the API list and filter by them) and are written only by `on_send_event`:
-
-    - a Send that ended (done, failed, cancelled) whose Emailer is still open: `finished` / `failed` / `cancelled`;
-    - a Send sending or paused whose start campaigns never heard (`Emailer.started_at` unset): `started`, which
-      moves a still `scheduled` Scenario to `sending` (racing the real event is harmless: the start is recorded
-      by a conditional update, so the creator is told once).
-
-    `on_send_event` is conditional, so replaying an event that did arrive changes nothing.
-    """
-    open_ended = Emailer.objects.filter(active=True, sent=False, send__status__in=list(_CLOSING_EVENTS)).values_list(
-        "send_id", "send__status", "send__status_reason"
-    )
-    replayed = 0
-    for send_id, status, reason in open_ended:
-        on_send_event(send_id, _CLOSING_EVENTS[status], reason)
-        replayed += 1
-    never_heard = Emailer.objects.filter(
-        started_at__isnull=True, send__status__in=(Send.Status.SENDING, Send.Status.PAUSED)
-    ).values_list("send_id", flat=True)
-    for send_id in never_heard:
-        assert send_id is not None
-        on_send_event(send_id, "started")
-        replayed += 1
-    return replayed
+def _recipients_text(progress: delivery_selectors.SendProgress) -> str:
+    """The audience's size, once the engine knows it: a large one is still being written when its first page
+    goes out (the two-part snapshot), and its running count is not the audience."""
+    if progress.snapshotting:
+        return "The first emails are going out while the rest of the audience is prepared."
+    return f"{progress.total} recipients."

@@ -12,7 +12,6 @@ from campaigns.services.emailers import (
     emailers_plan_day,
     emailers_redispatch_stale,
 )
-from campaigns.services.events import emailers_reconcile
 
 
 def campaigns_plan_day(*, day: dt.date, now: dt.datetime) -> int:
@@ -24,11 +23,11 @@ def campaigns_plan_day(*, day: dt.date, now: dt.datetime) -> int:
 
 
 def campaigns_tick(*, now: dt.datetime) -> dict[str, int]:
-    """Every tick: dispatch the due runs, tell creators of runs about to start, dispatch again a run a dead worker
-    dropped, and replay a lost engine event. Returns the counts, by name, for the tick's result."""
+    """Every tick: dispatch the due runs, tell creators of runs about to start, and dispatch again a run a dead
+    worker dropped. Returns the counts, by name, for the tick's result. (A lost engine event is not campaigns'
+    business: the engine publishes it again, `delivery.services.notices_redeliver`.)"""
     return {
         "dispatched": len(emailers_claim_due(now=now)),
         "notified": emailers_notify_upcoming(now=now),
         "redispatched": len(emailers_redispatch_stale(now=now)),
-        "reconciled": emailers_reconcile(),
     }

@@ -53,6 +53,8 @@ class Progress:
     eta: str
     reason: str
     live: bool
+    # The first page is out and the rest of the audience is still being written: `total` is the count so far.
+    snapshotting: bool = False
 
 
 def _send_id(scenario: Scenario) -> int | None:
@@ -77,12 +79,13 @@ def scenario_progress_of(scenario: Scenario) -> Progress:
         sent=progress.sent,
         failed=progress.failed,
         queued=progress.queued,
-        percent=min(100, round(100 * progress.sent / total)) if total else 0,
-        failed_percent=min(100, round(100 * progress.failed / total)) if total else 0,
+        percent=min(100, round(100 * progress.sent / total)) if total and not progress.snapshotting else 0,
+        failed_percent=min(100, round(100 * progress.failed / total)) if total and not progress.snapshotting else 0,
         rate=f"{progress.rate_per_s:.1f} emails/s" if progress.rate_per_s else "",
         eta=duration_text(eta) if eta and scenario.status == ScenarioStatus.SENDING else "",
         reason=progress.reason,
         live=live,
+        snapshotting=progress.snapshotting,
     )
 
 

@@ -307,6 +307,9 @@ DELIVERY_WATCHDOG_SECONDS = env.float("DELIVERY_WATCHDOG_SECONDS", default=45.0)
 # Pages of one send enqueued at once (a few per worker process); each finished page releases the next, so a new
 # send never waits long.
 DELIVERY_WINDOW_PAGES = env.int("DELIVERY_WINDOW_PAGES", default=32)
+# The snapshot in two parts (PostgreSQL): this many recipients are written and their first page released before
+# the rest of the audience is written (by another task, while that page sends). 0: the whole audience first.
+DELIVERY_SNAPSHOT_FIRST_ROWS = env.int("DELIVERY_SNAPSHOT_FIRST_ROWS", default=100)
 # The page path's statements are prepared per connection; turn off behind a transaction-pooling PgBouncer < 1.21.
 DELIVERY_PREPARED_STATEMENTS = env.bool("DELIVERY_PREPARED_STATEMENTS", default=True)
 DELIVERY_ERROR_PAUSE_RATE = env.float("DELIVERY_ERROR_PAUSE_RATE", default=0.2)
@@ -329,6 +332,7 @@ SCHEDULER_TICK_SECONDS = env.float("SCHEDULER_TICK_SECONDS", default=1.0)
 # returns a count or a dict of counts by name (scheduler/services.py).
 SCHEDULER_PLAN_HOOKS = ["campaigns.services.campaigns_plan_day"]
 SCHEDULER_TICK_HOOKS = ["campaigns.services.campaigns_tick", "delivery.services.watchdog"]
+SCHEDULER_TICK_HOOKS += ["delivery.services.notices_redeliver"]  # engine events a dying process never published
 SCHEDULER_TICK_HOOKS += ["automations.services.automations_catch_up"]  # firings missed while beat was down
 SCHEDULER_TICK_HOOKS += ["automations.journeys.journeys_tick"]  # due journey enrollments (issue 16)
 SCHEDULER_TICK_HOOKS += ["automations.journeys.journeys_segment_tick"]  # segment-entry trigger checks (enqueued)

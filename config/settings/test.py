@@ -19,3 +19,7 @@ WHITENOISE_USE_FINDERS = True
 # The throttle counts failed tokens per address in the shared Redis for 10 minutes, across runs: tests that send
 # bad tokens from 127.0.0.1 must not throttle the rest of the suite (tests/security sets its own limit).
 API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=100_000)
+
+# Most tests look at a send right after `send_start` inside their transaction: one-part snapshots unless a test
+# (tests/delivery/test_snapshot_parts.py) or the environment asks for two parts.
+DELIVERY_SNAPSHOT_FIRST_ROWS = env.int("DELIVERY_SNAPSHOT_FIRST_ROWS", default=0)

@@ -1,14 +1,21 @@
 """The send engine: snapshot an audience into Delivery rows, send them page by page, exactly once.
 
-The package: `snapshot` (send_create, send_start), `window` (pages in the broker), `pages` (page_send) with
-`claim` and `prepared` (its SQL), `lifecycle` (pause, resume, fail, cancel, retry, finish, watchdog), `edges`
+The package: `snapshot` (send_create, send_start, send_snapshot_rest), `window` (pages in the broker), `pages`
+(page_send) with `claim` and `prepared` (its SQL), `lifecycle` (pause, resume, fail, cancel, retry, finish,
+watchdog), `notices` (events written with their change, published on commit, redelivered by the tick), `edges`
 (unsubscribe link, test sender), `webhooks` (Resend's events). Every public name is importable from
 `delivery.services`.
 
 Why every recipient gets exactly one email, even when workers are SIGKILLed at any moment
 -----------------------------------------------------------------------------------------
 1. The Delivery rows are the truth. `send_start` writes them once (one `INSERT ... SELECT ... ON CONFLICT DO
-   NOTHING`, behind a conditional `pending -> sending` update), each with its page number.
+   NOTHING`, behind a conditional `pending -> sending` update), each with its page number. In two parts
+   (`DELIVERY_SNAPSHOT_FIRST_ROWS`): the first rows by contact id commit with the `pending -> sending` update;
+   the rest (contact ids above the first part's last one, pages numbered after its pages) commit in ONE later
+   transaction with the Send's new total and the end of the snapshot (`send_snapshot_rest`, under an advisory
+   lock). A crash before that commit leaves exactly the first part, and the rerun (task redelivery, watchdog)
+   writes the rest once; the unique (send, contact) index would refuse a duplicate anyway. Until the rest
+   commits the Send cannot finish, so a page that commits meanwhile never closes it early.
 2. `page_send` does a whole page in ONE database transaction: it takes the page's advisory lock (PostgreSQL; on
    SQLite the IMMEDIATE transaction serialises writers), locks the page's `queued` rows with
    `SELECT ... FOR UPDATE SKIP LOCKED` (on PostgreSQL one statement reads the Send's status, takes the lock and
@@ -45,8 +52,9 @@ from delivery.services.lifecycle import (
     send_retry_failed,
     watchdog,
 )
+from delivery.services.notices import notices_redeliver
 from delivery.services.pages import PageOutcome, idempotency_key, page_send
-from delivery.services.snapshot import send_create, send_start
+from delivery.services.snapshot import send_create, send_snapshot_rest, send_start
 from delivery.services.webhooks import (
     WebhookBadPayload,
     WebhookNotConfigured,
@@ -62,6 +70,7 @@ __all__ = [
     "WebhookRejected",
     "contact_deleting",
     "idempotency_key",
+    "notices_redeliver",
     "page_send",
     "send_cancel",
     "send_create",
@@ -70,6 +79,7 @@ __all__ = [
     "send_pause",
     "send_resume",
     "send_retry_failed",
+    "send_snapshot_rest",
     "send_start",
     "template_test_sender",
     "unsubscribe_by_token",

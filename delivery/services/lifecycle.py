@@ -10,21 +10,17 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.utils import timezone
 
-from delivery import events
 from delivery.models import Delivery, Send
-from delivery.services.window import enqueue_pages, refill_window
+from delivery.services.notices import publish_on_commit
+from delivery.services.window import enqueue_pages, enqueue_snapshot_rest, refill_window
 
 logger = logging.getLogger("delivery.services")
 
 SendStatus = Send.Status
 DeliveryStatus = Delivery.Status
-
-
-def publish_on_commit(send_id: int, event: events.SendEvent, reason: str = "") -> None:
-    transaction.on_commit(lambda: events.publish(send_id=send_id, event=event, reason=reason))
 
 
 def send_finish_if_complete(*, send_id: int, trust_counters: bool = True) -> bool:
@@ -43,7 +39,8 @@ def send_finish_if_complete(*, send_id: int, trust_counters: bool = True) -> boo
         if Delivery.objects.filter(send_id=send_id, status=DeliveryStatus.QUEUED).exists():
             return False
         now = timezone.now()
-        if not Send.objects.filter(pk=send_id, status=SendStatus.SENDING).update(
+        # Not while the rest of a two-part snapshot is still to be written (send_snapshot_rest closes it then).
+        if not Send.objects.filter(pk=send_id, status=SendStatus.SENDING, snapshot_rest_sql="").update(
             status=SendStatus.DONE, finished_at=now, last_progress_at=now
         ):
             return False
@@ -96,6 +93,9 @@ def send_resume(*, send_id: int) -> int:
         pages = refill_window(send_id)
         transaction.on_commit(lambda: enqueue_pages(send_id, pages))
         publish_on_commit(send_id, "resumed")
+        if send.snapshot_rest_sql:
+            # The rest of its snapshot was interrupted while paused (or is still being written: a no-op then).
+            transaction.on_commit(functools.partial(enqueue_snapshot_rest, send_id))
     if not pages:
         send_finish_if_complete(send_id=send_id, trust_counters=False)
     return len(pages)
@@ -195,6 +195,8 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
       worker: Redis redelivers unacked messages only after the visibility timeout) gets its released queued
       pages again and a full window. Duplicated messages are harmless: a page with no queued rows is a no-op.
     - A `sending` Send with no queued row left (the finishing worker died after its commit) is closed.
+    - A Send whose two-part snapshot never got its rest written (the worker died: `send_snapshot_task` is lost or
+      rolled back) gets the task again; if it is still running, the copy finds its lock taken and does nothing.
     - A `cancelled` Send with queued rows left (died between the two steps of a cancel) has them cancelled;
       a `failed` one (died between the two steps of `send_fail`) has them failed.
     """
@@ -203,9 +205,10 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
         stale_after = float(settings.DELIVERY_WATCHDOG_SECONDS)
     stale = now - timedelta(seconds=stale_after)
     enqueued = 0
-    for send_id, seen in Send.objects.filter(status=SendStatus.SENDING, last_progress_at__lt=stale).values_list(
-        "pk", "last_progress_at"
-    ):
+    stalled = Send.objects.filter(status=SendStatus.SENDING, last_progress_at__lt=stale).annotate(
+        rest=ExpressionWrapper(~Q(snapshot_rest_sql=""), output_field=BooleanField())
+    )
+    for send_id, seen, rest in stalled.values_list("pk", "last_progress_at", "rest"):
         pages: list[int] = []
         with transaction.atomic():
             # Conditional on the value we read, so two ticks never both re-enqueue the same stall.
@@ -213,6 +216,11 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
                 last_progress_at=now
             ):
                 continue
+            if rest:
+                # The rest of a two-part snapshot: its task was lost with a killed worker, or is still running
+                # (a large audience): the copy enqueued here then finds the advisory lock taken and returns.
+                transaction.on_commit(functools.partial(enqueue_snapshot_rest, send_id))
+                logger.warning("watchdog: send %s has the rest of its snapshot to write; enqueued", send_id)
             pages = refill_window(send_id)
             if pages:
                 transaction.on_commit(functools.partial(enqueue_pages, send_id, pages))
@@ -220,6 +228,15 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
                 logger.warning("watchdog: send %s stalled, re-enqueued %s pages", send_id, len(pages))
         if not pages:
             send_finish_if_complete(send_id=send_id, trust_counters=False)
+    # Stopped sends whose rest was never written (the worker died): written now, and at once cancelled or failed
+    # with the rest of their rows, so the totals are right. A paused one waits for resume (which enqueues it).
+    for send_id, seen in (
+        Send.objects.filter(status__in=(SendStatus.CANCELLED, SendStatus.FAILED), last_progress_at__lt=stale)
+        .exclude(snapshot_rest_sql="")
+        .values_list("pk", "last_progress_at")
+    ):
+        if Send.objects.filter(pk=send_id, last_progress_at=seen).update(last_progress_at=now):
+            transaction.on_commit(functools.partial(enqueue_snapshot_rest, send_id))
     leftovers = Send.objects.filter(status=SendStatus.CANCELLED, finished_at__gte=now - timedelta(days=1)).filter(
         Exists(Delivery.objects.filter(send_id=OuterRef("pk"), status=DeliveryStatus.QUEUED))
     )

@@ -21,7 +21,8 @@ from delivery.lru import LRUCache
 from delivery.models import Delivery, Send
 from delivery.ratelimit import HourlyCapReached, get_limiter
 from delivery.services.claim import ClaimedRow, claim_page
-from delivery.services.lifecycle import publish_on_commit, send_fail, send_finish_if_complete
+from delivery.services.lifecycle import send_fail, send_finish_if_complete
+from delivery.services.notices import publish_on_commit
 from delivery.services.prepared import prepared, returning
 from delivery.services.window import release_next_page
 from delivery.transports import PermanentError, SendResult, TransientError, Transport, get_transport

@@ -25,6 +25,13 @@ def enqueue_pages(send_id: int, pages: Any) -> int:
     return count
 
 
+def enqueue_snapshot_rest(send_id: int) -> None:
+    """The rest of a two-part snapshot (`snapshot.send_snapshot_rest`), at the default priority like a first page."""
+    from delivery.tasks import send_snapshot_task
+
+    send_snapshot_task.delay(send_id)
+
+
 def window_pages() -> int:
     """How many pages of one Send may wait in the broker at once. Enough to keep every worker busy; small
     enough that a send started later (or an automation's) is not queued behind a whole large send."""

@@ -174,7 +174,7 @@ def test_lifecycle_actions_and_progress(api: APIClient, engine: FakeEngine, monk
 
     class Progress:
         status, reason, total, sent, failed, queued, cancelled = "sending", "", 4, 1, 0, 3, 0
-        percent, rate_per_s, eta_seconds = 25.0, 2.0, 1.5
+        percent, rate_per_s, eta_seconds, snapshotting = 25.0, 2.0, 1.5, False
 
     monkeypatch.setattr(selectors, "scenario_progress", lambda *, scenario: Progress())
     paused = api.post(f"/api/v1/scenarios/{scenario['id']}/pause")
@@ -263,6 +263,45 @@ def test_json_list_upload_imports_into_the_campaign_batch(api: APIClient) -> Non
     assert response.status_code == 201, response.content
     assert Contact.objects.get(email="grace@example.com").last_name == "Hopper"
     assert response.json()["created"] == 2
+
+
+def test_json_upload_goes_straight_to_the_merge_without_a_csv(api: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from contacts.models import BatchMember, ImportJob
+
+    def no_file_import(**kwargs: Any) -> None:
+        raise AssertionError("a JSON upload must not be written as a file and imported again")
+
+    monkeypatch.setattr("contacts.services.import_job_create", no_file_import)
+    campaign = _campaign(api)
+
+    response = api.post(
+        f"/api/v1/campaigns/{campaign['id']}/contacts",
+        [{"email": "Ada@Example.com", "name": "Ada King Lovelace"}, {"email": "alan@example.com"}],
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    job = ImportJob.objects.get(pk=response.json()["id"])
+    assert (job.status, job.rows_total, job.created, job.errors, job.file.name) == ("done", 2, 2, 0, "")
+    assert BatchMember.objects.filter(batch_id=campaign["batch"], import_job=job).count() == 2
+
+
+def test_json_upload_counts_a_bad_email_as_an_error_of_its_item_like_a_csv_row(api: APIClient) -> None:
+    from contacts.models import Contact
+
+    campaign = _campaign(api)
+
+    response = api.post(
+        f"/api/v1/campaigns/{campaign['id']}/contacts",
+        [{"email": "ok@example.com"}, {"email": "not an email"}, {"email": "OK@example.com", "name": "Again"}],
+        format="json",
+    )
+
+    body = response.json()
+    assert response.status_code == 201, response.content
+    assert (body["rows_total"], body["created"], body["skipped"], body["errors"]) == (3, 1, 1, 1)
+    assert body["error_report_url"]
+    assert Contact.objects.get(email="ok@example.com").first_name == "Again"  # the later item wins, as in a file
 
 
 def test_json_upload_with_a_row_without_email_is_400(api: APIClient) -> None:

@@ -192,6 +192,21 @@ def test_progress_partial_while_sending_shows_counts_rate_and_eta(viewer: User) 
     assert 'hx-trigger="every 1s"' in body
 
 
+def test_progress_partial_while_the_rest_of_the_audience_is_written_shows_no_total_and_no_percent(
+    viewer: User,
+) -> None:
+    scenario = ScenarioFactory.create(status=S.SENDING)
+    send = _with_send(scenario, status=Send.Status.SENDING, total=100, sent=100)
+    Send.objects.filter(pk=send.pk).update(snapshot_rest_sql="SELECT 1")  # the two-part snapshot's second part
+
+    response = _client(viewer).get(reverse("campaigns:scenario-progress", args=[scenario.pk]))
+
+    body = response.content.decode()
+    assert response.context["progress"].percent == 0
+    assert "preparing the rest of the audience (100 written so far)" in body
+    assert "/ 100 sent" not in body and "ETA" not in body
+
+
 def test_progress_partial_shows_the_status_reason_of_an_auto_pause(viewer: User) -> None:
     scenario = ScenarioFactory.create(status=S.PAUSED)
     _with_send(

@@ -35,7 +35,6 @@ def superuser() -> User:
         "/admin/contacts/batchmember/",
         "/admin/contacts/importjob/",
         "/admin/contacts/importjob/add/",
-        "/admin/contacts/contact/import/",
     ],
 )
 def test_admin_pages_render(superuser: User, url: str) -> None:
@@ -53,6 +52,27 @@ def test_admin_upload_goes_through_the_import_path(superuser: User) -> None:
     job = ImportJob.objects.get()
     assert response.status_code == 302
     assert (job.original_name, job.status, job.bytes_total, job.created_by) == ("big.csv", "pending", 22, superuser)
+
+
+def test_contacts_import_button_leads_to_the_product_import(superuser: User) -> None:
+    client = Client()
+    client.force_login(superuser)
+
+    response = client.get("/admin/contacts/contact/import/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/contacts/importjob/add/"
+
+
+def test_a_file_posted_to_import_exports_import_view_imports_nothing(superuser: User) -> None:
+    client = Client()
+    client.force_login(superuser)
+    upload = SimpleUploadedFile("c.csv", b"email,first_name\nann@example.com,Ann\n")
+
+    response = client.post("/admin/contacts/contact/import/", {"import_file": upload, "format": "0"})
+
+    assert response.status_code == 302
+    assert not Contact.objects.filter(email="ann@example.com").exists()
 
 
 def test_admin_cannot_edit_funnel_events(superuser: User) -> None:

@@ -110,9 +110,9 @@ def test_contact_form_rejects_an_email_the_validator_rejects() -> None:
 
 
 @pytest.mark.django_db
-def test_admin_import_export_import_rejects_an_invalid_email_row() -> None:
+def test_the_import_export_resource_imports_nothing_itself() -> None:
+    # Imports go through the product import (its rules, its counts); the resource is for exports.
     dataset = tablib.Dataset(["ok@example.com", "Ann"], [BAD_EMAIL, "Eve"], headers=["email", "first_name"])
     result = ContactResource().import_data(dataset, dry_run=False, raise_errors=False)
     assert result.has_errors()
-    assert "invalid email" in str(result.row_errors()[0][1][0].error)
-    assert not Contact.objects.filter(first_name="Eve").exists()
+    assert not Contact.objects.filter(first_name__in=["Ann", "Eve"]).exists()

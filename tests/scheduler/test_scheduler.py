@@ -266,17 +266,20 @@ def test_claimed_emailer_whose_run_never_started_is_dispatched_again(
     assert Emailer.objects.get().dispatched_at == at(9, 5)
 
 
-def test_send_that_ended_without_its_event_is_closed_by_the_tick(engine: FakeEngine) -> None:
-    from delivery.models import Send
+def test_send_whose_finished_event_was_never_published_is_closed_by_the_tick(engine: FakeEngine) -> None:
+    from delivery.models import Send, SendNotice
 
     scenario = scenario_on(DAY, dt.time(9, 0))
     with time_machine.travel(at(6), tick=False):
         services.plan_day(day=DAY)
     campaign_services.emailer_run(emailer_id=Emailer.objects.get().pk)
-    Send.objects.update(status=Send.Status.DONE, sent=0)  # finished, but the `finished` event was lost
+    # The engine committed the end with its notice, and its process died before publishing it.
+    Send.objects.update(status=Send.Status.DONE, sent=0)
+    SendNotice.objects.create(send_id=Send.objects.get().pk, event="finished")
+    SendNotice.objects.update(created_at=at(9, 0))
     with time_machine.travel(at(9, 1), tick=False):
-        assert services.tick().reconciled == 1
-        assert services.tick().reconciled == 0
+        assert services.tick().notices_redeliver == 1
+        assert services.tick().notices_redeliver == 0
     emailer = Emailer.objects.get()
     assert (emailer.active, emailer.sent) == (False, True)
     assert Scenario.objects.get(pk=scenario.pk).status == Scenario.Status.SENT
