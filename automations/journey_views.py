@@ -52,13 +52,14 @@ def _live_context(journey: Journey) -> dict[str, Any]:
     """What the polled fragment shows: the report, the steps with their counts, the funnel."""
     figures = selectors.journey_figures(journey=journey)
     rows, report = figures.rows, figures.report
+    other: list[str] = []
+    warnings: list[str] = []
     if journey.status == Journey.Status.DRAFT:
         check = journeys.journey_activation_check(journey=journey)
         by_step, other = selectors.step_errors(messages=check.errors, keys=[r.step.key for r in rows])
         for row in rows:
             row.errors = by_step.get(row.step.key, [])
-    else:
-        other = []
+        warnings = check.warnings
     funnel = selectors.journey_funnel(report=report, rows=rows, goal=bool(journey.goal))
     return {
         "journey": journey,
@@ -69,6 +70,7 @@ def _live_context(journey: Journey) -> dict[str, Any]:
         "figures": figures,
         "cache_seconds": settings.JOURNEY_FIGURES_CACHE_SECONDS,
         "other_errors": other,
+        "warnings": warnings,
         "live": journey.status == Journey.Status.ACTIVE,
         "poll_seconds": POLL_SECONDS,
     }

@@ -187,3 +187,19 @@ def test_an_archived_journey_is_not_edited_by_the_builder(clock) -> None:
     response = _add(_client(), journey, type="exit")
     assert "An archived journey cannot be edited." in response.content.decode()
     assert [s["key"] for s in journeys.steps_to_json(journey)] == ["a"]
+
+
+def test_a_trigger_stage_no_event_ever_had_is_a_warning_on_the_draft_page_and_activation_still_works(clock) -> None:
+    template = make_template()
+    journey = journeys.journey_create(
+        name="Odd stage",
+        trigger={"type": "event", "to_stage": "never_seen"},
+        timezone="UTC",
+        steps=[{"key": "s1", "type": "send", "template": template.pk}],
+    )
+    client = _client()
+    page = client.get(f"/journeys/{journey.pk}/").content.decode()
+    assert "Trigger: no contact has ever had an event to stage “never_seen”." in page
+    assert "Activation would be refused" not in page
+    client.post(f"/journeys/{journey.pk}/action/", {"action": "activate"})
+    assert Journey.objects.get().status == Journey.Status.ACTIVE
