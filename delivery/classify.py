@@ -91,6 +91,7 @@ def is_bot_user_agent(user_agent: str) -> bool:
         return bool(_detector.isCrawler(ua))
 
 
+@lru_cache(maxsize=4096)
 def _apple(ip: str | None) -> bool:
     if not ip:
         return False

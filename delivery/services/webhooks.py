@@ -24,7 +24,7 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookV
 from contacts import services as contact_services
 from contacts.models import Contact
 from delivery.models import Delivery, TrackingEvent, WebhookEvent
-from delivery.services.tracking import Hit, tracking_hits_ingest
+from delivery.services.tracking_store import Hit, tracking_hits_ingest
 
 logger = logging.getLogger("delivery.webhooks")
 
