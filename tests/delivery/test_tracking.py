@@ -274,3 +274,36 @@ def test_events_of_a_deleted_delivery_are_dropped_at_the_flush(client: Client, d
 
     assert _flush() == 1
     assert TrackingEvent.objects.count() == 0
+
+
+def test_the_flush_task_called_twice_stores_each_hit_once(client: Client, delivery: Delivery) -> None:
+    from delivery.tasks import tracking_flush_task
+
+    for _ in range(3):
+        client.get(_open_url(delivery), headers={"user-agent": CHROME})
+
+    assert tracking_flush_task() == 3
+    assert tracking_flush_task() == 0
+    assert TrackingEvent.objects.count() == 3
+
+
+def test_hits_from_many_threads_at_once_all_reach_the_buffer(delivery: Delivery) -> None:
+    import threading
+
+    def hit_many() -> None:
+        for _ in range(25):
+            tracking.tracking_hit_record(
+                hit=tracking.hit_new(
+                    kind="open", source="pixel", delivery_id=delivery.pk, send_id=delivery.send_id, user_agent=CHROME
+                )
+            )
+
+    threads = [threading.Thread(target=hit_many) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert tracking.tracking_buffer_length() == 200
+    assert _flush() == 200
+    assert TrackingEvent.objects.count() == 200
