@@ -15,6 +15,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from contacts import consent
+
+# The consent changes live beside the ledger they write; every app still calls them from here.
+from contacts.consent import contact_resubscribe as contact_resubscribe
+from contacts.consent import contact_suppress as contact_suppress
+from contacts.consent import contact_unsubscribe as contact_unsubscribe
 from contacts.hooks import announces_new_rows
 from contacts.importing.merge import MergeResult, SideSession, Staging, side_session
 from contacts.importing.pipeline import ErrorReport, LazyTypes, stream_contacts, stream_events
@@ -44,72 +49,6 @@ def batch_create(*, name: str, source: str = Batch.Source.UPLOAD) -> Batch:
 def batch_delete(*, batch_id: int) -> None:
     """Delete a batch and its memberships; the contacts stay (a campaign deleted before it sent anything)."""
     Batch.objects.filter(pk=batch_id).delete()
-
-
-@transaction.atomic
-def contact_unsubscribe(
-    *, contact_id: int, source: str = consent.Source.ADMIN, ip: str | None = None, detail: str = ""
-) -> bool:
-    """Unsubscribe once; True if this call changed the status (a second call is a no-op). The change and its
-    ledger row (`source`: admin, link, api ...; the request's `ip`) commit together."""
-    now = timezone.now()
-    changed = Contact.objects.filter(pk=contact_id, status=Contact.Status.SUBSCRIBED).update(
-        status=Contact.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
-    )
-    if changed:
-        consent.consent_record(
-            contact_ids=[contact_id], action=consent.Action.UNSUBSCRIBE, source=source, ip=ip, detail=detail
-        )
-    return changed == 1
-
-
-@transaction.atomic
-def contact_suppress(
-    *,
-    status: str,
-    contact_id: int | None = None,
-    email: str | None = None,
-    source: str = consent.Source.WEBHOOK,
-    ip: str | None = None,
-) -> bool:
-    """Take a contact off every later send after a hard bounce or a complaint (`status` is `bounced` or
-    `complained`), found by id or else by email. Final: an unsubscribed contact moves too, so a resubscribe cannot
-    bring the address back; one already bounced or complained keeps its first reason. True if this call changed it.
-    Contact.status is what every snapshot reads (`subscribed` only); the address also goes on the suppression
-    list (by hash), so it stays suppressed after an erasure."""
-    if status not in (Contact.Status.BOUNCED, Contact.Status.COMPLAINED):
-        raise ValueError(f"not a suppression status: {status!r}")
-    contacts = Contact.objects.all()
-    if contact_id is not None:
-        contacts = contacts.filter(pk=contact_id)
-    elif email:
-        contacts = contacts.filter(email=email.strip().lower())
-    else:
-        return False
-    movable = contacts.filter(status__in=[Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED])
-    found = list(movable.select_for_update().values_list("pk", "email"))
-    changed = Contact.objects.filter(
-        pk__in=[pk for pk, _ in found], status__in=[Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED]
-    ).update(status=status, updated_at=timezone.now())
-    if changed:
-        consent.consent_record(
-            contact_ids=[pk for pk, _ in found], action=consent.Action.SUPPRESS, source=source, ip=ip, detail=status
-        )
-    for address in {addr for _, addr in found} | ({email.strip().lower()} if email else set()):
-        consent.suppression_add(email=address, reason=status, source=source)
-    return changed > 0
-
-
-@transaction.atomic
-def contact_resubscribe(*, contact_id: int, source: str = consent.Source.ADMIN, ip: str | None = None) -> bool:
-    """Subscribe an unsubscribed contact again; True if this call changed the status. Bounced and complained
-    contacts stay as they are: mail to them would bounce again or be marked as spam."""
-    changed = Contact.objects.filter(pk=contact_id, status=Contact.Status.UNSUBSCRIBED).update(
-        status=Contact.Status.SUBSCRIBED, unsubscribed_at=None, updated_at=timezone.now()
-    )
-    if changed:
-        consent.consent_record(contact_ids=[contact_id], action=consent.Action.RESUBSCRIBE, source=source, ip=ip)
-    return changed == 1
 
 
 CONTACT_EDITABLE_FIELDS = ("email", "first_name", "last_name", "mobile", "lms_lead_id")
@@ -183,6 +122,8 @@ def contact_update(*, contact: Contact, **changes: Any) -> Contact:
     errors = _contact_conflicts(email=values.get("email"), lms_lead_id=values.get("lms_lead_id"), exclude_id=contact.pk)
     if errors:
         raise ValidationError(errors)
+    if values.get("email") and values["email"] != contact.email and consent.is_suppressed(email=values["email"]):
+        raise ValidationError({"email": consent.SUPPRESSED_MESSAGE})
     for name, value in values.items():
         setattr(contact, name, value)
     contact.updated_at = timezone.now()

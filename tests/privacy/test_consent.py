@@ -140,3 +140,14 @@ def test_contact_page_shows_the_ledger(client: Any, viewer: Any) -> None:
     page = client.get(reverse("contacts:detail", args=[contact.pk])).content.decode()
 
     assert "192.0.2.8" in page and "Subscribed" in page.split('id="consent"')[1]
+
+
+@pytest.mark.django_db
+def test_changing_an_email_to_a_suppressed_address_is_refused(db: None) -> None:
+    from django.core.exceptions import ValidationError
+
+    contact = contact_services.contact_create(email="a@consent.example")
+    Suppression.objects.create(email_hash=crypto.email_hash("b@consent.example"), reason="erased", source="admin")
+
+    with pytest.raises(ValidationError, match="suppression list"):
+        contact_services.contact_update(contact=contact, email="b@consent.example")
