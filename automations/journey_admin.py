@@ -26,7 +26,8 @@ class JourneyAdmin(admin.ModelAdmin):
     list_filter = ["status", "reentry"]
     search_fields = ["name", "description"]
     raw_id_fields = ["created_by"]
-    readonly_fields = ["status", "activated_at", "created_at", "updated_at"]
+    readonly_fields = ["status", "activated_at", "paused_at", "resumed_at", "created_at", "updated_at"]
+    readonly_fields += ["segment_checked_at", "segment_seeded_at"]
     inlines = [JourneyStepInline]
     actions = ["activate", "pause", "archive"]
 

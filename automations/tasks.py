@@ -34,7 +34,7 @@ def journey_segment_check_task(journey_id: int) -> int:
     return journey_segment_check(journey_id=journey_id)
 
 
-@shared_task(acks_late=True, time_limit=300, soft_time_limit=240, ignore_result=True, priority=6)
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=240, ignore_result=True)
 def journeys_drain_task(slot: int) -> int:
     """Advance a backlog of due journey enrollments off the tick's path (the tick kicks it when its own budget
     runs out). Running two at once is safe: each batch is claimed with SKIP LOCKED, each step visit runs once."""
