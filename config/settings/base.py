@@ -293,6 +293,8 @@ HERALD_TRACK_CLICKS = env.bool("HERALD_TRACK_CLICKS", default=True)
 # REDIS_URL) or "direct" (stored by the request itself; the default without Redis, and the fallback when it fails).
 TRACKING_BUFFER = env("TRACKING_BUFFER", default="")
 TRACKING_FLUSH_BATCH = env.int("TRACKING_FLUSH_BATCH", default=5000)
+# A web thread pushing hits to Redis waits this long for other threads' hits to join its RPUSH (group commit).
+TRACKING_PUSH_LINGER_MS = env.float("TRACKING_PUSH_LINGER_MS", default=1.0)
 # Classification windows (delivery/classify.py): an image proxy this soon after the send is a prefetch; a click
 # with no open this soon after the send is a scanner; this many distinct links within TRACKING_BURST_SECONDS too.
 TRACKING_PROXY_SECONDS = env.int("TRACKING_PROXY_SECONDS", default=60)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 import uuid
 
 import redis
@@ -89,6 +90,12 @@ class _GroupPush:
                     self._cond.wait()
                     continue
                 self._leading = True
+                linger = float(settings.TRACKING_PUSH_LINGER_MS) / 1000
+                if linger > 0:
+                    # Let the requests arriving meanwhile join this push (their threads queue behind it anyway).
+                    self._cond.release()
+                    time.sleep(linger)
+                    self._cond.acquire()
                 batch, self._pending = self._pending, []
                 self._cond.release()
                 error: Exception | None = None
