@@ -1,5 +1,6 @@
 """Viewer redaction of an email's live links (the Outbox): a Viewer reads stored emails, but clicking the
-unsubscribe link of someone else's email would unsubscribe them, and a view link opens a message anyone could share."""
+unsubscribe link of someone else's email would unsubscribe them, a view link opens a message anyone could share,
+and the tracking pixel and click redirects would count an open or a click for the recipient."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ HIDDEN = "[link hidden for Viewers]"
 
 @cache
 def _live_link_re(base_url: str) -> re.Pattern[str]:
-    # The signed-token endpoints (delivery: unsubscribe, view in browser) under Herald's base URL, which every
-    # email's links use (delivery/compose.py).
-    prefixes = [reverse(name, args=["T"]).rsplit("T", 1)[0] for name in ("delivery:unsubscribe", "delivery:view")]
+    # The signed-token endpoints (delivery: unsubscribe, view in browser, and the open pixel and click redirects,
+    # which record an open or a click for the recipient) under Herald's base URL, which every email's links use
+    # (delivery/compose.py).
+    names = ("delivery:unsubscribe", "delivery:view", "delivery:track-open", "delivery:track-click")
+    prefixes = [reverse(name, args=["T"]).rsplit("T", 1)[0] for name in names]
     paths = "|".join(re.escape(p) for p in prefixes)
     return re.compile(rf"{re.escape(base_url)}(?:{paths})[^\s\"'<>)\]]*")
 

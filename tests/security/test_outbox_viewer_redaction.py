@@ -64,3 +64,21 @@ def test_a_link_under_another_host_with_the_same_path_is_not_hidden(viewer: User
     )
 
     assert elsewhere in _page(viewer, message)
+
+
+def test_a_viewer_triggers_no_tracked_open_or_click_from_the_outbox(viewer: User) -> None:
+    """The pixel and the click redirects would record an open or a click for the recipient (issue 17)."""
+    pixel = "http://testserver/t/o/WzEsMl0.c2lnbmF0dXJl"
+    click = "http://testserver/t/c/WzEsMiwwLDFd.c2ln.WzEsMl0.c2ln"
+    message = OutboxMessage.objects.create(
+        to="ann@example.com",
+        from_email="herald@example.com",
+        subject="Hello",
+        body_html=f'<p><a href="{click}">Offer</a></p><img src="{pixel}" width="1" height="1" alt="">',
+        body_text=f"Offer: {click}",
+    )
+
+    page = _page(viewer, message)
+
+    assert "/t/o/" not in page
+    assert "/t/c/" not in page
