@@ -7,6 +7,7 @@ never runs them for a large send: a worker does (`reports.services`), and the pa
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from django.db.models import Count, Q
@@ -108,6 +109,7 @@ def send_report_compute(*, send_id: int) -> SendReport:
     """Recompute and store the send's report (idempotent: the same rows give the same row)."""
     send = Send.objects.get(pk=send_id)
     computed_at = timezone.now()
+    started_clock = time.monotonic()
     started = send_started(send)
     _owner, goal = send_goal(send_id=send_id)
     conversions, conversions_view = send_conversion_counts(
@@ -126,5 +128,6 @@ def send_report_compute(*, send_id: int) -> SendReport:
         "computed_at": computed_at,
         "refresh_requested_at": None,
     }
+    values["compute_seconds"] = time.monotonic() - started_clock
     report, _created = SendReport.objects.update_or_create(send_id=send_id, defaults=values)
     return report

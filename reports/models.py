@@ -71,6 +71,8 @@ class SendReport(models.Model):
     # Set when a worker was asked to recompute; cleared by the computation. Keeps page views and ticks from
     # queueing the same heavy computation again and again.
     refresh_requested_at = models.DateTimeField(null=True, blank=True)
+    # How long the last computation took: a costly report is refreshed less often (reports.services.COST_FACTOR).
+    compute_seconds = models.FloatField(default=0)
     recipients = models.PositiveIntegerField(default=0)
     sent = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)

@@ -34,21 +34,32 @@ def _live_since(now: dt.datetime) -> dt.datetime:
     return now - dt.timedelta(days=int(settings.REPORTS_LIVE_DAYS))
 
 
+# A live report is recomputed no sooner than this many times its last computation took: a 1M-recipient send's
+# report costs about 35 s of database time (docs/benchmarks.md), so it is refreshed every ~12 minutes, not every
+# 5, which keeps each live send's refreshes under 5 % of one core.
+COST_FACTOR = 20
+
+
 def stale_send_ids(*, send_ids: Iterable[int], now: dt.datetime | None = None) -> list[int]:
-    """The sends whose report is missing, invalidated, or older than REPORTS_STALE_SECONDS while the send is still
-    live (started within REPORTS_LIVE_DAYS: opens, clicks and conversions may still arrive). A report computed
-    after that is final. Sends not started yet have nothing to report."""
+    """The sends whose report is missing, invalidated, or older than REPORTS_STALE_SECONDS (and than COST_FACTOR
+    times its last computation) while the send is still live (started within REPORTS_LIVE_DAYS: opens, clicks and
+    conversions may still arrive). A report computed after that is final. Sends not started yet have nothing to
+    report."""
     now = now or timezone.now()
-    stale = (
+    candidates = (
         Send.objects.filter(id__in=list(send_ids), started_at__isnull=False)
         .filter(
             Q(report__isnull=True)
             | Q(report__computed_at__isnull=True)
             | Q(report__computed_at__lt=_stale_before(now), started_at__gte=_live_since(now))
         )
-        .values_list("id", flat=True)
+        .values_list("id", "report__computed_at", "report__compute_seconds")
     )
-    return list(stale)
+    return [
+        send_id
+        for send_id, computed_at, cost in candidates
+        if computed_at is None or computed_at < now - dt.timedelta(seconds=COST_FACTOR * (cost or 0))
+    ]
 
 
 def send_report_request(*, send_id: int, now: dt.datetime | None = None) -> bool:

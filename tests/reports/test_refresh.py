@@ -99,3 +99,13 @@ def test_second_unsubscribe_click_records_nothing_more(hand_counted: Fixture) ->
 def test_token_naming_another_contacts_delivery_records_nothing(hand_counted: Fixture) -> None:
     delivery = hand_counted.deliveries["a"]
     assert not services.unsubscribe_recorded(delivery_id=delivery.pk, contact_id=hand_counted.contacts["b"].pk)
+
+
+def test_a_costly_report_is_refreshed_less_often(hand_counted: Fixture) -> None:
+    with time_machine.travel(T0 + dt.timedelta(days=1), tick=False):
+        services.reports_ensure(send_ids=[hand_counted.send.pk])
+    SendReport.objects.filter(send=hand_counted.send).update(compute_seconds=30)  # 20 x 30 s = 10 minutes
+    with time_machine.travel(T0 + dt.timedelta(days=1, minutes=6), tick=False):
+        assert services.stale_send_ids(send_ids=[hand_counted.send.pk]) == []
+    with time_machine.travel(T0 + dt.timedelta(days=1, minutes=11), tick=False):
+        assert services.stale_send_ids(send_ids=[hand_counted.send.pk]) == [hand_counted.send.pk]
