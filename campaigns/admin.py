@@ -85,6 +85,8 @@ class CampaignAdmin(admin.ModelAdmin):
                 segment=obj.segment,
                 channel=obj.channel,
                 status=obj.status,
+                track_opens=obj.track_opens,
+                track_clicks=obj.track_clicks,
                 user=request.user,
             )
             obj.pk, obj.batch = created.pk, created.batch

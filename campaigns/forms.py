@@ -68,6 +68,18 @@ class CampaignForm(_CrispyForm):
         help_text="A segment, or leave empty to send to the contacts uploaded into this campaign.",
     )
     status = forms.ChoiceField(choices=Campaign.Status.choices, initial=Campaign.Status.ACTIVE)
+    track_opens = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Track opens",
+        help_text="A tiny invisible image in each email counts opens. Applies to runs that start later.",
+    )
+    track_clicks = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Track clicks",
+        help_text="Links go through a signed redirect that counts clicks (unsubscribe links excepted).",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {}).setdefault("timezone", settings.TIME_ZONE)
@@ -83,7 +95,7 @@ class CampaignForm(_CrispyForm):
     @classmethod
     def initial_for(cls, campaign: Campaign) -> dict[str, Any]:
         fields = ("name", "description", "start_date", "end_date", "timezone", "channel", "segment", "status")
-        return {field: getattr(campaign, field) for field in fields}
+        return {field: getattr(campaign, field) for field in (*fields, "track_opens", "track_clicks")}
 
 
 class ScenarioForm(_CrispyForm):

@@ -35,6 +35,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "segment",
             "channel",
             "status",
+            "track_opens",
+            "track_clicks",
             "batch",
             "batch_size",
             "created_by",

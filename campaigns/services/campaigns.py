@@ -25,7 +25,18 @@ ScenarioStatus = Scenario.Status
 # About 20,000 rows of name + email: imported within a request in well under a second or two.
 INLINE_IMPORT_BYTES = 1024 * 1024
 
-CAMPAIGN_FIELDS = ("name", "description", "start_date", "end_date", "timezone", "segment", "channel", "status")
+CAMPAIGN_FIELDS = (
+    "name",
+    "description",
+    "start_date",
+    "end_date",
+    "timezone",
+    "segment",
+    "channel",
+    "status",
+    "track_opens",
+    "track_clicks",
+)
 
 
 def _validate_campaign(campaign: Campaign) -> None:
@@ -76,6 +87,8 @@ def campaign_create(
     segment: Any = None,
     channel: str = Campaign.Channel.EMAIL,
     status: str = Campaign.Status.ACTIVE,
+    track_opens: bool = True,
+    track_clicks: bool = True,
     user: Any = None,
 ) -> Campaign:
     """A campaign and its batch, in one transaction (seed 000: the batch exists from the start)."""
@@ -88,6 +101,8 @@ def campaign_create(
         segment=segment,
         channel=channel,
         status=status,
+        track_opens=track_opens,
+        track_clicks=track_clicks,
         created_by=user if user is not None and user.is_authenticated else None,
     )
     _validate_campaign(campaign)
