@@ -40,3 +40,11 @@ def test_the_outbox_shows_tracked_links_that_redirect_to_the_original(
     click = TrackingEvent.objects.get(kind="click")
     assert click.url == "https://example.org/offer?id=7"
     assert tracking.tracking_buffer_mode() == "direct"
+
+
+def test_the_campaign_form_shows_the_tracking_switches_ticked(page: Page) -> None:
+    page.goto("/campaigns/new/")
+
+    expect(page.get_by_label("Track opens")).to_be_checked()
+    expect(page.get_by_label("Track clicks")).to_be_checked()
+    page.screenshot(path="/tmp/h1_campaign_form.png", full_page=True)
