@@ -43,6 +43,7 @@ class Item:
     url_args: tuple[Any, ...]
     movable: bool = False  # a draft or scheduled scenario, and the user may move it
     detail: str = ""
+    count: int = 1  # firings of that automation that day
 
     @property
     def url(self) -> str:
@@ -132,6 +133,7 @@ def _firing_item(firing: AutomationDay, local: dt.datetime) -> Item:
         url_name="automations:detail",
         url_args=(firing.automation.pk,),
         detail="" if count == 1 else f"{count} that day",
+        count=count,
     )
 
 
