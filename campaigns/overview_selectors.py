@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone as dj_timezone
 
 from campaigns import selectors
-from campaigns.models import Scenario
+from campaigns.models import Emailer, Scenario
 
 
 def scenarios_upcoming(
@@ -45,3 +45,13 @@ def scenarios_by_send(*, send_ids: Iterable[int]) -> dict[int, Scenario]:
     ids = list(send_ids)
     rows = Scenario.objects.select_related("campaign", "emailer").filter(emailer__send_id__in=ids) if ids else []
     return {s.emailer.send_id: s for s in rows if s.emailer.send_id is not None}
+
+
+def scenario_sends_hidden_from(*, send_ids: Iterable[int], user: Any) -> set[int]:
+    """The sends (of these) owned by scenarios of campaigns the user may not see (CAMPAIGN_OWNERSHIP_ONLY)."""
+    ids = list(send_ids)
+    if not ids:
+        return set()
+    visible = selectors.campaigns_visible_to(user)
+    hidden = Emailer.objects.filter(send_id__in=ids).exclude(campaign__in=visible).values_list("send_id", flat=True)
+    return {send_id for send_id in hidden if send_id is not None}

@@ -161,8 +161,14 @@ class SendingRow:
         return duration_text(eta) if eta and self.progress.status == Send.Status.SENDING else ""
 
 
+def _visible(sends: list[Send], *, user: Any, limit: int) -> list[Send]:
+    """Leave out the sends of campaigns the user may not see (CAMPAIGN_OWNERSHIP_ONLY), then keep `limit`."""
+    hidden = campaign_overview.scenario_sends_hidden_from(send_ids=[s.pk for s in sends], user=user)
+    return [s for s in sends if s.pk not in hidden][:limit]
+
+
 def sending_now(*, user: Any) -> list[SendingRow]:
-    sends = delivery_overview.sends_in_progress(limit=SENDING_LIMIT)
+    sends = _visible(delivery_overview.sends_in_progress(limit=SENDING_LIMIT * 3), user=user, limit=SENDING_LIMIT)
     owners = send_owners(send_ids=[s.pk for s in sends], user=user)
     return [SendingRow(s, owners[s.pk], send_progress(send_id=s.pk)) for s in sends]
 
@@ -219,7 +225,7 @@ def _conversions(send_ids: list[int]) -> dict[int, int]:
 
 
 def recently_finished(*, user: Any) -> list[FinishedRow]:
-    sends = delivery_overview.sends_finished(limit=FINISHED_LIMIT)
+    sends = _visible(delivery_overview.sends_finished(limit=FINISHED_LIMIT * 3), user=user, limit=FINISHED_LIMIT)
     ids = [s.pk for s in sends]
     owners = send_owners(send_ids=ids, user=user)
     engagement = delivery_overview.send_engagement(send_ids=ids)

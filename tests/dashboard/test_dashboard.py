@@ -171,3 +171,28 @@ def test_automation_links_to_its_page(clock: object, viewer: User) -> None:
     digest = automation("Weekly", "30 7 * * 1")
     assert f'href="/automations/{digest.pk}/"' in page(viewer)
     assert Automation.objects.count() == 1
+
+
+def test_finished_automation_run_is_listed_with_its_automation(viewer: User) -> None:
+    from automations.models import AutomationRun
+    from tests.dashboard.fixtures import run
+
+    digest = automation("Weekly digest", "0 8 * * 1")
+    due = timezone.now() - dt.timedelta(hours=2)
+    send = Send.objects.create(subject="Digest", status=Send.Status.DONE, total=3, sent=3, finished_at=timezone.now())
+    automation_run = run(digest, due_at=due, status=AutomationRun.Status.SENT)
+    AutomationRun.objects.filter(pk=automation_run.pk).update(send=send)
+    (row,) = selectors.recently_finished(user=viewer)
+    assert (row.owner.kind, row.owner.label) == ("Automation", "Weekly digest")
+    assert f"/automations/{digest.pk}/runs/{automation_run.pk}/" == row.owner.url
+
+
+def test_campaign_ownership_hides_other_managers_sends(settings: Any, manager: User) -> None:
+    settings.CAMPAIGN_OWNERSHIP_ONLY = True
+    theirs = scenario(subject="Someone else's")
+    mine = scenario(subject="Mine")
+    mine.campaign.created_by = manager
+    mine.campaign.save(update_fields=["created_by"])
+    send_for(theirs, status=Send.Status.SENDING, total=10, sent=1)
+    send_for(mine, status=Send.Status.SENDING, total=10, sent=1)
+    assert [r.owner.label for r in selectors.sending_now(user=manager)] == ["Mine"]
