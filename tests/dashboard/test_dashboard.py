@@ -196,3 +196,23 @@ def test_campaign_ownership_hides_other_managers_sends(settings: Any, manager: U
     send_for(theirs, status=Send.Status.SENDING, total=10, sent=1)
     send_for(mine, status=Send.Status.SENDING, total=10, sent=1)
     assert [r.owner.label for r in selectors.sending_now(user=manager)] == ["Mine"]
+
+
+def test_conversion_rate_comes_from_the_computed_send_report(viewer: User) -> None:
+    from reports.models import SendReport
+
+    send = send_for(
+        scenario(subject="Converting"), status=Send.Status.DONE, total=10, sent=10, finished_at=timezone.now()
+    )
+    deliveries(send, contacts(10), sent_at=timezone.now() - dt.timedelta(hours=3), opened=5, clicked=4, bounced=2)
+    SendReport.objects.create(send=send, computed_at=timezone.now(), conversions=2)
+    (row,) = selectors.recently_finished(user=viewer)
+    assert row.conversions == 2
+    assert row.conversion_rate == pytest.approx(100 * 2 / 8)
+    assert "25.0%" in page(viewer)
+
+
+def test_conversions_show_a_dash_until_the_report_is_computed(viewer: User) -> None:
+    send_for(scenario(subject="Fresh"), status=Send.Status.DONE, total=1, sent=1, finished_at=timezone.now())
+    (row,) = selectors.recently_finished(user=viewer)
+    assert row.conversions is None and row.conversion_rate is None
