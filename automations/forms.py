@@ -144,8 +144,31 @@ class AutomationForm(CronBuilderForm):
     is_active = forms.BooleanField(required=False, initial=True, label="Active (runs on its schedule)")
     start_date = forms.DateField(widget=DATE_INPUT, required=False, help_text="Optional: no run before this day.")
     end_date = forms.DateField(widget=DATE_INPUT, required=False, help_text="Optional: no run after this day.")
+    track_opens = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Track opens",
+        help_text="A tiny invisible image in each email counts opens.",
+    )
+    track_clicks = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Track clicks",
+        help_text="Links go through a signed redirect that counts clicks (unsubscribe links excepted).",
+    )
 
-    field_order = ["name", "description", "segment", "template", "timezone", "is_active", "start_date", "end_date"]
+    field_order = [
+        "name",
+        "description",
+        "segment",
+        "template",
+        "timezone",
+        "is_active",
+        "start_date",
+        "end_date",
+        "track_opens",
+        "track_clicks",
+    ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {}).setdefault("timezone", settings.TIME_ZONE)
@@ -162,12 +185,14 @@ class AutomationForm(CronBuilderForm):
 
     def service_kwargs(self) -> dict[str, Any]:
         fields = ("name", "description", "segment", "template", "cron", "timezone", "is_active")
-        return {name: self.cleaned_data[name] for name in (*fields, "start_date", "end_date")}
+        return {
+            name: self.cleaned_data[name] for name in (*fields, "start_date", "end_date", "track_opens", "track_clicks")
+        }
 
     @classmethod
     def initial_for(cls, automation: Automation) -> dict[str, Any]:  # type: ignore[override]
         fields = ("name", "description", "segment", "template", "timezone", "is_active", "start_date", "end_date")
-        initial = {name: getattr(automation, name) for name in fields}
+        initial = {name: getattr(automation, name) for name in (*fields, "track_opens", "track_clicks")}
         return initial | CronBuilderForm.initial_for(automation.cron)
 
 

@@ -33,6 +33,9 @@ class Automation(models.Model):
     cron = models.CharField(max_length=100, help_text="Five fields: minute hour day-of-month month day-of-week.")
     timezone = models.CharField(max_length=64, default=default_timezone)
     is_active = models.BooleanField(default=True)
+    # Open pixel / click redirects in this automation's emails (docs/tracking.md); copied into each run's Send.
+    track_opens = models.BooleanField(default=True)
+    track_clicks = models.BooleanField(default=True)
     paused_reason = models.CharField(max_length=500, blank=True)
     start_date = models.DateField(null=True, blank=True)
     end_date = models.DateField(null=True, blank=True)

@@ -35,6 +35,8 @@ class AutomationSerializer(serializers.ModelSerializer):
             "is_active",
             "start_date",
             "end_date",
+            "track_opens",
+            "track_clicks",
             "paused_reason",
             "schedule_text",
             "next_runs",

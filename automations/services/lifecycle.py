@@ -28,6 +28,8 @@ AUTOMATION_FIELDS = (
     "is_active",
     "start_date",
     "end_date",
+    "track_opens",
+    "track_clicks",
 )
 
 
@@ -43,6 +45,8 @@ def automation_create(
     is_active: bool = True,
     start_date: dt.date | None = None,
     end_date: dt.date | None = None,
+    track_opens: bool = True,
+    track_clicks: bool = True,
     user: Any = None,
 ) -> Automation:
     automation = Automation(
@@ -55,6 +59,8 @@ def automation_create(
         is_active=is_active,
         start_date=start_date,
         end_date=end_date,
+        track_opens=track_opens,
+        track_clicks=track_clicks,
         created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
     )
     _validate(automation, check_template=True)

@@ -151,7 +151,11 @@ def _start(automation: Automation, run: AutomationRun, now: dt.datetime) -> None
         # A savepoint: a segment that errors (a SQL segment timing out) fails this run, and the next firing runs.
         with transaction.atomic():
             send = _engine().send_create(
-                label=f"Automation: {automation.name}"[:200], subject=template.subject, template_id=template.pk
+                label=f"Automation: {automation.name}"[:200],
+                subject=template.subject,
+                template_id=template.pk,
+                track_opens=automation.track_opens,
+                track_clicks=automation.track_clicks,
             )
             AutomationRun.objects.filter(pk=run.pk).update(send=send)
             total = _engine().send_start(send_id=send.pk, audience=_services._audience(segment))
