@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -9,7 +11,9 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 # No default: personal data is encrypted with these (docs/privacy.md); a missing key stops the boot.
-HERALD_ENCRYPTION_KEYS = env.list("HERALD_ENCRYPTION_KEYS")
+HERALD_ENCRYPTION_KEYS = [key.strip() for key in env.list("HERALD_ENCRYPTION_KEYS") if key.strip()]
+if not HERALD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("HERALD_ENCRYPTION_KEYS is empty: set at least one Fernet key (docs/privacy.md).")
 HERALD_HASH_KEY = env("HERALD_HASH_KEY", default=SECRET_KEY)
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)

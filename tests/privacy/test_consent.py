@@ -151,3 +151,19 @@ def test_changing_an_email_to_a_suppressed_address_is_refused(db: None) -> None:
 
     with pytest.raises(ValidationError, match="suppression list"):
         contact_services.contact_update(contact=contact, email="b@consent.example")
+
+
+@pytest.mark.django_db
+def test_status_changed_in_the_django_admin_is_recorded(client: Any, admin_user: Any) -> None:
+    contact = contact_services.contact_create(email="a@consent.example")
+    admin_user.is_staff = admin_user.is_superuser = True  # the contact admin's model permissions
+    admin_user.save()
+    client.force_login(admin_user)
+    url = f"/admin/contacts/contact/{contact.pk}/change/"
+    data = {"email": contact.email, "first_name": "", "last_name": "", "mobile": "", "lms_lead_id": ""}
+    data.update({"status": "unsubscribed", "attributes-TOTAL_FORMS": "0", "attributes-INITIAL_FORMS": "0"})
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert _ledger(contact)[-1][:3] == ("unsubscribe", "admin", "admin: unsubscribed")

@@ -121,3 +121,36 @@ def test_rules_on_the_mobile_value_are_refused_but_is_set_works(db: None) -> Non
     with pytest.raises(RuleError, match="encrypted"):
         rules_contact_ids(_all({"field": "contact.mobile", "operator": "eq", "value": "+44 7700 900005"}))
     assert rules_contact_ids(_all({"field": "contact.mobile", "operator": "is_set"})).count() == 1
+
+
+@pytest.mark.django_db
+def test_admin_marking_an_attribute_sensitive_encrypts_it(media: Any, client: Any, admin_user: Any) -> None:
+    run_import("email,diagnosis\na@enc.example,asthma\n")
+    admin_user.is_staff = True
+    admin_user.save()
+    client.force_login(admin_user)
+
+    response = client.post("/admin/contacts/sensitiveattribute/add/", {"name": "diagnosis"})
+
+    assert response.status_code == 302
+    stored = _raw("SELECT field_value::text FROM contacts_contactattribute WHERE field_name = %s", ["diagnosis"])
+    assert "asthma" not in stored
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_production_refuses_to_boot_without_encryption_keys(monkeypatch: pytest.MonkeyPatch, value: Any) -> None:
+    import importlib
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from tests.security.test_production_settings import _production_env
+
+    for name, setting in _production_env().items():
+        monkeypatch.setenv(name, setting)
+    if value is None:
+        monkeypatch.delenv("HERALD_ENCRYPTION_KEYS")
+    else:
+        monkeypatch.setenv("HERALD_ENCRYPTION_KEYS", value)
+
+    with pytest.raises(ImproperlyConfigured, match="HERALD_ENCRYPTION_KEYS"):
+        importlib.reload(importlib.import_module("config.settings.production"))
