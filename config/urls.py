@@ -28,6 +28,7 @@ api_v1 = [
     path("", include("templates_app.api_urls")),
     path("", include("campaigns.api_urls")),
     path("", include("automations.api_urls")),
+    path("", include("reports.api_urls")),
     path("", include("privacy.api_urls")),
 ]
 
