@@ -39,6 +39,8 @@ class JourneySerializer(serializers.ModelSerializer):
             "reentry",
             "resume_mode",
             "timezone",
+            "track_opens",
+            "track_clicks",
             "status",
             "steps",
             "warnings",

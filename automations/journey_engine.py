@@ -298,10 +298,13 @@ def _hand_sends(walk: _Walk, journeys: dict[int, Journey], *, deliver: bool = Tr
             _write_history([(e.pk, key, visit, walk.now, O.SENT, detail, None) for e, visit in items])
             handed += len(items)
             continue
+        journey = journeys[journey_id]
         send = _engine().send_create(
-            label=f"Journey: {journeys[journey_id].name} · {key}"[:200],
+            label=f"Journey: {journey.name} · {key}"[:200],
             subject=template.subject,
             template_id=template.pk,
+            track_opens=journey.track_opens,
+            track_clicks=journey.track_clicks,
         )
         _write_history([(e.pk, key, visit, walk.now, O.SENT, "", send.pk) for e, visit in items])
         audience = EnrollmentStep.objects.filter(send_id=send.pk).values_list("enrollment__contact_id", flat=True)

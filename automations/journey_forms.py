@@ -65,6 +65,18 @@ class JourneyForm(forms.Form):
         label="On resume after a pause",
         help_text="What happens to the steps that fell due while the journey was paused.",
     )
+    track_opens = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Track opens",
+        help_text="A tiny invisible image in each email counts opens.",
+    )
+    track_clicks = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Track clicks",
+        help_text="Links go through a signed redirect that counts clicks (unsubscribe links excepted).",
+    )
     # A text input with the zones as suggestions (a <datalist> the page lists once): Django renders a <select>
     # of ~600 zones option by option through templates, which made the builder slow.
     timezone = forms.ChoiceField(
@@ -95,6 +107,8 @@ class JourneyForm(forms.Form):
             "reentry": journey.reentry,
             "resume_mode": journey.resume_mode,
             "timezone": journey.timezone,
+            "track_opens": journey.track_opens,
+            "track_clicks": journey.track_clicks,
         }
 
     def journey_fields(self) -> dict[str, Any]:
@@ -120,6 +134,8 @@ class JourneyForm(forms.Form):
             "reentry": data["reentry"],
             "resume_mode": data["resume_mode"],
             "timezone": data["timezone"],
+            "track_opens": bool(data.get("track_opens")),
+            "track_clicks": bool(data.get("track_clicks")),
         }
 
 

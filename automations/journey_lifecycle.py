@@ -70,6 +70,8 @@ def journey_create(
     resume_mode: str = Journey.ResumeMode.SEND_LATE,
     timezone: str = "",
     description: str = "",
+    track_opens: bool = True,
+    track_clicks: bool = True,
     user: Any = None,
 ) -> Journey:
     timezone = timezone or settings.TIME_ZONE
@@ -84,13 +86,25 @@ def journey_create(
         reentry=reentry,
         resume_mode=resume_mode,
         timezone=timezone,
+        track_opens=bool(track_opens),
+        track_clicks=bool(track_clicks),
         created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
     )
     _save_steps(journey, parsed, now=dj_timezone.now())
     return journey
 
 
-JOURNEY_FIELDS = ("name", "description", "trigger", "goal", "reentry", "resume_mode", "timezone")
+JOURNEY_FIELDS = (
+    "name",
+    "description",
+    "trigger",
+    "goal",
+    "reentry",
+    "resume_mode",
+    "timezone",
+    "track_opens",
+    "track_clicks",
+)
 
 
 def _validate_resume_mode(value: str) -> None:

@@ -44,6 +44,9 @@ class Journey(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     # What a resume does with the sends that fell due during the pause (automations.journey_engine).
     resume_mode = models.CharField(max_length=12, choices=ResumeMode.choices, default=ResumeMode.SEND_LATE)
+    # Open pixel / click redirects in this journey's emails (docs/tracking.md); copied into each step's Send.
+    track_opens = models.BooleanField(default=True)
+    track_clicks = models.BooleanField(default=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     resumed_at = models.DateTimeField(null=True, blank=True)
     # The last check of a segment trigger (claimed by a conditional update, so two ticks enqueue one check).
