@@ -4,8 +4,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from contacts.admin import EstimatedCountPaginator
 from delivery import services
-from delivery.models import Delivery, OutboxMessage, Send, WebhookEvent
+from delivery.models import Delivery, OutboxMessage, Send, TrackingEvent, WebhookEvent
 
 
 @admin.register(Send)
@@ -93,6 +94,24 @@ class WebhookEventAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: WebhookEvent | None = None) -> bool:
+        return False
+
+
+@admin.register(TrackingEvent)
+class TrackingEventAdmin(admin.ModelAdmin):
+    list_display = ("id", "created_at", "kind", "classification", "rule", "source", "send_id", "delivery_id", "url")
+    list_filter = ("kind", "classification", "rule", "source")
+    search_fields = ("url", "user_agent")
+    # Raw events as they came (docs/tracking.md): read-only; only the tracking endpoints and webhooks write them.
+    readonly_fields = tuple(f.name for f in TrackingEvent._meta.fields)
+    # Millions of rows: no COUNT(*) per page (the planner's estimate, as for contacts).
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: TrackingEvent | None = None) -> bool:
         return False
 
 
