@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import time_machine
 from celery.signals import beat_init
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
@@ -41,6 +42,8 @@ def test_beat_writes_its_own_schedule_when_it_starts() -> None:
     assert set(PeriodicTask.objects.filter(name__startswith="herald:").values_list("name", flat=True)) == {
         services.PLAN_TASK_NAME,
         services.TICK_TASK_NAME,
+        # and the daily jobs of the apps above (the retention purge)
+        *(name for name, _task, _at in settings.SCHEDULER_DAILY_TASKS),
     }
 
 
