@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -71,6 +72,7 @@ def test_a_fresh_deploy_with_only_migrate_sends_a_due_scenario(
         scenario.refresh_from_db()
     assert scenario.status == Scenario.Status.SENT, f"{scenario.status}\nbeat:\n{beat.text()}\n{celery_worker.logs()}"
     names = set(PeriodicTask.objects.filter(name__startswith="herald:").values_list("name", flat=True))
-    assert names == {scheduler_services.PLAN_TASK_NAME, scheduler_services.TICK_TASK_NAME}
+    daily = {name for name, _task, _at in settings.SCHEDULER_DAILY_TASKS}  # the retention purge
+    assert names == {scheduler_services.PLAN_TASK_NAME, scheduler_services.TICK_TASK_NAME, *daily}
     emails = [f"fresh{i}@example.com" for i in range(N)]
     assert fake_resend.report(emails) == {"received": N, "duplicates": 0, "missing": 0, "unexpected": 0}
