@@ -10,9 +10,8 @@ from typing import Any
 
 from django.db.models import Count, Min, Sum
 
-from delivery.models import Delivery, Send, TrackingEvent
-from reports.attribution import Credit, contact_credits, send_credits
-from reports.compute import send_started
+from delivery.models import Delivery, TrackingEvent
+from reports.attribution import Credit, contact_credits
 from reports.goals import Goal, send_goal
 from reports.models import SendReport, UnsubscribeRecord
 
@@ -134,91 +133,6 @@ def figures_rows(figures: Figures) -> Iterator[list[Any]]:
         for i, name in enumerate(("human opens", "machine opens", "human clicks", "machine clicks"), start=1):
             if row[i]:
                 yield [f"hour {hour} after the send", name, row[i]]
-
-
-RECIPIENT_HEADER = [
-    "send_id",
-    "delivery_id",
-    "contact_id",
-    "email",
-    "status",
-    "sent_at",
-    "delivered_at",
-    "first_human_open",
-    "first_human_click",
-    "human_opens",
-    "human_clicks",
-    "machine_opens",
-    "machine_clicks",
-    "unsubscribed_here",
-    "conversions",
-    "conversion_kind",
-    "last_conversion_at",
-]
-CHUNK = 2000
-
-
-def _iso(value: dt.datetime | None) -> str:
-    return value.isoformat() if value else ""
-
-
-def recipient_rows(*, send_ids: Sequence[int]) -> Iterator[list[Any]]:
-    """Every recipient of these sends, in pages of CHUNK rows by id (keyset): three queries per page, whatever the
-    audience size, and constant memory. For a streaming response."""
-    yield RECIPIENT_HEADER
-    for send_id in send_ids:
-        send = Send.objects.filter(pk=send_id).first()
-        if send is None:
-            continue
-        _owner, goal = send_goal(send_id=send_id)
-        credits = send_credits(send_id=send_id, stage=goal.stage, window=goal.window, since=send_started(send))
-        after = 0
-        while True:
-            rows = list(
-                Delivery.objects.filter(send_id=send_id, id__gt=after)
-                .order_by("id")
-                .values_list(
-                    "id", "contact_id", "email", "status", "sent_at", "delivered_at", "opened_at", "clicked_at"
-                )[:CHUNK]
-            )
-            if not rows:
-                break
-            after = rows[-1][0]
-            ids = [row[0] for row in rows]
-            events: dict[int, dict[tuple[str, str], int]] = {}
-            for delivery_id, kind, cls, n in (
-                TrackingEvent.objects.filter(delivery_id__in=ids)
-                .values("delivery_id", "kind", "classification")
-                .annotate(n=Count("id"))
-                .order_by()
-                .values_list("delivery_id", "kind", "classification", "n")
-            ):
-                events.setdefault(delivery_id, {})[(kind, cls)] = n
-            unsubscribed = set(
-                UnsubscribeRecord.objects.filter(delivery_id__in=ids).values_list("delivery_id", flat=True)
-            )
-            for delivery_id, contact_id, email, status, sent_at, delivered_at, opened_at, clicked_at in rows:
-                counts = events.get(delivery_id, {})
-                mine: list[Credit] = credits.get(delivery_id, [])
-                yield [
-                    send_id,
-                    delivery_id,
-                    contact_id,
-                    email,
-                    status,
-                    _iso(sent_at),
-                    _iso(delivered_at),
-                    _iso(opened_at),
-                    _iso(clicked_at),
-                    counts.get(("open", "human"), 0),
-                    counts.get(("click", "human"), 0),
-                    counts.get(("open", "machine"), 0),
-                    counts.get(("click", "machine"), 0),
-                    "yes" if delivery_id in unsubscribed else "",
-                    len(mine),
-                    ",".join(sorted({credit.kind for credit in mine})),
-                    _iso(max((credit.at for credit in mine), default=None)),
-                ]
 
 
 @dataclass

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import editor_required
 from contacts.csvsafe import csv_safe
-from reports import charts, selectors, services, targets
+from reports import charts, export, selectors, services, targets
 from reports.forms import GoalForm
 from reports.goals import owner_goal
 
@@ -45,12 +45,12 @@ def _csv_response(rows: Iterable[list[Any]], name: str) -> StreamingHttpResponse
 def _report(request: HttpRequest, target: targets.Target) -> HttpResponseBase:
     pending = services.reports_ensure(send_ids=target.send_ids)
     figures = selectors.report_figures(send_ids=target.send_ids)
-    export = request.GET.get("export")
+    wanted = request.GET.get("export")
     name = slugify(target.title)[:80] or "report"
-    if export == "figures":
+    if wanted == "figures":
         return _csv_response(selectors.figures_rows(figures), f"{name}-figures")
-    if export == "recipients":
-        return _csv_response(selectors.recipient_rows(send_ids=target.send_ids), f"{name}-recipients")
+    if wanted == "recipients":
+        return _csv_response(export.recipient_rows(send_ids=target.send_ids), f"{name}-recipients")
     goal = owner_goal(owner_type=target.owner.type, owner_id=target.owner.id) if target.owner else None
     goal_form = GoalForm(initial={"stage": goal.stage, "window_days": goal.window_days}) if goal else None
     context = {
