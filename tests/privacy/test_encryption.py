@@ -154,3 +154,18 @@ def test_production_refuses_to_boot_without_encryption_keys(monkeypatch: pytest.
 
     with pytest.raises(ImproperlyConfigured, match="HERALD_ENCRYPTION_KEYS"):
         importlib.reload(importlib.import_module("config.settings.production"))
+
+
+@pytest.mark.django_db
+def test_a_send_renders_the_plain_mobile(db: None, settings: Any) -> None:
+    from delivery import services as delivery_services
+    from delivery.models import OutboxMessage
+
+    settings.EMAIL_TRANSPORT = "outbox"
+    contact = contact_services.contact_create(email="a@enc.example", mobile="+44 7700 900006")
+    send = delivery_services.send_create(label="t", subject="s", body_text="Call {{ mobile }}")
+    delivery_services.send_start(send_id=send.pk, audience=Contact.objects.filter(pk=contact.pk).values("pk"))
+
+    delivery_services.page_send(send_id=send.pk, page=0)
+
+    assert "Call +44 7700 900006" in OutboxMessage.objects.get().body_text
