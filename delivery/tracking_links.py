@@ -27,6 +27,9 @@ _HREF_ANY_CASE = re.compile(r"""[hH][rR][eE][fF]\s*=\s*(["'])(https?://[^"'<>\s]
 # Bare URLs of the text part; trailing punctuation of a sentence is not part of the link.
 _TEXT_URL = re.compile(r"""https?://[^\s<>"']+""", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}"
+# The URL travels base64-encoded inside the redirect's path; past this length the request line would pass
+# gunicorn's 4,094-byte limit (and some proxies' 4 KB), so a longer link is left as it is, untracked.
+MAX_TRACKED_URL = 2000
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def _rewrite_links(html: str, text: str, send_id: int, recipient: str, p: Tracki
     text_links = _text_urls(text) if text else []
     order: dict[str, int] = {}
     for url in [u for _, _, u in html_links] + [u for _, _, u in text_links]:
-        if url not in order and not url.startswith(p.exempt):
+        if url not in order and not url.startswith(p.exempt) and len(url) <= MAX_TRACKED_URL:
             order[url] = len(order)
     if not order:
         return html, text

@@ -165,3 +165,12 @@ def test_the_same_recipient_renders_the_same_links_twice() -> None:
     send = _send()
 
     assert _compose(send).html == _compose(Send.objects.get(pk=send.pk)).html
+
+
+def test_a_link_too_long_for_a_request_line_is_left_untracked() -> None:
+    long_url = "https://example.com/?q=" + "x" * 2100
+    email = _compose(_send(body_html=f'<a href="{long_url}">Long</a> <a href="https://example.com/short">Short</a>'))
+
+    hrefs = _hrefs(email.html)
+    assert long_url in hrefs
+    assert any(h.startswith("http://testserver/t/c/") and len(h) < 400 for h in hrefs)
