@@ -46,19 +46,20 @@ LOCK_KEY = "herald:tracking:flush-lock"
 
 # --- the hot path -------------------------------------------------------------------------------------------------
 
-_clients: dict[str, redis.Redis] = {}
+_clients: dict[tuple[str, float], redis.Redis] = {}
 
 
-def buffer_client() -> redis.Redis | None:
-    """The buffer's Redis client, or None when hits are stored directly. Short timeouts: with Redis down, the
-    endpoint falls back to the database within a fraction of a second instead of hanging the reader's email."""
+def buffer_client(*, timeout: float = 0.5) -> redis.Redis | None:
+    """The buffer's Redis client, or None when hits are stored directly. The endpoints' timeouts are short: with
+    Redis down, a request falls back to the database within a fraction of a second instead of hanging the
+    reader's email; the flush (large reads) asks for a longer one."""
     if tracking_buffer_mode() != "redis":
         return None
-    url = str(settings.REDIS_URL)
-    client = _clients.get(url)
+    key = (str(settings.REDIS_URL), timeout)
+    client = _clients.get(key)
     if client is None:
-        client = _clients[url] = redis.Redis.from_url(
-            url, socket_connect_timeout=0.25, socket_timeout=0.5, health_check_interval=30
+        client = _clients[key] = redis.Redis.from_url(
+            key[0], socket_connect_timeout=min(timeout, 0.25), socket_timeout=timeout, health_check_interval=30
         )
     return client
 
@@ -143,7 +144,7 @@ def tracking_hit_record(*, hit: Hit) -> str:
 
 def tracking_buffer_flush(*, batch: int | None = None, max_batches: int = 20) -> int:
     """Store the buffered hits, a batch per transaction; returns how many were read. One flusher at a time."""
-    client = buffer_client()
+    client = buffer_client(timeout=10.0)
     if client is None:
         return 0
     size = int(batch or settings.TRACKING_FLUSH_BATCH)

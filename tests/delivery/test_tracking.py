@@ -168,7 +168,7 @@ def test_with_redis_down_the_hit_is_stored_directly(
     client: Client, delivery: Delivery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     down = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.25)  # nothing listens there
-    monkeypatch.setitem(tracking._clients, settings.REDIS_URL, down)
+    monkeypatch.setitem(tracking._clients, (settings.REDIS_URL, 0.5), down)
 
     response = client.get(_click_url(delivery), headers={"user-agent": CHROME})
 
