@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Min, OuterRef, Subquery
 from django.utils import timezone
 
@@ -96,9 +96,27 @@ class _Row:
 
 def tracking_hits_ingest(*, hits: list[Hit]) -> int:
     """Classify and store hits (one transaction); returns the events inserted. Hits already stored (same key)
-    and hits of deliveries that no longer exist are skipped."""
+    and hits of deliveries that no longer exist are skipped.
+
+    The first-time UPDATEs lock Delivery rows that a page send, another direct store or a webhook may be updating
+    too: a deadlock (or a serialization failure) rolls this transaction back and it is simply run again (the
+    event keys make a rerun store each hit once)."""
     if not hits:
         return 0
+    for attempt in range(_ATTEMPTS):
+        try:
+            return _ingest(hits)
+        except OperationalError as exc:
+            if attempt == _ATTEMPTS - 1 or getattr(exc.__cause__, "sqlstate", "") not in _RETRYABLE:
+                raise
+    return 0  # not reached
+
+
+_ATTEMPTS = 3
+_RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
+def _ingest(hits: list[Hit]) -> int:
     with transaction.atomic():
         stored = _stored_keys([uuid.UUID(h.key) for h in hits])
         fresh = {h.key: h for h in hits if uuid.UUID(h.key) not in stored}

@@ -307,3 +307,27 @@ def test_hits_from_many_threads_at_once_all_reach_the_buffer(delivery: Delivery)
     assert tracking.tracking_buffer_length() == 200
     assert _flush() == 200
     assert TrackingEvent.objects.count() == 200
+
+
+def test_a_batch_that_hit_a_deadlock_is_stored_on_the_next_attempt(
+    delivery: Delivery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+    from psycopg import errors
+
+    from delivery.services import tracking_store
+
+    real, calls = tracking_store._ingest, []
+
+    def deadlock_once(hits: list[tracking.Hit]) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from errors.DeadlockDetected("deadlock detected")
+        return real(hits)
+
+    monkeypatch.setattr(tracking_store, "_ingest", deadlock_once)
+    hit = tracking.hit_new(kind="open", source="pixel", delivery_id=delivery.pk, send_id=delivery.send_id)
+
+    assert tracking.tracking_hits_ingest(hits=[hit]) == 1
+    assert len(calls) == 2
+    assert TrackingEvent.objects.count() == 1
