@@ -230,3 +230,64 @@ def test_the_rest_of_an_audience_with_a_like_pattern_is_written(django_capture_o
     services.send_snapshot_rest(send_id=send.pk)
 
     assert set(Delivery.objects.filter(send=send).values_list("contact_id", flat=True)) == {c.pk for c in contacts}
+
+
+def test_the_rest_of_a_rules_segment_with_typed_parameters_is_the_same_audience(
+    django_capture_on_commit_callbacks,
+) -> None:
+    from contacts.models import ContactAttribute, FunnelEvent
+    from segments.models import Segment
+    from segments.selectors import segment_contact_ids
+
+    contacts = make_contacts(260)
+    ContactAttribute.objects.bulk_create(
+        [
+            ContactAttribute(contact=c, field_name="score", field_type="numeric", field_value=i % 10)
+            for i, c in enumerate(contacts)
+        ]
+    )
+    FunnelEvent.objects.bulk_create(
+        [FunnelEvent(contact=c, funnel_type="sales", to_stage="applied") for c in contacts[::3]]
+    )
+    segment = Segment(
+        name="s",
+        type=Segment.Type.RULES,
+        rules={
+            "op": "or",
+            "conditions": [
+                {"attribute": "score", "type": "numeric", "operator": "gt", "value": 5},
+                {"event": {"to_stage": "applied", "within_days": 7}},
+            ],
+        },
+    )
+    expected = set(segment_contact_ids(segment=segment))
+    send = services.send_create(label="t", subject="s", body_text="b")
+    with django_capture_on_commit_callbacks(execute=False):
+        services.send_start(send_id=send.pk, audience=segment_contact_ids(segment=segment))
+
+    services.send_snapshot_rest(send_id=send.pk)
+
+    assert len(expected) > 100
+    assert set(Delivery.objects.filter(send=send).values_list("contact_id", flat=True)) == expected
+
+
+def test_the_rest_of_a_sql_segment_reads_its_materialised_ids(django_capture_on_commit_callbacks) -> None:
+    from segments.models import Segment
+    from segments.selectors import segment_contact_ids
+
+    contacts = make_contacts(300)
+    segment = Segment(
+        name="s",
+        type=Segment.Type.SQL,
+        selection_sql="SELECT id FROM contacts_contact WHERE first_name LIKE 'First1%'",
+    )
+    send = services.send_create(label="t", subject="s", body_text="b")
+    with django_capture_on_commit_callbacks(execute=False):
+        services.send_start(send_id=send.pk, audience=segment_contact_ids(segment=segment))
+
+    services.send_snapshot_rest(send_id=send.pk)
+
+    expected = {c.pk for c in contacts if c.first_name.startswith("First1")}
+    assert len(expected) == 111
+    assert set(Delivery.objects.filter(send=send).values_list("contact_id", flat=True)) == expected
+    assert Send.objects.get(pk=send.pk).total == 111
