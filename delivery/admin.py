@@ -15,7 +15,11 @@ class SendAdmin(admin.ModelAdmin):
     list_filter = ("status", "created_at")
     search_fields = ("label", "subject")
     raw_id_fields = ("template",)
+    # The rest of a two-part snapshot is SQL the engine runs with its own role: written only by `send_start` from
+    # a QuerySet, never editable (nor shown: a SQL segment's can be megabytes).
+    exclude = ("snapshot_rest_sql",)
     readonly_fields = (
+        "snapshot_after",
         "status",
         "status_reason",
         "total",

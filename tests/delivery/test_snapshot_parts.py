@@ -291,3 +291,14 @@ def test_the_rest_of_a_sql_segment_reads_its_materialised_ids(django_capture_on_
     assert len(expected) == 111
     assert set(Delivery.objects.filter(send=send).values_list("contact_id", flat=True)) == expected
     assert Send.objects.get(pk=send.pk).total == 111
+
+
+def test_the_admin_never_offers_the_rest_sql_for_editing(admin_client) -> None:  # type: ignore[no-untyped-def]
+    send = services.send_create(label="t", subject="s", body_text="b")
+    Send.objects.filter(pk=send.pk).update(snapshot_rest_sql="SELECT 1", snapshot_after=7)
+
+    page = admin_client.get(f"/admin/delivery/send/{send.pk}/change/").content.decode()
+    admin_client.post(f"/admin/delivery/send/{send.pk}/change/", {"snapshot_rest_sql": "SELECT 2", "subject": "s"})
+
+    assert "snapshot_rest_sql" not in page
+    assert Send.objects.get(pk=send.pk).snapshot_rest_sql == "SELECT 1"
