@@ -166,6 +166,20 @@ def _links(html: str, text: str) -> list[tuple[str, str]]:
     return links
 
 
+_HEAD_RE = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+_NEW_TAB = '<base target="_blank">'
+
+
+def _preview_html(html: str) -> str:
+    """The email's HTML for the preview frame, its links opening in a new tab: followed inside the frame, a click
+    goes through Herald's redirect to a site the dashboard's CSP (frame-src 'self') refuses to frame, and the
+    reader sees a broken frame. The first <base> with a target wins, so it goes at the start of the head."""
+    found = _HEAD_RE.search(html)
+    if found is None:
+        return _NEW_TAB + html
+    return html[: found.end()] + _NEW_TAB + html[found.end() :]
+
+
 @email_preview
 @login_required
 @require_GET
@@ -175,5 +189,9 @@ def outbox_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     return render(
         request,
         "delivery/outbox_detail.html",
-        {"message": message, "links": _links(message.body_html, message.body_text)},
+        {
+            "message": message,
+            "preview_html": _preview_html(message.body_html) if message.body_html else "",
+            "links": _links(message.body_html, message.body_text),
+        },
     )

@@ -7,6 +7,10 @@ from .base import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
+# The links in the emails (tracking pixel, click redirects, unsubscribe, view in browser) point at the server
+# `make run` starts, on HERALD_PORT when it is not 8000.
+HERALD_BASE_URL = env("HERALD_BASE_URL", default=f"http://127.0.0.1:{env('HERALD_PORT', default='8000')}").rstrip("/")
+
 # Static files straight from static/ (no collectstatic outside production).
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True

@@ -125,3 +125,21 @@ def test_outbox_detail_shows_html_sandboxed_links_clickable_and_headers(client, 
     assert client.get(tracked.group(1).removeprefix("http://testserver"))["Location"] == "https://example.org/offer"
     assert f'href="{message.headers["List-Unsubscribe"].strip("<>")}"' in html
     assert "List-Unsubscribe-Post" in html
+
+
+def test_outbox_preview_opens_the_emails_links_in_a_new_tab(client, manager) -> None:
+    """Followed inside the sandboxed frame, a click's redirect leads to a site the dashboard's CSP will not frame."""
+    send = started_send(
+        make_contacts(1),
+        subject="S",
+        body_text="",
+        body_html='<html><head><title>T</title></head><body><a href="https://example.org/x">x</a></body></html>',
+    )
+    services.page_send(send_id=send.pk, page=0)
+    client.force_login(manager)
+
+    response = client.get(reverse("delivery:outbox-detail", args=[OutboxMessage.objects.get().pk]))
+
+    srcdoc = re.search(r'srcdoc="([^"]*)"', response.content.decode())
+    assert srcdoc is not None
+    assert "&lt;head&gt;&lt;base target=&quot;_blank&quot;&gt;&lt;title&gt;" in srcdoc.group(1)

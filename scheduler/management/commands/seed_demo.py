@@ -84,9 +84,9 @@ class Command(BaseCommand):
         if scenario is not None:
             at = timezone.localtime(selectors.scenario_scheduled_at(scenario=scenario))
             self.stdout.write(f"  Scenario “{scenario.subject}” (#{scenario.pk}) due at {at:%H:%M} {at.tzname()}")
-            self.stdout.write("  Watch it land in the Outbox: http://127.0.0.1:8000/outbox/")
+            self.stdout.write(f"  Watch it land in the Outbox: {settings.HERALD_BASE_URL}/outbox/")
         self.stdout.write(f"  Beat: daily plan at {schedule['daily_at']}, tick every {schedule['tick_seconds']} s")
-        self.stdout.write(self.style.WARNING(f"  Log in at http://127.0.0.1:8000/ as admin / {password}"))
+        self.stdout.write(self.style.WARNING(f"  Log in at {settings.HERALD_BASE_URL}/ as admin / {password}"))
 
     def _password_file(self) -> Path:
         return Path(settings.BASE_DIR) / "var" / "admin_password.txt"
