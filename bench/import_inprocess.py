@@ -2,7 +2,7 @@
 with the merge's per-statement timings (`contacts.importing.merge` at DEBUG) on stderr. A lighter A/B companion of
 `import_contacts` (no psql baseline, no child process): run it on two trees in turn under the same load.
 
-    python -m bench import_inprocess [--rows 200000]      # uses var/bench/contacts_<rows>.csv (import_contacts makes it)
+    python -m bench import_inprocess [--rows 200000] [--db NAME]      # uses var/bench/contacts_<rows>.csv (import_contacts makes it)
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ DB_NAME = "herald_import_inprocess_bench"
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench import_inprocess")
     parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--db", default=DB_NAME, help="database name (one per tree in an A/B: their schemas differ)")
     args = parser.parse_args(argv)
     path = ROOT / "var" / "bench" / f"contacts_{args.rows}.csv"
     if not path.exists():
         from bench.import_contacts import generate
 
         generate(path, args.rows)
-    setup_django(DB_NAME)
+    setup_django(args.db)
     from django.db import connection
 
     logging.getLogger("contacts.importing.merge").setLevel(logging.DEBUG)

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("contacts.importing.merge")
 
 
+# A row staged without its ciphertext (its contact stored the same number when it was staged) whose contact no
+# longer does by the merge: another writer changed or deleted it in between.
+UNSEALED_MESSAGE = "This contact's mobile number changed while the file was being imported; import the row again."
+
 # The ledger action of a staged row's status (`m.status`: NULL is subscribed).
 _ACTION = (
     "CASE WHEN m.status IS NULL OR m.status = 'subscribed' THEN 'subscribe' "
@@ -88,6 +92,8 @@ class ContactMerge:
             self.sql("SET LOCAL jit = off")
         self._dedupe_and_match(result)
         self._refuse_suppressed(result)
+        if self.s.unsealed:
+            self._check_unsealed(result)
         self.matched = self._last_stats.rows - self.new_rows
         self._changed_contacts()
         if self.matched:
@@ -194,6 +200,21 @@ class ContactMerge:
             rows=self._last_stats.rows - len(lines), unmatched=self._last_stats.unmatched - len(lines)
         )
 
+    def _check_unsealed(self, result: MergeResult) -> None:
+        """Rows staged with the blind index only (`Staging.protect`) keep their contact's stored ciphertext. One whose
+        contact no longer stores that number (changed or deleted by another writer since it was staged) has no
+        ciphertext to write: it becomes an error of the report instead of a number lost or mismatched."""
+        orphans = self.rows(
+            "SELECT m.line FROM {M} m LEFT JOIN contacts_contact c ON c.id = coalesce(m.email_id, m.lms_id) "
+            "WHERE m.mobile IS NULL AND m.mobile_hash IS NOT NULL AND c.mobile_hash IS DISTINCT FROM m.mobile_hash"
+        )
+        if not orphans:
+            return
+        lines = sorted(line for (line,) in orphans)
+        result.errors.extend((line, UNSEALED_MESSAGE) for line in lines)
+        self.sql(f"DELETE FROM {{M}} WHERE line IN ({', '.join(['%s'] * len(lines))})", lines)
+        self.new_rows = self._stats().unmatched
+
     def _consent_new(self) -> None:
         """One ledger row per contact this merge created (subscribed, or the status the file gave), set-based."""
         columns = "INSERT INTO contacts_consentrecord (contact_id, email_hash, action, source, detail, ip, at) "
@@ -252,7 +273,9 @@ class ContactMerge:
             "email = m.email, "
             "first_name = coalesce(m.first_name, c.first_name), "
             "last_name = coalesce(m.last_name, c.last_name), "
-            "mobile = coalesce(m.mobile, c.mobile), "
+            # The same number (blind index) keeps its stored ciphertext: an unsealed row has none. An unsealed row
+            # whose contact's number changed after `_check_unsealed` writes NULL: refused, the import fails whole.
+            "mobile = CASE WHEN m.mobile_hash IS NULL OR m.mobile_hash = c.mobile_hash THEN c.mobile ELSE m.mobile END, "
             "mobile_hash = coalesce(m.mobile_hash, c.mobile_hash), "
             "lms_lead_id = coalesce(m.lms_lead_id, c.lms_lead_id), "
             "status = CASE WHEN c.status = 'subscribed' AND m.status IS NOT NULL THEN m.status ELSE c.status END, "
@@ -269,7 +292,7 @@ class ContactMerge:
             "UPDATE contacts_contact AS c SET "
             "first_name = coalesce(m.first_name, c.first_name), "
             "last_name = coalesce(m.last_name, c.last_name), "
-            "mobile = coalesce(m.mobile, c.mobile), "
+            "mobile = CASE WHEN m.mobile_hash IS NULL OR m.mobile_hash = c.mobile_hash THEN c.mobile ELSE m.mobile END, "
             "mobile_hash = coalesce(m.mobile_hash, c.mobile_hash), "
             "updated_at = %s "
             "FROM {M} m WHERE m.email_id IS NULL AND m.lms_id IS NULL AND c.email = m.email "

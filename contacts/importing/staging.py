@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from contacts.importing.result import MergeResult
     from contacts.importing.side import SideSession
 
-# `mobile` arrives encrypted (Staging.protect), with its blind index `mobile_hash` (what the merge compares).
+# `mobile` arrives encrypted (Staging.protect), with its blind index `mobile_hash` (what the merge compares). A row
+# whose number its contact already stores (same email, same blind index) is staged "unsealed": `mobile` NULL and
+# `mobile_hash` set, since the merge keeps the stored ciphertext for it (`ContactMerge._check_unsealed`).
 CONTACT_STAGE_COLUMNS = (
     "line",
     "email",
@@ -36,6 +38,12 @@ CONTACT_STAGE_COLUMNS = (
     "mobile_hash",
 )
 EVENT_STAGE_COLUMNS = ("line", "email", "contact_id", "funnel_type", "from_stage", "to_stage", "created_at")
+
+# A chunk's stored numbers are looked up while at least this share of its numbers is found stored (a re-import):
+# a lookup costs about a third of the encryptions it saves, so a fresh file stops looking after its first chunk.
+STORED_LOOKUP_MIN_SHARE = 1 / 3
+
+StoredLookup = Callable[[list[str]], dict[str, str]]
 
 
 class Staging:
@@ -52,6 +60,8 @@ class Staging:
         self.postgres = connection.vendor == "postgresql"
         self.columns = CONTACT_STAGE_COLUMNS if kind == "contacts" else EVENT_STAGE_COLUMNS
         self.rows = 0
+        self.unsealed = 0  # rows staged without a ciphertext (their contact stores the same number)
+        self._look_up_stored = True
         self._sensitive: frozenset[str] | None = None
 
     def __enter__(self) -> Staging:
@@ -76,28 +86,46 @@ class Staging:
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE TEMP TABLE {self.stage} ({definition})")
 
-    def protect(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
-        """Contact rows as they are staged: the mobile number encrypted with its blind index appended, and the
-        values of sensitive attributes encrypted (contacts/crypto.py). Done here, before COPY, so no plain number
-        reaches the database, not even a temp table. Event rows pass through."""
-        if self.kind != "contacts":
-            return rows
+    def load_sensitive(self) -> frozenset[str]:
+        """The names of the sensitive attributes (read once, on the caller's thread: the ORM's connection)."""
         if self._sensitive is None:
             self._sensitive = frozenset(SensitiveAttribute.objects.values_list("name", flat=True))
-        sensitive = self._sensitive
+        return self._sensitive
+
+    def protect(self, rows: Sequence[Sequence[Any]], stored: StoredLookup | None = None) -> Sequence[Sequence[Any]]:
+        """Contact rows as they are staged: the mobile number encrypted with its blind index appended, and the
+        values of sensitive attributes encrypted (contacts/crypto.py). Done here, before COPY, so no plain number
+        reaches the database, not even a temp table. Event rows pass through.
+
+        With `stored` (email -> stored blind index of the chunk's emails, PostgreSQL), a number its contact
+        already stores is not encrypted again: the row is staged with its blind index only, and the merge keeps
+        the stored ciphertext. A re-import then encrypts only new and changed numbers."""
+        if self.kind != "contacts":
+            return rows
+        sensitive = self.load_sensitive()
         encrypt = crypto.fernet().encrypt
         digest = crypto.mobile_hasher()
+        hashes = [digest(r[4]) if r[4] else None for r in rows]
+        known: dict[str, str] = {}
+        if stored is not None and self._look_up_stored:
+            emails = [r[1] for r, h in zip(rows, hashes, strict=True) if h]
+            if emails:
+                known = stored(emails)
+                if len(known) < len(emails) * STORED_LOOKUP_MIN_SHARE:
+                    self._look_up_stored = False
         out: list[tuple[Any, ...]] = []
-        for r in rows:
-            mobile, attrs = r[4], r[7]
+        for r, h in zip(rows, hashes, strict=True):
+            attrs = r[7]
             if sensitive and attrs:
                 attrs = _encrypt_attributes(attrs, sensitive)
-            if mobile:
-                out.append(
-                    (r[0], r[1], r[2], r[3], encrypt(mobile.encode()).decode(), r[5], r[6], attrs, digest(mobile))
-                )
+            if h is None:
+                sealed = None
+            elif known and known.get(r[1]) == h:
+                sealed = None
+                self.unsealed += 1
             else:
-                out.append((r[0], r[1], r[2], r[3], None, r[5], r[6], attrs, None))
+                sealed = encrypt(r[4].encode()).decode()
+            out.append((r[0], r[1], r[2], r[3], sealed, r[5], r[6], attrs, h))
         return out
 
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
@@ -174,6 +202,7 @@ class _BackgroundCopy:
         connection.ensure_connection()
         self.staging = staging
         self.raw = connection.connection
+        staging.load_sensitive()
         self.sql = f"COPY {staging.stage} ({', '.join(staging.columns)}) FROM STDIN"
         self.chunks: queue.Queue[Sequence[Sequence[Any]] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
@@ -185,11 +214,22 @@ class _BackgroundCopy:
             if self.error is not None:
                 continue  # drain until close(), so put() never blocks on a dead writer
             try:
+                # Protected here rather than by put(): the stored numbers' lookup then runs while the caller
+                # parses the next chunk.
+                rows = self.staging.protect(rows, self._stored)
                 with self.raw.cursor() as cursor, cursor.copy(self.sql) as copy:
                     for row in rows:
                         copy.write_row(row)
             except BaseException as exc:  # handed to the caller's thread by put() and close()
                 self.error = exc
+
+    def _stored(self, emails: list[str]) -> dict[str, str]:
+        """The stored blind index of those of `emails` whose contact has a mobile number."""
+        with self.raw.cursor() as cursor:
+            cursor.execute(
+                "SELECT email, mobile_hash FROM contacts_contact WHERE email = ANY(%s) AND mobile_hash <> ''", [emails]
+            )
+            return dict(cursor.fetchall())
 
     def _raise_error(self) -> None:
         if self.error is not None:
@@ -199,7 +239,7 @@ class _BackgroundCopy:
     def put(self, rows: Sequence[Sequence[Any]]) -> None:
         self._raise_error()
         if rows:
-            self.chunks.put(self.staging.protect(rows))
+            self.chunks.put(rows)
             self.staging.rows += len(rows)
 
     def close(self) -> None:
