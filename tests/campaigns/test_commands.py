@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django_celery_beat.models import PeriodicTask
@@ -14,6 +15,7 @@ from accounts import roles
 from campaigns import services
 from campaigns.models import Campaign, Emailer, Scenario
 from contacts.models import BatchMember, Contact
+from scheduler import services as scheduler_services
 from scheduler.models import PlanRun
 from tests.campaigns.clock import NOW, TODAY
 from tests.scheduler.fake_engine import FakeEngine
@@ -105,9 +107,19 @@ def test_import_contacts_command_without_an_email_column_changes_nothing(tmp_pat
     assert not Contact.objects.exists()
 
 
-def test_sync_schedule_command_creates_both_beat_entries() -> None:
+def _herald_entries() -> set[str]:
+    return set(PeriodicTask.objects.filter(name__startswith="herald:").values_list("name", flat=True))
+
+
+def _expected_entries() -> set[str]:
+    """The plan, the tick and each SCHEDULER_DAILY_TASKS entry (the retention purge)."""
+    daily = {name for name, _task, _at in django_settings.SCHEDULER_DAILY_TASKS}
+    return {scheduler_services.PLAN_TASK_NAME, scheduler_services.TICK_TASK_NAME} | daily
+
+
+def test_sync_schedule_command_creates_the_plan_the_tick_and_the_daily_entries() -> None:
     assert "daily plan at 06:00" in run("sync_schedule")
-    assert PeriodicTask.objects.filter(name__startswith="herald:").count() == 2
+    assert _herald_entries() == _expected_entries()
 
 
 def test_seed_demo_is_idempotent_and_keeps_the_password(
@@ -132,7 +144,7 @@ def test_seed_demo_schedules_one_scenario_about_a_minute_ahead(settings: Any, tm
     scenario = Scenario.objects.get(subject="Welcome to Herald")
     emailer = Emailer.objects.get(scenario=scenario)
     assert emailer.active and emailer.scheduled_at == NOW + dt.timedelta(minutes=1)
-    assert PeriodicTask.objects.filter(name__startswith="herald:").count() == 2
+    assert _herald_entries() == _expected_entries()
 
 
 def test_seed_demo_after_the_demo_was_sent_does_not_send_it_again(settings: Any, tmp_path: Path) -> None:
