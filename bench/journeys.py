@@ -28,6 +28,7 @@ import argparse
 import datetime as dt
 import itertools
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from typing import Any
 
 from bench._common import ROOT, database_url, print_table, setup_django
 
-DB = "herald_h5_bench"
+DB = os.environ.get("BENCH_JOURNEYS_DB", "herald_h5_bench")
 BODY = '<p>Hi {{ first_name }}</p><p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
 
 
@@ -224,6 +225,19 @@ def _tick_gaps(seen: list[dt.datetime], interval: float) -> dict[str, float]:
     return {"ticks": len(seen), "late p50 s": statistics.median(late), "late max s": max(late)}
 
 
+def _worker_log_counts(log: Any, offset: int) -> dict[str, int]:
+    """The delivery watchdog's re-enqueues the worker logged (WARNING) during the run."""
+    with open(log, "rb") as f:
+        f.seek(offset)
+        lines = f.read().decode(errors="replace").splitlines()
+    pages = [int(m.group(1)) for m in map(re.compile(r"stalled, re-enqueued (\d+) pages").search, lines) if m]
+    return {
+        # Celery logs a tick dropped after its expiry at INFO ("Discarding revoked task"), hidden at this level.
+        "watchdog re-enqueues": len(pages),
+        "pages re-enqueued": sum(pages),
+    }
+
+
 def part_due(count: int, concurrency: int) -> None:
     from django.conf import settings
 
@@ -255,6 +269,7 @@ def part_due(count: int, concurrency: int) -> None:
     fake = Fake()
     fake.reset()
     workers = Workers(fake, concurrency)
+    log_from = workers.log.stat().st_size if workers.log.exists() else 0
     workers.start()
     beat = _beat()
     try:
@@ -302,6 +317,7 @@ def part_due(count: int, concurrency: int) -> None:
             "The scheduler tick meanwhile (heartbeat gaps beyond SCHEDULER_TICK_SECONDS)",
             [_tick_gaps(during, float(settings.SCHEDULER_TICK_SECONDS))],
         )
+        print_table("The worker's log meanwhile", [_worker_log_counts(workers.log, log_from)])
         print_table(
             "RSS of worker (all processes) + beat, MB",
             [

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -246,6 +247,8 @@ else:
 # A send's pages after the first go one Redis priority step down, so a due scenario is not stuck behind a
 # queued send (docs/benchmarks.md, due time: busy max 9.2 s -> 1.1 s). The filesystem broker ignores priorities.
 CELERY_TASK_ROUTES = ("scheduler.routing.route_task",)
+# The tick's own queue next to the default one: a worker started without -Q consumes both (scheduler/routing.py).
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("celery", "herald_tick"))
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"

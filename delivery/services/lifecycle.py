@@ -188,12 +188,30 @@ def send_retry_failed(*, send_id: int) -> int:
     return count
 
 
+def pages_waiting() -> int | None:
+    """Task messages waiting in the broker's default queue (every priority list; the tick has its own queue), or
+    None when the broker cannot say. One Redis round trip (LLEN per priority list) or one folder listing."""
+    from celery import current_app
+
+    try:
+        with current_app.connection_for_read() as conn:
+            queue = current_app.conf.task_default_queue
+            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+    except Exception:  # the broker is down: the watchdog then acts on the rows alone, as before
+        logger.warning("watchdog: cannot read the queue depth", exc_info=True)
+        return None
+
+
 def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -> int:
     """Repair what crashes leave behind; called by the scheduler tick. Returns the number of pages re-enqueued.
 
     - A `sending` Send with no progress for `stale_after` seconds (its page messages were lost with a killed
       worker: Redis redelivers unacked messages only after the visibility timeout) gets its released queued
       pages again and a full window. Duplicated messages are harmless: a page with no queued rows is a no-op.
+      Only when the default queue is empty: a send with no progress while messages wait is in line, not lost
+      (with a million journey enrollments due, hundreds of small Sends waited over `stale_after` behind each
+      other and were re-enqueued 7,279 times, each copy lengthening the line). Its `last_progress_at` is left
+      as it is, so it is repaired on the first tick that finds the queue empty.
     - A `sending` Send with no queued row left (the finishing worker died after its commit) is closed.
     - A Send whose two-part snapshot never got its rest written (the worker died: `send_snapshot_task` is lost or
       rolled back) gets the task again; if it is still running, the copy finds its lock taken and does nothing.
@@ -208,7 +226,12 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
     stalled = Send.objects.filter(status=SendStatus.SENDING, last_progress_at__lt=stale).annotate(
         rest=ExpressionWrapper(~Q(snapshot_rest_sql=""), output_field=BooleanField())
     )
-    for send_id, seen, rest in stalled.values_list("pk", "last_progress_at", "rest"):
+    candidates = list(stalled.values_list("pk", "last_progress_at", "rest"))
+    waiting = pages_waiting() if candidates else None
+    if waiting:
+        logger.info("watchdog: %s send(s) without progress, %s message(s) in line: not lost", len(candidates), waiting)
+        candidates = []
+    for send_id, seen, rest in candidates:
         pages: list[int] = []
         with transaction.atomic():
             # Conditional on the value we read, so two ticks never both re-enqueue the same stall.

@@ -180,3 +180,23 @@ def test_resume_refills_the_window_when_the_released_pages_are_done(
     send.refresh_from_db()
     assert (pages, send.next_page) == (1, 5)
     assert queued_messages() == 1
+
+
+def test_watchdog_leaves_a_stalled_send_alone_while_messages_wait_in_the_queue(
+    django_capture_on_commit_callbacks, queued_messages
+) -> None:
+    from delivery.tasks import page_send_task
+
+    other = started_send(make_contacts(150))
+    page_send_task.apply_async(args=(other.pk, 0))  # another send's page, still in line
+    send = started_send(make_contacts(250, prefix="s"))
+    stalled_since = timezone.now() - dt.timedelta(minutes=5)
+    Send.objects.filter(pk=send.pk).update(last_progress_at=stalled_since)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueued = services.watchdog()
+
+    assert enqueued == 0
+    assert queued_messages() == 1
+    send.refresh_from_db()
+    assert send.last_progress_at == stalled_since

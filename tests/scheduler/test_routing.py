@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from scheduler.routing import TAIL_PAGE_PRIORITY, route_task
+from scheduler.routing import TAIL_PAGE_PRIORITY, TICK_QUEUE, route_task
 
 
 def test_first_page_of_a_send_keeps_the_default_priority() -> None:
@@ -14,9 +14,27 @@ def test_later_pages_go_one_priority_step_down() -> None:
     }
 
 
-def test_scheduling_tasks_are_not_routed() -> None:
-    assert route_task("scheduler.tasks.tick_task", (), {}, {}) is None
+def test_the_tick_goes_to_its_own_queue() -> None:
+    assert route_task("scheduler.tasks.tick_task", (), {}, {}) == {"queue": TICK_QUEUE}
+
+
+def test_dispatch_and_drain_tasks_are_not_routed() -> None:
     assert route_task("campaigns.tasks.emailer_run_task", (5,), {}, {}) is None
+    assert route_task("automations.tasks.journeys_drain_task", (0,), {}, {}) is None
+
+
+def test_a_worker_started_without_q_consumes_the_default_and_the_tick_queue() -> None:
+    from config.celery import app
+
+    assert {queue.name for queue in app.amqp.queues.consume_from.values()} == {"celery", TICK_QUEUE}
+
+
+def test_celery_sends_the_tick_to_its_queue() -> None:
+    from config.celery import app
+
+    route = app.amqp.router.route({}, "scheduler.tasks.tick_task", args=(), kwargs={})
+    assert route["queue"].name == TICK_QUEUE
+    assert route["queue"].routing_key == TICK_QUEUE
 
 
 def test_celery_applies_the_route_to_page_tasks() -> None:
