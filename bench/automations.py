@@ -5,10 +5,11 @@
     ... -m bench automations --only schedule --count 1000
     ... -m bench automations --only send --recipients 100000 --trials 20 --rate-rounds 3 [--first-rows 0]
 
-schedule (in this process, no worker): django-celery-beat's DatabaseScheduler over `--count` active automations
-  (one PeriodicTask + CrontabSchedule each, none due during the run): the full schedule load (`all_as_schedule`,
-  what beat does on start and after every change), one beat tick (`DatabaseScheduler.tick`: the change check
-  plus the heap), and Herald's dispatch tick (`scheduler.services.tick` with its hooks, automations' catch-up
+schedule (in this process, no worker): beat's scheduler (`CELERY_BEAT_SCHEDULER`, scheduler.beat.HeraldScheduler)
+  over `--count` active automations (one PeriodicTask + CrontabSchedule each, none due during the run): the full
+  schedule load (`all_as_schedule`, what beat does on start and after every change), timed alternately with the
+  stock django-celery-beat DatabaseScheduler's (same rows, same process) and checked to give the same schedule, one
+  beat tick (`tick`: the change check plus the heap), and Herald's dispatch tick (`scheduler.services.tick` with its hooks, automations' catch-up
   included). Baseline: the same with no automation, measured first in the same run. Then one automation is edited
   and one created through the services, and the SAME scheduler instance (beat is not restarted) is shown to see
   `PeriodicTasks.last_update` move and to load the new crontab before the entry's next firing.
@@ -107,27 +108,46 @@ def _not_due_cron(i: int, now: dt.datetime) -> str:
     return f"{free[i % len(free)]} * * * {'*' if i % 3 else '1-5'}"
 
 
+def _beat_scheduler() -> Any:
+    from celery.utils.imports import symbol_by_name
+    from django.conf import settings
+
+    return symbol_by_name(settings.CELERY_BEAT_SCHEDULER)
+
+
+def _same_schedule(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return sorted(a) == sorted(b) and all(a[name].schedule == b[name].schedule for name in a)
+
+
 def _measure_scheduler(count: int, ticks: int) -> list[dict[str, Any]]:
     from django_celery_beat.schedulers import DatabaseScheduler
 
     from config.celery import app
     from scheduler import services as scheduler_services
 
-    beat = DatabaseScheduler(app=app, lazy=False)
+    beat = _beat_scheduler()(app=app, lazy=False)
+    stock = DatabaseScheduler(app=app, lazy=False)
     entries = len(beat.schedule)
-    load = _time(beat.all_as_schedule, 10)
+    assert _same_schedule(beat.all_as_schedule(), stock.all_as_schedule()), "the two schedulers disagree"
+    load: list[float] = []
+    stock_load: list[float] = []
+    for _ in range(10):  # alternately, so that the shared machine's load falls on both alike
+        stock_load += _time(stock.all_as_schedule, 1)
+        load += _time(beat.all_as_schedule, 1)
     beat.tick()  # builds the heap
     beat_tick = _time(beat.tick, ticks)
     scheduler_services.tick()  # the first after a silence hands a catch-up sweep to the (absent) worker
     herald_tick = _time(scheduler_services.tick, max(10, ticks // 4))
+    name = type(beat).__name__
     return [
-        {"automations": count, "measure": "beat: load the schedule (all_as_schedule)", "entries": entries, **_ms(load)},
+        {"automations": count, "measure": f"beat: load the schedule ({name})", "entries": entries, **_ms(load)},
         {
             "automations": count,
-            "measure": "beat: one tick (DatabaseScheduler.tick)",
+            "measure": "  the same, stock DatabaseScheduler (alternating)",
             "entries": entries,
-            **_ms(beat_tick),
+            **_ms(stock_load),
         },
+        {"automations": count, "measure": f"beat: one tick ({name}.tick)", "entries": entries, **_ms(beat_tick)},
         {
             "automations": count,
             "measure": "Herald dispatch tick (hooks incl. catch-up)",
@@ -140,7 +160,6 @@ def _measure_scheduler(count: int, ticks: int) -> list[dict[str, Any]]:
 def part_schedule(count: int, ticks: int) -> None:
     from django.utils import timezone
     from django_celery_beat.models import PeriodicTask, PeriodicTasks
-    from django_celery_beat.schedulers import DatabaseScheduler
 
     from automations import services
     from automations.models import Automation
@@ -168,11 +187,13 @@ def part_schedule(count: int, ticks: int) -> None:
     rows.append(
         {"automations": count, "measure": "catch-up sweep (a task, after a silence)", "entries": "", **_ms(sweep)}
     )
-    print_table(f"Beat with {count:,} active automations (baseline: none, same run)", rows)
+    print_table(
+        f"Beat with {count:,} active automations (baseline: none, same run; load {os.getloadavg()[0]:.2f})", rows
+    )
 
-    # A change takes effect without restarting beat: the same DatabaseScheduler instance sees it. (Its
-    # `schedule` property compares PeriodicTasks.last_update with what it loaded, on every tick.)
-    beat = DatabaseScheduler(app=app, lazy=False)
+    # A change takes effect without restarting beat: the same scheduler instance sees it. (Its `schedule`
+    # property, DatabaseScheduler's, compares PeriodicTasks.last_update with what it loaded, on every tick.)
+    beat = _beat_scheduler()(app=app, lazy=False)
     beat.schedule  # noqa: B018 (loads it)
     loaded = beat._last_timestamp
     target = Automation.objects.filter(name__startswith=PREFIX).order_by("id").first()

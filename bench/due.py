@@ -256,7 +256,7 @@ def main(argv: list[str]) -> None:
         procs.start(
             "beat",
             "--scheduler",
-            "django_celery_beat.schedulers:DatabaseScheduler",
+            "scheduler.beat:HeraldScheduler",
             "-s",
             f"/tmp/herald-bench-beat-{os.getpid()}",
         )

@@ -221,7 +221,7 @@ class Workers:
 
 class Stack:
     """Herald as it runs in production: gunicorn `config.wsgi`, a Celery worker and Celery beat (the
-    DatabaseScheduler of `CELERY_BEAT_SCHEDULER`), all three with `config.settings.production`."""
+    `CELERY_BEAT_SCHEDULER`, scheduler.beat.HeraldScheduler), all three with `config.settings.production`."""
 
     NAMES = ("web", "worker", "beat")
 

@@ -262,7 +262,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "scheduler.beat:HeraldScheduler"  # DatabaseScheduler, its full load fixed (scheduler/beat.py)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Herald ---------------------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ class Beat:
             "beat",
             "--loglevel=INFO",
             "--scheduler",
-            "django_celery_beat.schedulers:DatabaseScheduler",
+            "scheduler.beat:HeraldScheduler",
             "-s",
             str(self.log.with_suffix(".schedule")),
         ]
