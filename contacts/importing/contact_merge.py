@@ -92,10 +92,10 @@ class ContactMerge:
             self.sql("SET LOCAL jit = off")
         self._dedupe_and_match(result)
         self._refuse_suppressed(result)
-        if self.s.unsealed:
-            self._check_unsealed(result)
         self.matched = self._last_stats.rows - self.new_rows
         self._changed_contacts()
+        if self.s.unsealed:
+            self._check_unsealed(result)
         if self.matched:
             self._update_existing()
         result.created = self._insert_new(types)
@@ -203,17 +203,26 @@ class ContactMerge:
     def _check_unsealed(self, result: MergeResult) -> None:
         """Rows staged with the blind index only (`Staging.protect`) keep their contact's stored ciphertext. One whose
         contact no longer stores that number (changed or deleted by another writer since it was staged) has no
-        ciphertext to write: it becomes an error of the report instead of a number lost or mismatched."""
+        ciphertext to write: it becomes an error of the report instead of a number lost or mismatched. Only new
+        rows and changed contacts (CH: a different blind index makes a contact changed) are looked at, so a
+        re-import of unchanged numbers pays a scan of M, not a join of every row with its contact."""
+        unsealed = "m.mobile IS NULL AND m.mobile_hash IS NOT NULL"
         orphans = self.rows(
-            "SELECT m.line FROM {M} m LEFT JOIN contacts_contact c ON c.id = coalesce(m.email_id, m.lms_id) "
-            "WHERE m.mobile IS NULL AND m.mobile_hash IS NOT NULL AND c.mobile_hash IS DISTINCT FROM m.mobile_hash"
+            f"SELECT m.line FROM {{M}} m WHERE {unsealed} AND m.email_id IS NULL AND m.lms_id IS NULL "
+            "UNION ALL SELECT m.line FROM {CH} ch JOIN contacts_contact c ON c.id = ch.contact_id "
+            f"JOIN {{M}} m ON coalesce(m.email_id, m.lms_id) = c.id WHERE {unsealed} AND c.mobile_hash <> m.mobile_hash"
         )
         if not orphans:
             return
         lines = sorted(line for (line,) in orphans)
         result.errors.extend((line, UNSEALED_MESSAGE) for line in lines)
         self.sql(f"DELETE FROM {{M}} WHERE line IN ({', '.join(['%s'] * len(lines))})", lines)
+        self.sql(
+            "DELETE FROM {CH} WHERE contact_id NOT IN "
+            "(SELECT coalesce(email_id, lms_id) FROM {M} WHERE coalesce(email_id, lms_id) IS NOT NULL)"
+        )
         self.new_rows = self._stats().unmatched
+        self.matched = self._last_stats.rows - self.new_rows
 
     def _consent_new(self) -> None:
         """One ledger row per contact this merge created (subscribed, or the status the file gave), set-based."""
@@ -274,7 +283,8 @@ class ContactMerge:
             "first_name = coalesce(m.first_name, c.first_name), "
             "last_name = coalesce(m.last_name, c.last_name), "
             # The same number (blind index) keeps its stored ciphertext: an unsealed row has none. An unsealed row
-            # whose contact's number changed after `_check_unsealed` writes NULL: refused, the import fails whole.
+            # whose contact's number changed after `_check_unsealed` (a race of milliseconds) writes NULL: refused by
+            # the NOT NULL constraint, the import fails whole rather than pair a number with another's blind index.
             "mobile = CASE WHEN m.mobile_hash IS NULL OR m.mobile_hash = c.mobile_hash THEN c.mobile ELSE m.mobile END, "
             "mobile_hash = coalesce(m.mobile_hash, c.mobile_hash), "
             "lms_lead_id = coalesce(m.lms_lead_id, c.lms_lead_id), "

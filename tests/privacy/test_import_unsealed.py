@@ -64,9 +64,9 @@ def test_a_row_whose_contact_changed_number_after_staging_is_an_error(media: Any
 def test_a_file_of_new_numbers_stops_looking_up_stored_ones_after_a_chunk(db: None) -> None:
     asked: list[list[str]] = []
 
-    def stored(emails: list[str]) -> dict[str, str]:
+    def stored(emails: list[str]) -> list[str]:
         asked.append(emails)
-        return {}
+        return [""] * len(emails)
 
     staging = Staging("contacts")
     first = staging.protect([(2, "a@enc.example", None, None, "+44 7700 900002", None, None, None)], stored)
