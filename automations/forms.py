@@ -14,6 +14,7 @@ from django.http import QueryDict
 from automations import cron as cronlib
 from automations.models import Automation
 from automations.selectors import ACTIVE, PAUSED
+from delivery.forms import track_clicks_field, track_opens_field
 from segments.models import Segment
 from templates_app.models import MessageTemplate
 
@@ -144,18 +145,8 @@ class AutomationForm(CronBuilderForm):
     is_active = forms.BooleanField(required=False, initial=True, label="Active (runs on its schedule)")
     start_date = forms.DateField(widget=DATE_INPUT, required=False, help_text="Optional: no run before this day.")
     end_date = forms.DateField(widget=DATE_INPUT, required=False, help_text="Optional: no run after this day.")
-    track_opens = forms.BooleanField(
-        required=False,
-        initial=True,
-        label="Track opens",
-        help_text="A tiny invisible image in each email counts opens.",
-    )
-    track_clicks = forms.BooleanField(
-        required=False,
-        initial=True,
-        label="Track clicks",
-        help_text="Links go through a signed redirect that counts clicks (unsubscribe links excepted).",
-    )
+    track_opens = track_opens_field()
+    track_clicks = track_clicks_field()
 
     field_order = [
         "name",

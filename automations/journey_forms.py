@@ -13,6 +13,7 @@ from django.conf import settings
 
 from automations.journey_models import Enrollment, Journey, JourneyStep
 from contacts.models import Batch
+from delivery.forms import track_clicks_field, track_opens_field
 from segments.models import Segment
 from templates_app.models import MessageTemplate
 
@@ -65,18 +66,8 @@ class JourneyForm(forms.Form):
         label="On resume after a pause",
         help_text="What happens to the steps that fell due while the journey was paused.",
     )
-    track_opens = forms.BooleanField(
-        required=False,
-        initial=True,
-        label="Track opens",
-        help_text="A tiny invisible image in each email counts opens.",
-    )
-    track_clicks = forms.BooleanField(
-        required=False,
-        initial=True,
-        label="Track clicks",
-        help_text="Links go through a signed redirect that counts clicks (unsubscribe links excepted).",
-    )
+    track_opens = track_opens_field()
+    track_clicks = track_clicks_field()
     # A text input with the zones as suggestions (a <datalist> the page lists once): Django renders a <select>
     # of ~600 zones option by option through templates, which made the builder slow.
     timezone = forms.ChoiceField(

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from campaigns.models import Campaign, Scenario
+from delivery.forms import track_clicks_field, track_opens_field
 from segments.models import Segment
 from templates_app.models import MessageTemplate
 from templates_app.services import content_syntax_validator, subject_syntax_validator
@@ -68,18 +69,8 @@ class CampaignForm(_CrispyForm):
         help_text="A segment, or leave empty to send to the contacts uploaded into this campaign.",
     )
     status = forms.ChoiceField(choices=Campaign.Status.choices, initial=Campaign.Status.ACTIVE)
-    track_opens = forms.BooleanField(
-        required=False,
-        initial=True,
-        label="Track opens",
-        help_text="A tiny invisible image in each email counts opens. Applies to runs that start later.",
-    )
-    track_clicks = forms.BooleanField(
-        required=False,
-        initial=True,
-        label="Track clicks",
-        help_text="Links go through a signed redirect that counts clicks (unsubscribe links excepted).",
-    )
+    track_opens = track_opens_field(help_suffix="Applies to runs that start later.")
+    track_clicks = track_clicks_field()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {}).setdefault("timezone", settings.TIME_ZONE)
