@@ -18,10 +18,11 @@ logger = logging.getLogger("contacts.importing.merge")
 
 
 # The share of the new contacts whose attributes the side session writes. This session first inserts the contacts
-# (about half as long as all their attributes) and their consent ledger rows, then writes the rest: 70 / 30 has both
+# (about half as long as all their attributes) and their consent ledger rows, then writes the rest: 74 / 26 has both
 # finish about together (before the ledger, 66 / 34 did: the 1M benchmark's side 66 % took 40 s, this session's
-# contacts and 34 % 19 + 21 s; at 200k the ledger insert adds ~0.6 s to this session's ~3.1 s).
-SIDE_SHARE = 0.70
+# contacts and 34 % 19 + 21 s). With the ledger at 70 / 30 this session still ended ~1 s after the side on 200k
+# fresh rows (contacts 4.5 s + ledger 1.3 s + its 30 % 3.7 s against the side's 8.5 s, load 6.5).
+SIDE_SHARE = 0.74
 
 
 class SideSession:
