@@ -188,6 +188,11 @@ def send_retry_failed(*, send_id: int) -> int:
     return count
 
 
+# A stalled send with messages in line is repaired anyway after this many times DELIVERY_WATCHDOG_SECONDS (7.5 min
+# at the default 45 s): longer than the 1M-journeys backlog kept sends in line (docs/benchmarks.md, Journeys).
+IN_LINE_PATIENCE = 10
+
+
 def pages_waiting() -> int | None:
     """Task messages waiting in the broker's default queue (every priority list; the tick has its own queue), or
     None when the broker cannot say. One Redis round trip (LLEN per priority list) or one folder listing."""
@@ -211,7 +216,8 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
       Only when the default queue is empty: a send with no progress while messages wait is in line, not lost
       (with a million journey enrollments due, hundreds of small Sends waited over `stale_after` behind each
       other and were re-enqueued 7,279 times, each copy lengthening the line). Its `last_progress_at` is left
-      as it is, so it is repaired on the first tick that finds the queue empty.
+      as it is, so it is repaired on the first tick that finds the queue empty, or once it has been stalled
+      `IN_LINE_PATIENCE` times `stale_after` (then at most once per that period, as each repair resets the clock).
     - A `sending` Send with no queued row left (the finishing worker died after its commit) is closed.
     - A Send whose two-part snapshot never got its rest written (the worker died: `send_snapshot_task` is lost or
       rolled back) gets the task again; if it is still running, the copy finds its lock taken and does nothing.
@@ -229,8 +235,13 @@ def watchdog(*, now: datetime | None = None, stale_after: float | None = None) -
     candidates = list(stalled.values_list("pk", "last_progress_at", "rest"))
     waiting = pages_waiting() if candidates else None
     if waiting:
-        logger.info("watchdog: %s send(s) without progress, %s message(s) in line: not lost", len(candidates), waiting)
-        candidates = []
+        # In line, not lost; but not for ever: a long rate-limited send keeps the queue busy for hours, and a page
+        # message really lost meanwhile (a SIGKILL between commit and publish) must not wait for its end.
+        patience = now - timedelta(seconds=stale_after * IN_LINE_PATIENCE)
+        in_line = sum(seen is not None and seen >= patience for _, seen, _ in candidates)
+        if in_line:
+            logger.info("watchdog: %s send(s) without progress, %s message(s) in line: not lost", in_line, waiting)
+        candidates = [row for row in candidates if row[1] is None or row[1] < patience]
     for send_id, seen, rest in candidates:
         pages: list[int] = []
         with transaction.atomic():

@@ -200,3 +200,23 @@ def test_watchdog_leaves_a_stalled_send_alone_while_messages_wait_in_the_queue(
     assert queued_messages() == 1
     send.refresh_from_db()
     assert send.last_progress_at == stalled_since
+
+
+def test_watchdog_repairs_a_send_stalled_past_its_patience_even_with_messages_in_line(
+    django_capture_on_commit_callbacks, queued_messages
+) -> None:
+    from delivery.services.lifecycle import IN_LINE_PATIENCE
+    from delivery.tasks import page_send_task
+
+    other = started_send(make_contacts(150))
+    page_send_task.apply_async(args=(other.pk, 0))
+    send = started_send(make_contacts(250, prefix="s"))
+    stale_after = 45.0
+    long_ago = timezone.now() - dt.timedelta(seconds=stale_after * IN_LINE_PATIENCE + 60)
+    Send.objects.filter(pk=send.pk).update(last_progress_at=long_ago)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueued = services.watchdog(stale_after=stale_after)
+
+    assert enqueued == 3
+    assert queued_messages() == 4
