@@ -341,6 +341,7 @@ SCHEDULER_TICK_HOOKS += ["delivery.services.notices_redeliver"]  # engine events
 SCHEDULER_TICK_HOOKS += ["automations.services.automations_catch_up"]  # firings missed while beat was down
 SCHEDULER_TICK_HOOKS += ["automations.journeys.journeys_tick"]  # due journey enrollments (issue 16)
 SCHEDULER_TICK_HOOKS += ["automations.journeys.journeys_segment_tick"]  # segment-entry trigger checks (enqueued)
+SCHEDULER_TICK_HOOKS += ["delivery.services.tracking.tracking_tick"]  # buffered opens/clicks flushed (enqueued)
 # A segment-triggered journey's segment is checked this often, and after contact writes at most this often.
 JOURNEY_SEGMENT_CHECK_SECONDS = env.int("JOURNEY_SEGMENT_CHECK_SECONDS", default=300)
 JOURNEY_SEGMENT_DEBOUNCE_SECONDS = env.int("JOURNEY_SEGMENT_DEBOUNCE_SECONDS", default=10)
@@ -356,7 +357,6 @@ JOURNEY_DRAIN_SECONDS = env.float("JOURNEY_DRAIN_SECONDS", default=20.0)
 # enrollments): from this many enrollments on they are recounted at most every N seconds (docs/journeys.md).
 JOURNEY_FIGURES_CACHE_FROM = env.int("JOURNEY_FIGURES_CACHE_FROM", default=50_000)
 JOURNEY_FIGURES_CACHE_SECONDS = env.int("JOURNEY_FIGURES_CACHE_SECONDS", default=30)
-SCHEDULER_TICK_HOOKS += ["delivery.services.tracking.tracking_tick"]  # buffered opens/clicks flushed (enqueued)
 CONTACT_EVENT_HOOKS = ["automations.journeys.journeys_on_new_rows"]  # journey triggers (contacts/hooks.py)
 # --- reports (docs/reports.md) -----------------------------------------------------------------------------------
 SCHEDULER_TICK_HOOKS += ["reports.services.reports_tick"]  # recompute the reports of live sends (throttled)
