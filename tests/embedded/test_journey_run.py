@@ -12,39 +12,16 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.embedded.stack import ROOT, embedded_env, manage
+
 pytestmark = [pytest.mark.e2e]
 
-ROOT = Path(__file__).resolve().parents[2]
 PORT = "8537"  # this helper's range (8500-8599); the web is started but not used by the test
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "EMAIL_TRANSPORT")}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.local",
-            "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-            "HERALD_BROKER_DIR": str(tmp / "broker"),
-            "HERALD_MEDIA_ROOT": str(tmp / "media"),
-            "HERALD_PORT": PORT,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return result.stdout
 
 
 def _outbox(db: Path, email: str) -> list[str]:
@@ -54,10 +31,10 @@ def _outbox(db: Path, email: str) -> list[str]:
 
 
 def test_make_run_sends_the_welcome_journeys_first_email_to_a_new_contact_into_the_outbox(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = embedded_env(tmp_path, port=PORT)
     for command in ("migrate", "seed_demo", "seed_demo_automations", "seed_demo_journeys"):  # `make demo`
-        _manage(env, command, *(["--noinput"] if command == "migrate" else []))
-    _manage(
+        manage(env, command, *(["--noinput"] if command == "migrate" else []))
+    manage(
         env,
         "shell",
         "-c",
@@ -80,7 +57,7 @@ def test_make_run_sends_the_welcome_journeys_first_email_to_a_new_contact_into_t
             time.sleep(0.5)
         # A contact created the way the dashboard and the API create one (contacts.services): the journey's
         # trigger hears it on commit; beat's tick and the worker do the rest.
-        _manage(
+        manage(
             env,
             "shell",
             "-c",

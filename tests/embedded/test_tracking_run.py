@@ -14,7 +14,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.embedded.stack import ROOT, embedded_env, manage
+
 pytestmark = [pytest.mark.e2e]
 
-ROOT = Path(__file__).resolve().parents[2]
 PORT = "8841"
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
@@ -50,33 +50,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _env(tmp: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL", "EMAIL_TRANSPORT", "HERALD_BASE_URL", "TRACKING_BUFFER")
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.local",
-            "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-            "HERALD_BROKER_DIR": str(tmp / "broker"),
-            "HERALD_MEDIA_ROOT": str(tmp / "media"),
-            "HERALD_PORT": PORT,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return result.stdout
-
-
 def _get(url: str) -> tuple[int, str]:
     request = urllib.request.Request(url, headers={"User-Agent": CHROME})
     opener = urllib.request.build_opener(_NoRedirect)
@@ -88,9 +61,9 @@ def _get(url: str) -> tuple[int, str]:
 
 
 def test_make_runs_web_process_stores_an_outbox_emails_open_and_click_in_sqlite(tmp_path: Path) -> None:
-    env = _env(tmp_path)
-    _manage(env, "migrate", "--noinput")
-    html = json.loads(_manage(env, "shell", "-c", SEND).strip().splitlines()[-1])
+    env = embedded_env(tmp_path, port=PORT)
+    manage(env, "migrate", "--noinput")
+    html = json.loads(manage(env, "shell", "-c", SEND).strip().splitlines()[-1])
     base = f"http://127.0.0.1:{PORT}"
     pixel = re.search(rf'src="({re.escape(base)}/t/o/[^"]+)"', html)
     link = re.search(rf'href="({re.escape(base)}/t/c/[^"]+)"', html)
