@@ -11,8 +11,10 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # `make run` starts, on HERALD_PORT when it is not 8000.
 HERALD_BASE_URL = env("HERALD_BASE_URL", default=f"http://127.0.0.1:{env('HERALD_PORT', default='8000')}").rstrip("/")
 
-# One person trying Herald out wants to see an open or a click in the report at once (production: 5 minutes).
+# One person trying Herald out wants to see a send, an open or a click in the report and the dashboard's totals at
+# once (elsewhere: 5 minutes).
 REPORTS_STALE_SECONDS = env.int("REPORTS_STALE_SECONDS", default=30)
+DASHBOARD_STATS_SECONDS = env.int("DASHBOARD_STATS_SECONDS", default=30)
 
 # Static files straight from static/ (no collectstatic outside production).
 STATIC_ROOT = None
