@@ -28,5 +28,6 @@ def herald(request: HttpRequest) -> dict[str, Any]:
         "can_edit": roles.can_edit(user),
         "is_admin": roles.is_admin(user),
         "role_name": roles.role_name(user),
+        "currency": settings.HERALD_CURRENCY,
         "unread_notifications": user.notifications.filter(read_at__isnull=True).count(),  # type: ignore[attr-defined]
     }

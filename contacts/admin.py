@@ -123,7 +123,7 @@ class ContactAttributeAdmin(admin.ModelAdmin):
 class FunnelEventAdmin(admin.ModelAdmin):
     """Insert-only: events can be added, never edited or deleted."""
 
-    list_display = ["id", "contact", "funnel_type", "from_stage", "to_stage", "created_at"]
+    list_display = ["id", "contact", "funnel_type", "from_stage", "to_stage", "amount", "created_at"]
     list_filter = ["funnel_type"]
     search_fields = ["=contact__email", "to_stage", "from_stage"]
     raw_id_fields = ["contact"]

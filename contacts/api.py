@@ -21,6 +21,7 @@ from contacts.serializers import (
     BulkContactsSerializer,
     ContactDetailSerializer,
     ContactSerializer,
+    EventsRequestSerializer,
     EventsSerializer,
     ImportCreateSerializer,
     ImportJobSerializer,
@@ -78,7 +79,7 @@ class ContactBulk(APIView):
 class EventCreate(APIView):
     """Record funnel events: one object, a list, or `{"events": [...]}`; by `contact_id` or `email`."""
 
-    @extend_schema(request=EventsSerializer, responses={200: ItemResultsSerializer, 201: ItemResultsSerializer})
+    @extend_schema(request=EventsRequestSerializer, responses={200: ItemResultsSerializer, 201: ItemResultsSerializer})
     def post(self, request: Request) -> Response:
         payload: Any = request.data
         if isinstance(payload, list):

@@ -49,7 +49,7 @@ def contact_export(*, contact: Contact | None, email: str) -> dict[str, Any]:
         "funnel_events": list(
             FunnelEvent.objects.filter(contact=contact)
             .order_by("created_at", "pk")
-            .values("id", "funnel_type", "from_stage", "to_stage", "created_at")
+            .values("id", "funnel_type", "from_stage", "to_stage", "created_at", "amount")
         ),
         "batches": list(contact.batch_memberships.order_by("pk").values("batch_id", "batch__name", "added_at")),
         "consent": _ledger(ConsentRecord.objects.filter(contact=contact)),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -103,9 +104,19 @@ class FunnelEvent(models.Model):
     from_stage = models.CharField(max_length=100, blank=True, default="")
     to_stage = models.CharField(max_length=100)
     created_at = models.DateTimeField(default=timezone.now)
+    # What the move was worth (an order's value), in HERALD_CURRENCY; reports sum it over the conversions they
+    # credit (revenue). Optional: a stage move without a value stays NULL, never 0.
+    amount = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__isnull=True) | models.Q(amount__gte=0), name="funnel_amount_not_negative"
+            )
+        ]
         indexes = [
             models.Index(fields=["contact", "created_at"], name="funnel_contact_created"),
             # INCLUDE: "moved to X in the last N days" is an index-only scan (segments/rules.py).

@@ -39,7 +39,7 @@ class FunnelEventSerializer(serializers.ModelSerializer[FunnelEvent]):
 
     class Meta:
         model = FunnelEvent
-        fields = ["id", "contact_id", "email", "funnel_type", "from_stage", "to_stage", "created_at"]
+        fields = ["id", "contact_id", "email", "funnel_type", "from_stage", "to_stage", "created_at", "amount"]
         read_only_fields = fields
 
 
@@ -60,6 +60,7 @@ class ContactDetailSerializer(ContactSerializer):
                 "from_stage": e.from_stage,
                 "to_stage": e.to_stage,
                 "created_at": serializers.DateTimeField().to_representation(e.created_at),
+                "amount": None if e.amount is None else str(e.amount),
             }
             for e in events
         ]
@@ -115,7 +116,33 @@ class BulkContactsSerializer(serializers.Serializer[Any]):
 
 
 class EventsSerializer(serializers.Serializer[Any]):
+    # Items stay JSON here: each one is validated by `contacts.services.funnel_events_create`, which answers a
+    # result per item (an invalid item is an error row, the others are recorded). EventItemSerializer documents them.
     events = serializers.ListField(child=serializers.JSONField(), max_length=BULK_LIMIT, allow_empty=False)
+
+
+class EventItemSerializer(serializers.Serializer[Any]):
+    """One funnel event of `POST /api/v1/events` (the OpenAPI schema's description; validation is per item)."""
+
+    email = serializers.EmailField(required=False, help_text="The contact's email (or contact_id).")
+    contact_id = serializers.IntegerField(required=False, help_text="The contact's id (or email).")
+    funnel_type = serializers.ChoiceField(choices=FunnelEvent.FunnelType.choices, default="sales")
+    from_stage = serializers.CharField(required=False, max_length=100, allow_blank=True)
+    to_stage = serializers.CharField(max_length=100)
+    created_at = serializers.DateTimeField(required=False, help_text="When it happened (default: now).")
+    amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        allow_null=True,
+        help_text="What the event was worth (e.g. an order's value), in HERALD_CURRENCY; >= 0, at most 2 decimals. "
+        "Reports add it up over the conversions they credit (revenue).",
+    )
+
+
+class EventsRequestSerializer(serializers.Serializer[Any]):
+    events = EventItemSerializer(many=True, help_text=f"1 to {BULK_LIMIT} events (or send one event, or a list).")
 
 
 class ItemResultSerializer(serializers.Serializer[Any]):

@@ -425,6 +425,7 @@ def funnel_events_create(*, items: Sequence[Any]) -> list[dict[str, Any]]:
                 from_stage=item.get("from_stage"),
                 to_stage=item.get("to_stage"),
                 created_at=item.get("created_at"),
+                amount=item.get("amount"),
             )
         except RowError as exc:
             results[index]["error"] = str(exc)

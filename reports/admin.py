@@ -17,7 +17,7 @@ class ConversionGoalAdmin(admin.ModelAdmin):
 class SendReportAdmin(admin.ModelAdmin):
     """Derived rows: read-only here (a recompute overwrites them)."""
 
-    list_display = ("send", "computed_at", "sent", "opened", "clicked", "conversions", "conversions_view")
+    list_display = ("send", "computed_at", "sent", "opened", "clicked", "conversions", "conversions_view", "revenue")
     raw_id_fields = ("send",)
 
     def has_add_permission(self, request: object) -> bool:

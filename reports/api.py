@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -20,6 +21,11 @@ class ReportSerializer(serializers.Serializer):
     computed_at = serializers.DateTimeField(allow_null=True, help_text="The oldest stored figures used")
     pending = serializers.IntegerField(help_text="Sends a worker is recomputing (their last figures are used)")
     figures = serializers.DictField(child=serializers.IntegerField())
+    revenue = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="revenue (after a click) and revenue_view (after delivery only): the sums of the credited "
+        "conversions' amounts as decimal strings, and their currency (HERALD_CURRENCY)",
+    )
     rates = serializers.DictField(child=serializers.FloatField(allow_null=True))
     links = serializers.ListField(child=serializers.DictField())
     hours = serializers.ListField(child=serializers.DictField(), help_text="Hours after the send with events")
@@ -35,6 +41,10 @@ def report_json(target: targets.Target) -> dict[str, Any]:
         "computed_at": figures.computed_at,
         "pending": len(pending),
         "figures": figures.counts,
+        "revenue": {
+            **{name: f"{value:.2f}" for name, value in figures.amounts.items()},
+            "currency": settings.HERALD_CURRENCY,
+        },
         "rates": figures.rates,
         "links": [
             {"url": url, "human_clicks": human, "unique_human_clicks": unique, "machine_clicks": machine}

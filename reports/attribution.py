@@ -10,7 +10,7 @@ the contact inside the attribution window [t - window, t]:
    a *view-through* conversion, reported apart.
 
 Every message competes, whatever its owner, so an event is credited to one delivery at most; a send counts the
-events credited to its own deliveries. Funnel events are never written to: the credit is derived by the
+events credited to its own deliveries, and its revenue is the sum of their amounts (events without one add 0). Funnel events are never written to: the credit is derived by the
 queries below each time a report is computed.
 """
 
@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
     Count,
     DateTimeField,
+    DecimalField,
     ExpressionWrapper,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    Sum,
+    Value,
 )
 from django.db.models.functions import Coalesce
 
@@ -43,6 +47,7 @@ class Credit:
     delivery_id: int
     kind: str  # "click" or "view"
     at: dt.datetime
+    amount: Decimal | None = None
 
 
 def _window_start(window: dt.timedelta) -> ExpressionWrapper:
@@ -93,45 +98,66 @@ def send_conversion_events(*, send_id: int, stage: str, window: dt.timedelta, si
     return credited.filter(Q(click_send=send_id) | Q(click_delivery__isnull=True, view_send=send_id))
 
 
-def send_conversion_counts(*, send_id: int, stage: str, window: dt.timedelta, since: dt.datetime) -> tuple[int, int]:
-    """(click conversions, view-through conversions) credited to the send."""
-    counts = send_conversion_events(send_id=send_id, stage=stage, window=window, since=since).aggregate(
+@dataclass(frozen=True)
+class Conversions:
+    """What a send converted: click and view-through conversions, and the sums of their events' amounts."""
+
+    click: int
+    view: int
+    revenue: Decimal
+    revenue_view: Decimal
+
+
+def send_conversions(*, send_id: int, stage: str, window: dt.timedelta, since: dt.datetime) -> Conversions:
+    """The conversions credited to the send and their revenue (one aggregate over the credited events)."""
+    zero = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=2))
+    totals = send_conversion_events(send_id=send_id, stage=stage, window=window, since=since).aggregate(
         click=Count("id", filter=Q(click_delivery__isnull=False)),
         view=Count("id", filter=Q(click_delivery__isnull=True)),
+        revenue=Coalesce(Sum("amount", filter=Q(click_delivery__isnull=False)), zero),
+        revenue_view=Coalesce(Sum("amount", filter=Q(click_delivery__isnull=True)), zero),
     )
-    return int(counts["click"]), int(counts["view"])
+    return Conversions(
+        click=int(totals["click"]),
+        view=int(totals["view"]),
+        revenue=Decimal(totals["revenue"]),
+        revenue_view=Decimal(totals["revenue_view"]),
+    )
 
 
 def send_credits(*, send_id: int, stage: str, window: dt.timedelta, since: dt.datetime) -> dict[int, list[Credit]]:
     """Delivery id -> the events credited to it (for the per-recipient export): as many as the send converted."""
     rows = send_conversion_events(send_id=send_id, stage=stage, window=window, since=since).values_list(
-        "id", "created_at", "click_delivery", "view_delivery"
+        "id", "created_at", "click_delivery", "view_delivery", "amount"
     )
     credits: dict[int, list[Credit]] = {}
-    for event_id, at, click_delivery, view_delivery in rows.iterator(chunk_size=2000):
+    for event_id, at, click_delivery, view_delivery, amount in rows.iterator(chunk_size=2000):
         delivery_id = click_delivery or view_delivery
         kind = "click" if click_delivery else "view"
-        credits.setdefault(delivery_id, []).append(Credit(event_id, delivery_id, kind, at))
+        credits.setdefault(delivery_id, []).append(Credit(event_id, delivery_id, kind, at, amount))
     return credits
 
 
 def contact_credits(*, contact_id: int, stage: str, window: dt.timedelta) -> list[Credit]:
     """Every conversion-stage event of one contact with the delivery it is credited to (None: no message)."""
     events = FunnelEvent.objects.filter(contact_id=contact_id, to_stage=stage)
-    rows = credited_events(events, window=window).values_list("id", "created_at", "click_delivery", "view_delivery")
+    rows = credited_events(events, window=window).values_list(
+        "id", "created_at", "click_delivery", "view_delivery", "amount"
+    )
     result = []
-    for event_id, at, click_delivery, view_delivery in rows:
+    for event_id, at, click_delivery, view_delivery, amount in rows:
         delivery_id = click_delivery or view_delivery
         if delivery_id:
-            result.append(Credit(event_id, delivery_id, "click" if click_delivery else "view", at))
+            result.append(Credit(event_id, delivery_id, "click" if click_delivery else "view", at, amount))
     return result
 
 
 __all__ = [
+    "Conversions",
     "Credit",
     "contact_credits",
     "credited_events",
-    "send_conversion_counts",
     "send_conversion_events",
+    "send_conversions",
     "send_credits",
 ]

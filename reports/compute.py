@@ -15,7 +15,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from delivery.models import Delivery, Send, TrackingEvent
-from reports.attribution import send_conversion_counts
+from reports.attribution import send_conversions
 from reports.goals import send_goal
 from reports.models import SendReport, UnsubscribeRecord
 
@@ -112,15 +112,15 @@ def send_report_compute(*, send_id: int) -> SendReport:
     started_clock = time.monotonic()
     started = send_started(send)
     _owner, goal = send_goal(send_id=send_id)
-    conversions, conversions_view = send_conversion_counts(
-        send_id=send_id, stage=goal.stage, window=goal.window, since=started
-    )
+    conversions = send_conversions(send_id=send_id, stage=goal.stage, window=goal.window, since=started)
     values: dict[str, Any] = {
         **_delivery_figures(send_id),
         **_event_figures(send_id),
         "unsubscribed": UnsubscribeRecord.objects.filter(send_id=send_id).count(),
-        "conversions": conversions,
-        "conversions_view": conversions_view,
+        "conversions": conversions.click,
+        "conversions_view": conversions.view,
+        "revenue": conversions.revenue,
+        "revenue_view": conversions.revenue_view,
         "goal_stage": goal.stage,
         "window_days": goal.window_days,
         "hours": _hours(send_id, started),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
@@ -38,6 +39,7 @@ RECIPIENT_HEADER = [
     "conversions",
     "conversion_kind",
     "last_conversion_at",
+    "revenue",
 ]
 FETCH = 2000
 
@@ -69,6 +71,12 @@ def _sql() -> str:
     )
 
 
+def _revenue(credits: Sequence[Credit]) -> str:
+    """The amounts of the conversions credited to one delivery ("" when none carries an amount)."""
+    amounts = [credit.amount for credit in credits if credit.amount is not None]
+    return f"{sum(amounts, Decimal(0)):.2f}" if amounts else ""
+
+
 def recipient_rows(*, send_ids: Sequence[int]) -> Iterator[list[Any]]:
     """Every recipient of these sends with their opens, clicks, unsubscribe and credited conversions. Constant
     memory: rows come FETCH at a time from a server-side cursor (PostgreSQL), for a streaming response."""
@@ -97,4 +105,5 @@ def recipient_rows(*, send_ids: Sequence[int]) -> Iterator[list[Any]]:
                         len(mine),
                         ",".join(sorted({credit.kind for credit in mine})),
                         _iso(max((credit.at for credit in mine), default=None)),
+                        _revenue(mine),
                     ]

@@ -90,6 +90,10 @@ class SendReport(models.Model):
     machine_click_events = models.PositiveIntegerField(default=0)
     conversions = models.PositiveIntegerField(default=0)
     conversions_view = models.PositiveIntegerField(default=0)
+    # The amounts (contacts.FunnelEvent.amount, HERALD_CURRENCY) of the conversions above, click and view apart;
+    # events without an amount add nothing.
+    revenue = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    revenue_view = models.DecimalField(max_digits=18, decimal_places=2, default=0)
     goal_stage = models.CharField(max_length=100, blank=True)
     window_days = models.PositiveSmallIntegerField(default=0)
     hours = models.JSONField(default=list)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Min, Sum
 
 from delivery.models import Delivery, TrackingEvent
@@ -34,6 +36,9 @@ COUNTS = (
     "conversions",
     "conversions_view",
 )
+# Money figures (HERALD_CURRENCY), summed like COUNTS but kept as Decimal.
+AMOUNTS = ("revenue", "revenue_view")
+CENT = Decimal("0.01")
 HOURLY_SPAN = 48  # the hourly chart covers the first two days; the daily one the rest
 DAILY_SPAN = 30
 
@@ -51,13 +56,17 @@ class Figures:
     reported: int = 0
     computed_at: dt.datetime | None = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    amounts: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(AMOUNTS, Decimal("0.00")))
     hours: dict[int, list[int]] = field(default_factory=dict)
     links: list[list[Any]] = field(default_factory=list)
 
-    def __getattr__(self, name: str) -> int:
+    def __getattr__(self, name: str) -> int | Decimal:
         counts = self.__dict__.get("counts", {})
         if name in counts:
             return int(counts[name])
+        amounts = self.__dict__.get("amounts", {})
+        if name in amounts:
+            return Decimal(amounts[name])
         raise AttributeError(name)
 
     @property
@@ -98,9 +107,10 @@ def report_figures(*, send_ids: Sequence[int]) -> Figures:
     """Sum the stored reports of these sends (one aggregate, then the small JSON series merged here)."""
     figures = Figures(sends=len(send_ids))
     reports = SendReport.objects.filter(send_id__in=send_ids, computed_at__isnull=False)
-    sums = reports.aggregate(**{name: Sum(name) for name in COUNTS}, oldest=Min("computed_at"))
+    sums = reports.aggregate(**{name: Sum(name) for name in (*COUNTS, *AMOUNTS)}, oldest=Min("computed_at"))
     figures.computed_at = sums.pop("oldest")
     figures.counts = {name: int(sums[name] or 0) for name in COUNTS}
+    figures.amounts = {name: Decimal(sums[name] or 0).quantize(CENT) for name in AMOUNTS}
     links: dict[str, list[Any]] = {}
     for hours, send_links in reports.values_list("hours", "links"):
         figures.reported += 1
@@ -122,6 +132,9 @@ def figures_rows(figures: Figures) -> Iterator[list[Any]]:
     yield ["section", "name", "value"]
     for name in COUNTS:
         yield ["figures", name, figures.counts[name]]
+    for name in AMOUNTS:
+        yield ["revenue", name, f"{figures.amounts[name]:.2f}"]
+    yield ["revenue", "currency", settings.HERALD_CURRENCY]
     for name, value in figures.rates.items():
         yield ["rates", name, "" if value is None else f"{value:.4f}"]
     for url, human, unique, machine in figures.links:

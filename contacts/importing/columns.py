@@ -46,6 +46,7 @@ for _target, _names in {
     "from_stage": ("from stage", "from"),
     "to_stage": ("to stage", "to", "stage"),
     "created_at": ("created at", "created date", "created", "date", "timestamp", "occurred at"),
+    "amount": ("amount", "value", "revenue", "order value", "order total", "total"),
 }.items():
     EVENT_ALIASES.update(dict.fromkeys(_names, _target))
 

@@ -47,7 +47,8 @@ def event_merge(s: Staging, cursor: Any, *, detail: bool) -> MergeResult:
             + ")"
         )
         unchanged_lines = {line for (line,) in cursor.fetchall()}
-    # Events are immutable: one already recorded (same contact, funnel, stages and time) is left alone.
+    # Events are immutable: one already recorded (same contact, funnel, stages and time) is left alone, its amount
+    # included (a second row with another amount would count the same conversion twice in revenue).
     result.unchanged = sql(
         "DELETE FROM {M} WHERE EXISTS (SELECT 1 FROM contacts_funnelevent e WHERE e.contact_id = {M}.cid AND "
         + same.format(o="e", M="{M}")
@@ -57,8 +58,8 @@ def event_merge(s: Staging, cursor: Any, *, detail: bool) -> MergeResult:
         sql("SELECT line, cid FROM {M}")
         inserted = list(cursor.fetchall())
     result.created = sql(
-        "INSERT INTO contacts_funnelevent (contact_id, funnel_type, from_stage, to_stage, created_at) "
-        "SELECT cid, funnel_type, from_stage, to_stage, created_at FROM {M} ORDER BY line"
+        "INSERT INTO contacts_funnelevent (contact_id, funnel_type, from_stage, to_stage, created_at, amount) "
+        "SELECT cid, funnel_type, from_stage, to_stage, created_at, amount FROM {M} ORDER BY line"
     )
     if detail:
         for line, cid in inserted:

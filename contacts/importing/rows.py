@@ -2,12 +2,13 @@
 
 Contacts: a staged row is `(line, email, first_name, last_name, mobile, lms_lead_id, status, attrs)` where a
 `None` field means "not given: keep what the contact has" and `attrs` is a JSON object text (or None).
-Events: `(line, email, contact_id, funnel_type, from_stage, to_stage, created_at)`.
+Events: `(line, email, contact_id, funnel_type, from_stage, to_stage, created_at, amount)`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class EventRow(NamedTuple):
     from_stage: str
     to_stage: str
     created_at: dt.datetime | None
+    amount: decimal.Decimal | None = None
 
     def at(self, now: dt.datetime) -> EventRow:
         """The event with `now` as its time when it carries none (an event without a timestamp happened now)."""
@@ -279,7 +281,34 @@ class EventPlan:
             from_stage=get("from_stage"),
             to_stage=get("to_stage"),
             created_at=get("created_at"),
+            amount=get("amount"),
         )
+
+
+# contacts.FunnelEvent.amount: numeric(14, 2).
+AMOUNT_MAX = decimal.Decimal("999999999999.99")
+
+
+def event_amount(value: Any) -> decimal.Decimal | None:
+    """An event's amount: empty is none; otherwise a number >= 0 with at most 2 decimals (cents are not rounded
+    silently: a value the column cannot hold is refused, as is a negative one: a refund is not a conversion)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float | decimal.Decimal):
+        raise RowError(f"amount {value!r} is not a number")
+    try:
+        amount = decimal.Decimal(str(value).strip())
+    except decimal.InvalidOperation:
+        raise RowError(f"amount {value!r} is not a number") from None
+    if not amount.is_finite():
+        raise RowError(f"amount {value!r} is not a number")
+    if amount < 0:
+        raise RowError(f"amount {value!r} is negative")
+    if amount != amount.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_DOWN):
+        raise RowError(f"amount {value!r} has more than 2 decimals")
+    if amount > AMOUNT_MAX:
+        raise RowError(f"amount {value!r} is too large")
+    return amount.quantize(decimal.Decimal("0.01"))
 
 
 def event_row(
@@ -291,6 +320,7 @@ def event_row(
     from_stage: Any,
     to_stage: Any,
     created_at: Any,
+    amount: Any = None,
 ) -> EventRow:
     """Validate one funnel event from a file or the API."""
     email_text = str(email or "").strip().lower() or None
@@ -322,7 +352,7 @@ def event_row(
             when = c.parse_timestamp(created_at)
         except c.CoercionError as exc:
             raise RowError(f"created_at {created_at!r} is {exc}") from None
-    return EventRow(line, email_text, cid, kind, from_text, to_text, when)
+    return EventRow(line, email_text, cid, kind, from_text, to_text, when, event_amount(amount))
 
 
 def contact_row_from_item(line: int, item: Any, *, known: TypeLookup, assigned: dict[str, str]) -> ContactRow:

@@ -10,6 +10,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
@@ -37,7 +38,16 @@ CONTACT_STAGE_COLUMNS = (
     "attrs",
     "mobile_hash",
 )
-EVENT_STAGE_COLUMNS = ("line", "email", "contact_id", "funnel_type", "from_stage", "to_stage", "created_at")
+EVENT_STAGE_COLUMNS = (
+    "line",
+    "email",
+    "contact_id",
+    "funnel_type",
+    "from_stage",
+    "to_stage",
+    "created_at",
+    "amount",
+)
 
 # A chunk's stored numbers are looked up while at least this share of its numbers is found stored (a re-import):
 # a lookup costs about a third of the encryptions it saves, so a fresh file stops looking after its first chunk.
@@ -82,7 +92,7 @@ class Staging:
         else:
             definition = (
                 "line integer, email text, contact_id bigint, funnel_type text, from_stage text, to_stage text, "
-                f"created_at {'timestamptz' if pg else 'text'}"
+                f"created_at {'timestamptz' if pg else 'text'}, amount {'numeric' if pg else 'text'}"
             )
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE TEMP TABLE {self.stage} ({definition})")
@@ -140,7 +150,11 @@ class Staging:
             else:
                 marks = ", ".join(["%s"] * len(self.columns))
                 adapt = connection.ops.adapt_datetimefield_value
-                prepared = [[adapt(v) if isinstance(v, dt.datetime) else v for v in row] for row in rows]
+                # sqlite3 adapts neither aware datetimes nor Decimal (an event's amount): both go as text.
+                prepared = [
+                    [adapt(v) if isinstance(v, dt.datetime) else str(v) if isinstance(v, Decimal) else v for v in row]
+                    for row in rows
+                ]
                 cursor.executemany(f"INSERT INTO {self.stage} VALUES ({marks})", prepared)
         self.rows += len(rows)
 

@@ -85,6 +85,24 @@ def test_admin_cannot_edit_funnel_events(superuser: User) -> None:
     assert event.to_stage == "lead"
 
 
+def test_admin_adds_a_funnel_event_with_an_amount_and_refuses_a_negative_one(superuser: User) -> None:
+    contact = make_contact()
+    client = Client()
+    client.force_login(superuser)
+    form = {
+        "contact": contact.pk,
+        "funnel_type": "sales",
+        "from_stage": "",
+        "to_stage": "converted",
+        "created_at_0": "2026-03-01",
+        "created_at_1": "10:00:00",
+    }
+    refused = client.post("/admin/contacts/funnelevent/add/", {**form, "amount": "-5"})
+    assert refused.status_code == 200 and not FunnelEvent.objects.exists()
+    client.post("/admin/contacts/funnelevent/add/", {**form, "amount": "19.90"})
+    assert str(FunnelEvent.objects.get().amount) == "19.90"
+
+
 def test_command_imports_and_prints_the_summary(tmp_path: Path) -> None:
     path = tmp_path / "people.csv"
     path.write_text("email,first_name\nann@example.com,Ann\nbroken,X\n")

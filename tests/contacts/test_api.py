@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -98,6 +99,38 @@ def test_post_a_list_of_events_by_contact_id(api: APIClient) -> None:
     ]
     response = api.post("/api/v1/events", events, format="json")
     assert response.json()["counts"] == {"created": 2}
+
+
+def test_post_an_event_with_an_amount_keeps_it(api: APIClient) -> None:
+    make_contact(email="ann@example.com")
+    response = api.post(
+        "/api/v1/events", {"email": "ann@example.com", "to_stage": "converted", "amount": "49.90"}, format="json"
+    )
+    assert response.status_code == 201
+    assert str(FunnelEvent.objects.get().amount) == "49.90"
+
+
+@pytest.mark.parametrize(
+    ("amount", "reason"),
+    [(-1, "negative"), ("ten", "not a number"), ("1.005", "more than 2 decimals"), (True, "not a number")],
+)
+def test_event_with_a_bad_amount_is_an_item_error(api: APIClient, amount: object, reason: str) -> None:
+    make_contact(email="ann@example.com")
+    events = [
+        {"email": "ann@example.com", "to_stage": "converted", "amount": amount},
+        {"email": "ann@example.com", "to_stage": "lead", "amount": 12},
+    ]
+    results = api.post("/api/v1/events", events, format="json").json()["results"]
+    assert results[0]["status"] == "error" and reason in results[0]["error"]
+    assert results[1]["status"] == "created"
+    assert list(FunnelEvent.objects.values_list("to_stage", "amount")) == [("lead", Decimal("12.00"))]
+
+
+def test_contact_detail_api_shows_an_event_amount(viewer_api: APIClient) -> None:
+    contact = make_contact()
+    FunnelEvent.objects.create(contact=contact, funnel_type="sales", to_stage="converted", amount=Decimal("7.5"))
+    body = viewer_api.get(f"/api/v1/contacts/{contact.pk}").json()
+    assert body["events"][0]["amount"] == "7.50"
 
 
 def test_event_for_unknown_contact_is_an_item_error(api: APIClient) -> None:

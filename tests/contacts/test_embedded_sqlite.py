@@ -24,7 +24,7 @@ for _ in range(2):
     job = services.import_job_run(job_id=job.pk)
     runs.append([job.status, job.created, job.updated, job.unchanged, job.skipped, job.errors])
 events = services.import_job_create(
-    file=io.BytesIO(b"email,to_stage,created_at\\nann@example.com,lead,2024-01-01T00:00:00Z\\n"),
+    file=io.BytesIO(b"email,to_stage,created_at,amount\\nann@example.com,lead,2024-01-01T00:00:00Z,12.50\\n"),
     original_name="e.csv", kind="events", start=False)
 events = services.import_job_run(job_id=events.pk)
 print(json.dumps({
@@ -32,6 +32,7 @@ print(json.dumps({
     "age": ContactAttribute.objects.get(field_name="age").field_value,
     "name": Contact.objects.values_list("first_name", "last_name").get(),
     "events": [events.status, FunnelEvent.objects.count()],
+    "amount": str(FunnelEvent.objects.get().amount),
 }))
 """
 
@@ -54,3 +55,4 @@ def test_import_on_sqlite_without_copy(tmp_path: Path) -> None:
     assert result["age"] == 42
     assert result["name"] == ["Ann", "Lee"]
     assert result["events"] == ["done", 1]
+    assert result["amount"] == "12.50"

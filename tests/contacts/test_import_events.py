@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -35,6 +36,30 @@ def test_events_reimport_inserts_nothing_twice(run_import: RunImport) -> None:
 def test_events_for_unknown_contacts_are_row_errors(run_import: RunImport) -> None:
     job = run_import("email,to_stage\nnobody@example.com,applied\n", kind="events")
     assert (job.created, job.errors) == (0, 1)
+
+
+def test_events_file_keeps_each_amount(run_import: RunImport) -> None:
+    ann = make_contact(email="ann@example.com")
+    job = run_import(
+        "email,to_stage,created_at,amount\n"
+        "ann@example.com,converted,2024-03-01T10:00:00Z,120.5\n"
+        "ann@example.com,lead,2024-03-02T10:00:00Z,\n",
+        kind="events",
+    )
+    assert job.created == 2
+    assert dict(FunnelEvent.objects.filter(contact=ann).values_list("to_stage", "amount")) == {
+        "converted": Decimal("120.50"),
+        "lead": None,
+    }
+
+
+def test_events_with_a_negative_or_non_numeric_amount_are_row_errors(run_import: RunImport) -> None:
+    make_contact(email="ann@example.com")
+    job = run_import(
+        "email,to_stage,amount\nann@example.com,converted,-3\nann@example.com,converted,abc\n", kind="events"
+    )
+    assert (job.created, job.errors) == (0, 2)
+    assert not FunnelEvent.objects.exists()
 
 
 def test_events_by_contact_id(run_import: RunImport) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, cast
 
 import pytest
@@ -56,8 +57,10 @@ def event(d: Delivery, kind: str, at: dt.datetime, cls: str = HUMAN, url: str = 
     )
 
 
-def funnel(contact: Contact, at: dt.datetime, stage: str = "converted") -> FunnelEvent:
-    return FunnelEvent.objects.create(contact=contact, funnel_type="sales", to_stage=stage, created_at=at)
+def funnel(contact: Contact, at: dt.datetime, stage: str = "converted", amount: Decimal | None = None) -> FunnelEvent:
+    return FunnelEvent.objects.create(
+        contact=contact, funnel_type="sales", to_stage=stage, created_at=at, amount=amount
+    )
 
 
 EXPECTED = {
@@ -79,6 +82,9 @@ EXPECTED = {
     "conversions": 1,  # a, a day after its click
     "conversions_view": 1,  # b, two days after delivery, no click
 }
+# The amounts of the credited conversions: a's 120.50 after its click, b's 30.00 after delivery; a's signed_up
+# (500.00, not the conversion stage) and f's 99.99 (outside the window) add nothing.
+EXPECTED_REVENUE = {"revenue": Decimal("120.50"), "revenue_view": Decimal("30.00")}
 EXPECTED_HOURS = [[0, 0, 1, 0, 1], [1, 2, 0, 1, 0], [2, 0, 0, 1, 0], [3, 1, 0, 0, 0], [26, 0, 0, 1, 0]]
 EXPECTED_LINKS = [[LINK1, 2, 1, 0], [LINK2, 1, 1, 1]]
 
@@ -116,10 +122,10 @@ def hand_counted(db: None) -> Fixture:
     UnsubscribeRecord.objects.create(
         delivery_id=d["f"].pk, send_id=send.pk, contact_id=c["f"].pk, created_at=T0 + 2 * h
     )
-    funnel(c["a"], T0 + dt.timedelta(days=1))
-    funnel(c["a"], T0 + dt.timedelta(days=1), stage="signed_up")  # not the conversion stage
-    funnel(c["b"], T0 + dt.timedelta(days=2))
-    funnel(c["f"], T0 + dt.timedelta(days=10))  # outside the 7-day window
+    funnel(c["a"], T0 + dt.timedelta(days=1), amount=Decimal("120.50"))
+    funnel(c["a"], T0 + dt.timedelta(days=1), stage="signed_up", amount=Decimal("500"))  # not the conversion stage
+    funnel(c["b"], T0 + dt.timedelta(days=2), amount=Decimal("30"))
+    funnel(c["f"], T0 + dt.timedelta(days=10), amount=Decimal("99.99"))  # outside the 7-day window
     return Fixture(scenario, send, c, d)
 
 

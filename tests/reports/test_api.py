@@ -21,6 +21,11 @@ def test_scenario_report_api_returns_the_hand_counted_figures(hand_counted: Fixt
     assert data["goal"] == {"stage": "converted", "window_days": 7, "custom": False}
 
 
+def test_report_api_returns_the_hand_counted_revenue(hand_counted: Fixture, viewer_api: APIClient) -> None:
+    data = viewer_api.get(f"/api/v1/reports/scenarios/{hand_counted.scenario.pk}").json()
+    assert data["revenue"] == {"revenue": "120.50", "revenue_view": "30.00", "currency": "USD"}
+
+
 def test_send_and_campaign_report_api_add_up_the_same_send(hand_counted: Fixture, viewer_api: APIClient) -> None:
     for url in (
         f"/api/v1/reports/sends/{hand_counted.send.pk}/",

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
 from contacts.models import Contact, FunnelEvent
 from reports import services
-from reports.attribution import contact_credits, send_conversion_counts
+from reports.attribution import contact_credits, send_conversions
 from reports.compute import send_report_compute
 from tests.factories import ContactFactory
 from tests.reports.conftest import T0, deliver, funnel, scenario_with_send
 
 pytestmark = pytest.mark.django_db
+
+
+def _counts(**kwargs: Any) -> tuple[int, int]:
+    conversions = send_conversions(**kwargs)
+    return conversions.click, conversions.view
+
+
 WEEK = dt.timedelta(days=7)
 
 
@@ -27,7 +34,7 @@ def test_conversion_inside_the_window_after_a_click_is_credited_to_the_send() ->
     c = _contact()
     deliver(send, c, delivered_at=T0, clicked_at=T0 + dt.timedelta(hours=1))
     funnel(c, T0 + dt.timedelta(days=6, hours=23))
-    assert send_conversion_counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (1, 0)
+    assert _counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (1, 0)
 
 
 def test_conversion_after_the_window_is_not_credited() -> None:
@@ -35,7 +42,7 @@ def test_conversion_after_the_window_is_not_credited() -> None:
     c = _contact()
     deliver(send, c, delivered_at=T0, clicked_at=T0 + dt.timedelta(hours=1))
     funnel(c, T0 + dt.timedelta(days=7, hours=2))
-    assert send_conversion_counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (0, 0)
+    assert _counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (0, 0)
 
 
 def test_conversion_before_the_click_is_not_a_click_conversion() -> None:
@@ -44,7 +51,7 @@ def test_conversion_before_the_click_is_not_a_click_conversion() -> None:
     deliver(send, c, status="sent", delivered_at=T0, clicked_at=T0 + dt.timedelta(hours=5))
     funnel(c, T0 + dt.timedelta(hours=2))
     # No click before it: the delivery two hours earlier touched the contact, so it is a view-through.
-    assert send_conversion_counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (0, 1)
+    assert _counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (0, 1)
 
 
 def test_conversion_without_a_click_is_reported_apart_as_view_through() -> None:
@@ -52,7 +59,7 @@ def test_conversion_without_a_click_is_reported_apart_as_view_through() -> None:
     c = _contact()
     deliver(send, c, delivered_at=T0)
     funnel(c, T0 + dt.timedelta(days=3))
-    assert send_conversion_counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (0, 1)
+    assert _counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (0, 1)
 
 
 def test_bounced_email_gets_no_view_through_credit() -> None:
@@ -60,7 +67,7 @@ def test_bounced_email_gets_no_view_through_credit() -> None:
     c = _contact()
     deliver(send, c, status="bounced")
     funnel(c, T0 + dt.timedelta(days=1))
-    assert send_conversion_counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (0, 0)
+    assert _counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (0, 0)
 
 
 def test_the_last_click_wins_over_an_earlier_one() -> None:
@@ -70,8 +77,8 @@ def test_the_last_click_wins_over_an_earlier_one() -> None:
     deliver(first, c, clicked_at=T0 + dt.timedelta(hours=1))
     deliver(second, c, clicked_at=T0 + dt.timedelta(days=1, hours=1))
     funnel(c, T0 + dt.timedelta(days=2))
-    assert send_conversion_counts(send_id=first.pk, stage="converted", window=WEEK, since=T0) == (0, 0)
-    assert send_conversion_counts(send_id=second.pk, stage="converted", window=WEEK, since=T0) == (1, 0)
+    assert _counts(send_id=first.pk, stage="converted", window=WEEK, since=T0) == (0, 0)
+    assert _counts(send_id=second.pk, stage="converted", window=WEEK, since=T0) == (1, 0)
 
 
 def test_a_click_beats_a_later_delivery_without_click() -> None:
@@ -81,8 +88,8 @@ def test_a_click_beats_a_later_delivery_without_click() -> None:
     deliver(clicked, c, delivered_at=T0, clicked_at=T0 + dt.timedelta(hours=1))
     deliver(later, c, delivered_at=T0 + dt.timedelta(days=1))
     funnel(c, T0 + dt.timedelta(days=2))
-    assert send_conversion_counts(send_id=clicked.pk, stage="converted", window=WEEK, since=T0) == (1, 0)
-    assert send_conversion_counts(send_id=later.pk, stage="converted", window=WEEK, since=T0) == (0, 0)
+    assert _counts(send_id=clicked.pk, stage="converted", window=WEEK, since=T0) == (1, 0)
+    assert _counts(send_id=later.pk, stage="converted", window=WEEK, since=T0) == (0, 0)
 
 
 def test_only_the_goal_stage_counts() -> None:
@@ -90,8 +97,8 @@ def test_only_the_goal_stage_counts() -> None:
     c = _contact()
     deliver(send, c, clicked_at=T0 + dt.timedelta(hours=1))
     funnel(c, T0 + dt.timedelta(days=1), stage="signed_up")
-    assert send_conversion_counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (0, 0)
-    assert send_conversion_counts(send_id=send.pk, stage="signed_up", window=WEEK, since=T0) == (1, 0)
+    assert _counts(send_id=send.pk, stage="converted", window=WEEK, since=T0) == (0, 0)
+    assert _counts(send_id=send.pk, stage="signed_up", window=WEEK, since=T0) == (1, 0)
 
 
 def test_a_campaign_goal_changes_stage_and_window_of_its_sends() -> None:

@@ -6,7 +6,14 @@ import pytest
 
 from reports.compute import send_report_compute
 from reports.selectors import report_figures
-from tests.reports.conftest import EXPECTED, EXPECTED_HOURS, EXPECTED_LINKS, Fixture, scenario_with_send
+from tests.reports.conftest import (
+    EXPECTED,
+    EXPECTED_HOURS,
+    EXPECTED_LINKS,
+    EXPECTED_REVENUE,
+    Fixture,
+    scenario_with_send,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -14,6 +21,18 @@ pytestmark = pytest.mark.django_db
 def test_send_report_figures_equal_the_hand_count(hand_counted: Fixture) -> None:
     report = send_report_compute(send_id=hand_counted.send.pk)
     assert {name: getattr(report, name) for name in EXPECTED} == EXPECTED
+
+
+def test_send_report_revenue_equals_the_hand_count(hand_counted: Fixture) -> None:
+    report = send_report_compute(send_id=hand_counted.send.pk)
+    assert {"revenue": report.revenue, "revenue_view": report.revenue_view} == EXPECTED_REVENUE
+
+
+def test_revenue_of_two_sends_adds_up_from_their_stored_reports(hand_counted: Fixture) -> None:
+    _scenario, empty = scenario_with_send()
+    send_report_compute(send_id=hand_counted.send.pk)
+    send_report_compute(send_id=empty.pk)
+    assert report_figures(send_ids=[hand_counted.send.pk, empty.pk]).amounts == EXPECTED_REVENUE
 
 
 def test_send_report_series_counts_events_by_hour_after_the_start(hand_counted: Fixture) -> None:

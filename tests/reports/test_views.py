@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from typing import cast
 
 import pytest
@@ -15,7 +16,17 @@ from automations.models import Journey, JourneyStep
 from campaigns.models import Scenario
 from contacts.models import Contact
 from reports.models import ConversionGoal, SendReport
-from tests.reports.conftest import EXPECTED, LINK1, T0, Fixture, automation_run_with_send, deliver, scenario_with_send
+from tests.reports.conftest import (
+    EXPECTED,
+    EXPECTED_REVENUE,
+    LINK1,
+    T0,
+    Fixture,
+    automation_run_with_send,
+    deliver,
+    funnel,
+    scenario_with_send,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +44,39 @@ def test_scenario_report_page_shows_the_hand_counted_figures(hand_counted: Fixtu
     assert figures.counts == EXPECTED
     body = response.content.decode()
     assert LINK1 in body and "<svg" in body and 'id="figure-conversions"' in body
+
+
+@pytest.mark.parametrize("kind", ["scenario", "campaign", "send"])
+def test_report_pages_show_the_hand_counted_revenue(hand_counted: Fixture, viewer: User, kind: str) -> None:
+    pk = {
+        "scenario": hand_counted.scenario.pk,
+        "campaign": hand_counted.scenario.campaign_id,
+        "send": hand_counted.send.pk,
+    }[kind]
+    response = _client(viewer).get(reverse(f"reports:{kind}", args=[pk]))
+    assert response.context["figures"].amounts == EXPECTED_REVENUE
+    body = response.content.decode()
+    assert "120.50 USD" in body and "30.00 USD" in body
+
+
+def test_automation_and_run_reports_show_the_revenue_of_their_conversions(viewer: User) -> None:
+    from decimal import Decimal
+
+    from tests.factories import ContactFactory
+
+    run, send = automation_run_with_send()
+    contact = cast(Contact, ContactFactory())
+    deliver(send, contact, clicked_at=T0)
+    funnel(contact, T0 + timedelta(hours=3), amount=Decimal("42.10"))
+    funnel(contact, T0 + timedelta(hours=4))  # a conversion without an amount adds nothing
+    client = _client(viewer)
+    for url in (
+        reverse("reports:automation", args=[run.automation_id]),
+        reverse("reports:automation_run", args=[run.pk]),
+    ):
+        figures = client.get(url).context["figures"]
+        assert figures.counts["conversions"] == 2
+        assert figures.amounts == {"revenue": Decimal("42.10"), "revenue_view": Decimal("0.00")}
 
 
 def test_campaign_report_adds_up_its_scenarios(hand_counted: Fixture, viewer: User) -> None:
@@ -103,6 +147,8 @@ def test_figures_csv_lists_every_figure(hand_counted: Fixture, viewer: User) -> 
     rows = _csv(_client(viewer).get(url))
     values = {row[1]: row[2] for row in rows if row[0] == "figures"}
     assert values == {name: str(value) for name, value in EXPECTED.items()}
+    revenue = {row[1]: row[2] for row in rows if row[0] == "revenue"}
+    assert revenue == {"revenue": "120.50", "revenue_view": "30.00", "currency": "USD"}
 
 
 def test_recipients_csv_has_one_row_per_recipient_with_conversions(hand_counted: Fixture, viewer: User) -> None:
@@ -119,6 +165,9 @@ def test_recipients_csv_has_one_row_per_recipient_with_conversions(hand_counted:
     assert by_email["b@example.com"]["machine_opens"] == "1"
     assert by_email["f@example.com"]["unsubscribed_here"] == "yes"
     assert by_email["f@example.com"]["conversions"] == "0"
+    assert by_email["a@example.com"]["revenue"] == "120.50"
+    assert by_email["b@example.com"]["revenue"] == "30.00"
+    assert by_email["f@example.com"]["revenue"] == ""
 
 
 def test_viewer_cannot_change_the_conversion_goal(hand_counted: Fixture, viewer: User) -> None:
