@@ -197,6 +197,9 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the files kept past the end of the import were indexed in ImportFileAddress (contacts/import_files.py);
+    # until then an erasure reads the upload itself.
+    files_indexed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -221,6 +224,20 @@ class ImportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class ImportFileAddress(models.Model):
+    """An address (its keyed hash, `crypto.email_hash`, never the address) that a stored file of an import holds:
+    what an erasure looks up to open only the import files that hold its address (contacts/import_files.py)."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="+")
+    email_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["email_hash", "job"], name="import_file_address_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}: {self.email_hash[:12]}…"
 
 
 class ConsentRecord(models.Model):
