@@ -27,6 +27,10 @@ class SendEngagement:
     complained: int
 
 
+def send_get(*, send_id: int) -> Send | None:
+    return Send.objects.filter(pk=send_id).first()
+
+
 def sends_in_progress(*, limit: int = 20) -> list[Send]:
     """Sends sending or paused now (the `send_status` index reads only those), newest first."""
     return list(Send.objects.filter(status__in=(Send.Status.SENDING, Send.Status.PAUSED)).order_by("-id")[:limit])
