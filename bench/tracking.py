@@ -1,17 +1,19 @@
 """Tracking hot path: the open pixel and the click redirect under a fixed request rate (docs/benchmarks.md).
 
-    python -m bench tracking [--rate 2000] [--seconds 10] [--designs baseline,redis,direct] [--port 8150]
+    python -m bench tracking [--rate 2000] [--seconds 10] [--designs baseline,spool,direct] [--threads 8]
 
-gunicorn runs as the README runs it (`config.wsgi`, 1 worker, 8 threads). For each design a fresh gunicorn gets
-an open-loop load (requests are scheduled at `rate` per second whatever the answers do, and each latency is
-measured from its scheduled time, so a stall counts against every request queued behind it; 64 keep-alive
-connections, a hand-written asyncio HTTP/1.1 client in its own process). Half the requests are pixels, half
-clicks, over 1,000 deliveries. After the run the buffer is flushed and TrackingEvent rows are counted: each
-answered request must be exactly one row.
+gunicorn runs as the README runs it (`config.wsgi`, 1 worker, `--threads`, 8 by default). For each design a fresh
+gunicorn gets an open-loop load (requests are scheduled at `rate` per second whatever the answers do, and each
+latency is measured from its scheduled time, so a stall counts against every request queued behind it; 64
+keep-alive connections, a hand-written asyncio HTTP/1.1 client in its own process). Half the requests are pixels,
+half clicks, over 1,000 deliveries. After the run gunicorn is stopped gracefully, the spool directory is checked
+(nothing may be left unshipped), the buffer is flushed and TrackingEvent rows are counted: each answered request
+must be exactly one row.
 
   baseline  the same server and load, every token invalid (signature check, 400, nothing recorded)
-  redis     hits appended to the Redis buffer (RPUSH), flushed afterwards in batches (timed)
-  direct    each request classifies and inserts its own row (the fallback when Redis is down)
+  spool     (alias: redis) hits appended to the web process's spool file, shipped to the Redis buffer by its
+            shipper thread, flushed afterwards in batches (timed)
+  direct    each request classifies and inserts its own row (no Redis: the embedded default's path)
 
     python -m bench tracking --compose 20000
 
@@ -30,6 +32,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,7 @@ from typing import Any
 from bench._common import ROOT, database_url, print_table, setup_django
 from bench.procs import cpu_seconds, process_tree
 
-DB = "herald_bench_tracking"
+DB = os.environ.get("BENCH_TRACKING_DB", "herald_bench_tracking")
 CONNECTIONS = 64
 UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
 
@@ -126,15 +129,18 @@ async def _load(port: int, paths: list[str], rate: float) -> dict[str, Any]:
     }
 
 
-def _gunicorn(port: int, design: str) -> subprocess.Popen[bytes]:
+def _gunicorn(port: int, design: str, *, threads: int, spool: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url(DB),
         "TRACKING_BUFFER": "direct" if design == "direct" else "redis",
+        # The test settings ship by hand; the web process ships with its thread, as in production.
+        "TRACKING_SPOOL_SHIPPER": "true",
+        "HERALD_TRACKING_SPOOL_DIR": str(spool),
     }
     cmd = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-    cmd += ["--workers", "1", "--threads", "8", "--log-level", "warning"]
+    cmd += ["--workers", "1", "--threads", str(threads), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     # Ready when the worker answers (the master accepts connections before its worker has loaded Django).
     for _ in range(300):
@@ -230,7 +236,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=2000)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--designs", default="baseline,redis,direct")
+    parser.add_argument("--designs", default="baseline,spool,direct")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn's --threads (the README runs 8)")
     parser.add_argument("--port", type=int, default=8150)
     parser.add_argument(
         "--direct-seconds", type=float, default=2, help="the direct design's load lasts this long (it is ~40x slower)"
@@ -242,25 +249,30 @@ def main() -> None:
         _compose_trial(args.compose)
         return
     from delivery.models import TrackingEvent
-    from delivery.services import tracking
+    from delivery.services import tracking, tracking_spool
 
     rows = []
     for design in args.designs.split(","):
+        design = "spool" if design == "redis" else design
         total = int(args.rate * (args.direct_seconds if design == "direct" else args.seconds))
         TrackingEvent.objects.all().delete()
         client = tracking.buffer_client()
         if client is not None:
             client.delete(tracking.BUFFER_KEY)
         paths = _paths(1000, total, valid=design != "baseline")
-        proc = _gunicorn(args.port, design)
+        spool = Path(tempfile.mkdtemp(prefix="herald-bench-spool-"))
+        proc = _gunicorn(args.port, design, threads=args.threads, spool=spool)
         try:
             server = process_tree(proc.pid)
             server_cpu, client_cpu = cpu_seconds(server), time.process_time()
             result = asyncio.run(_load(args.port, paths, args.rate))
             server_cpu, client_cpu = cpu_seconds(server) - server_cpu, time.process_time() - client_cpu
+            # How far the shipper is behind when the load stops (bytes written, not yet in Redis).
+            behind = tracking_spool.spool_backlog(spool).unshipped_bytes
         finally:
-            proc.terminate()
+            proc.terminate()  # graceful: the worker's exit ships what is left
             proc.wait(10)
+        left = tracking_spool.spool_backlog(spool)
         flush_start = time.perf_counter()
         while tracking.tracking_buffer_flush():
             pass
@@ -270,6 +282,7 @@ def main() -> None:
         rows.append(
             {
                 "design": design,
+                "threads": args.threads,
                 "sent": total,
                 "answered": result["requests"],
                 "req/s": f"{result['rps']:.0f}",
@@ -279,7 +292,9 @@ def main() -> None:
                 "statuses": " ".join(f"{k}:{v}" for k, v in sorted(result["statuses"].items())),
                 "rows": stored,
                 "rows == 2xx/3xx": "yes" if stored == answered else f"NO ({answered})",
-                "flush s": f"{flush_s:.2f}" if design == "redis" else "-",
+                # Unshipped spool bytes when the load stopped / after gunicorn's graceful exit (must be 0).
+                "spool behind/left": f"{behind}/{left.unshipped_bytes}" if design == "spool" else "-",
+                "flush s": f"{flush_s:.2f}" if design == "spool" else "-",
                 # CPU seconds per wall second during the load: ~1.0 for the server is one core saturated (one
                 # gunicorn worker: the GIL allows no more), the client's share shows what the load itself costs.
                 "server cpu": f"{server_cpu / result['elapsed']:.2f}",
@@ -288,7 +303,9 @@ def main() -> None:
         )
         time.sleep(1)
     load = Path("/proc/loadavg").read_text().split()[:3]
-    print_table(f"Tracking hot path, {args.rate:.0f} req/s for {args.seconds:.0f} s (load avg {' '.join(load)})", rows)
+    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    title = f"Tracking hot path, {args.rate:.0f} req/s for {args.seconds:.0f} s, {now} (load avg {' '.join(load)})"
+    print_table(title, rows)
 
 
 if __name__ == "__main__":

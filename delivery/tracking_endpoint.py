@@ -4,7 +4,8 @@ One function answers both, for the Django views (runserver, the test client) and
 wrapper `config/wsgi.py` puts in front of Django: these two URLs are requested once per email opened and per link
 clicked, thousands a second after a big send, and they need none of Django's middleware (no session, no user, no
 CSRF, no template), so gunicorn answers them without entering Django's request cycle (docs/benchmarks.md,
-"Tracking"). The answer never waits on the database: the hit goes to the Redis buffer (services/tracking.py).
+"Tracking"). The answer waits on neither the database nor Redis: the hit is appended to the process's spool file,
+which a thread ships to the Redis buffer (services/tracking.py, services/tracking_spool.py).
 
 A token that does not verify is answered 400, with no redirect and nothing recorded: the redirect only ever sends
 a reader to a URL Herald itself signed into the email (no open redirect).
@@ -23,7 +24,8 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from delivery.models import TrackingEvent
-from delivery.services.tracking import hit_new, tracking_hit_record
+from delivery.services.tracking import hit_new, tracking_buffer_mode, tracking_hit_record
+from delivery.services.tracking_spool import shipper_start
 from delivery.tokens import click_token_read, open_token_read
 
 logger = logging.getLogger("delivery.tracking")
@@ -128,6 +130,9 @@ class TrackingFastPath:
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
+        if settings.TRACKING_SPOOL_SHIPPER and tracking_buffer_mode() == "redis":
+            # At once rather than at the first hit: spool files a killed worker left are shipped on restart.
+            shipper_start()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")

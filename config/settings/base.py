@@ -292,12 +292,17 @@ RESEND_WEBHOOK_SECRET = env("RESEND_WEBHOOK_SECRET", default="")
 # Open pixel and click redirects (docs/tracking.md): off here turns them off for every send created afterwards.
 HERALD_TRACK_OPENS = env.bool("HERALD_TRACK_OPENS", default=True)
 HERALD_TRACK_CLICKS = env.bool("HERALD_TRACK_CLICKS", default=True)
-# Where the pixel and the redirect put a hit: "redis" (a list flushed in batches by a worker, the default with
-# REDIS_URL) or "direct" (stored by the request itself; the default without Redis, and the fallback when it fails).
+# Where the pixel and the redirect put a hit: "redis" (the web process's spool file, shipped to a Redis list that a
+# worker flushes in batches; the default with REDIS_URL) or "direct" (stored by the request itself; the default
+# without Redis, and the fallback when Redis fails).
 TRACKING_BUFFER = env("TRACKING_BUFFER", default="")
 TRACKING_FLUSH_BATCH = env.int("TRACKING_FLUSH_BATCH", default=5000)
-# A web thread pushing hits to Redis waits this long for other threads' hits to join its RPUSH (group commit).
-TRACKING_PUSH_LINGER_MS = env.float("TRACKING_PUSH_LINGER_MS", default=1.0)
+# The spool (delivery/services/tracking_spool.py): one append-only file per web process, shipped to Redis by a thread
+# of that process every TRACKING_SPOOL_SHIP_MS. Files left by a dead process are shipped by the next one, so the
+# directory should outlive the process (docker-compose.yml gives it a volume).
+TRACKING_SPOOL_DIR = Path(env("HERALD_TRACKING_SPOOL_DIR", default=str(BASE_DIR / "var" / "tracking-spool")))
+TRACKING_SPOOL_SHIPPER = env.bool("TRACKING_SPOOL_SHIPPER", default=True)
+TRACKING_SPOOL_SHIP_MS = env.int("TRACKING_SPOOL_SHIP_MS", default=25)
 # Classification windows (delivery/classify.py): an image proxy this soon after the send is a prefetch; a click
 # with no open this soon after the send is a scanner; this many distinct links within TRACKING_BURST_SECONDS too.
 TRACKING_PROXY_SECONDS = env.int("TRACKING_PROXY_SECONDS", default=60)

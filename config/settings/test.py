@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -23,3 +26,9 @@ API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=100_000)
 # Most tests look at a send right after `send_start` inside their transaction: one-part snapshots unless a test
 # (tests/delivery/test_snapshot_parts.py) or the environment asks for two parts.
 DELIVERY_SNAPSHOT_FIRST_ROWS = env.int("DELIVERY_SNAPSHOT_FIRST_ROWS", default=0)
+
+# Each test process spools to its own directory (a shared one would let one run ship another's files), and ships by
+# hand (`tracking_spool.spool_ship`) so that a test sees its hits move when it says so; tests/delivery/test_tracking_
+# spool.py starts the thread itself. bench/tracking.py turns the thread on for its gunicorn.
+TRACKING_SPOOL_DIR = Path(env("HERALD_TRACKING_SPOOL_DIR", default=tempfile.mkdtemp(prefix="herald-spool-")))
+TRACKING_SPOOL_SHIPPER = env.bool("TRACKING_SPOOL_SHIPPER", default=False)

@@ -1,28 +1,28 @@
 """Opens and clicks: recorded on the hot path, classified and stored in batches (docs/tracking.md).
 
-The pixel and the redirect only verify their token and append one compact record to a Redis list (one RPUSH,
-no database, no row lock); `tracking_buffer_flush` (a task the scheduler tick kicks every second) turns the
+The pixel and the redirect only verify their token and append one compact record to the web process's spool file
+(services/tracking_spool.py: no network, no database, no row lock); a shipper thread of the process pushes the
+new lines to a Redis list in batches; `tracking_buffer_flush` (a task the scheduler tick kicks every second) turns the
 list into TrackingEvent rows and Delivery first-human-open/click times in one transaction per batch, then trims
 what it stored. Exactly once: every hit carries a random `event_key` (unique in the table, ON CONFLICT DO NOTHING),
 so a flush that dies between its COMMIT and its LTRIM re-reads those hits and inserts nothing twice.
 
-Without Redis (the embedded default, or `TRACKING_BUFFER=direct`) and whenever Redis fails, the endpoint stores
-the hit itself through the same `tracking_hits_ingest`: slower, but nothing is dropped (and each fallback is
-logged). Webhook opens and clicks (Resend) go through it too, so every source feeds the same fields.
+Without Redis (the embedded default, or `TRACKING_BUFFER=direct`) the endpoint stores the hit itself through the
+same `tracking_hits_ingest`; with Redis down the shipper stores its batches that way: slower, but nothing is
+dropped (and each fallback is logged). Webhook opens and clicks (Resend) go through it too, so every source feeds the same fields.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
 import uuid
 
 import redis
 from django.conf import settings
 
 from delivery.models import TrackingEvent
+from delivery.services.tracking_spool import spool_append
 from delivery.services.tracking_store import Hit, hit_new, tracking_hits_ingest
 
 __all__ = [
@@ -71,70 +71,25 @@ def tracking_buffer_mode() -> str:
     return "redis" if settings.REDIS_URL else "direct"
 
 
-class _GroupPush:
-    """Group commit for the web process's threads: a request appends its hit and waits until Redis has it, but
-    while one RPUSH is in flight the hits arriving meanwhile queue up and go together in the next one. Nothing is
-    answered before Redis holds it (no loss on a crash), yet under load one round trip serves many requests
-    (gunicorn's 8 threads otherwise pay 8 round trips, each a context switch to Redis and back)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._pending: list[_Waiter] = []
-        self._leading = False
-
-    def push(self, client: redis.Redis, raw: str) -> None:
-        me = _Waiter(raw)
-        with self._cond:
-            self._pending.append(me)
-            while not me.done:
-                if self._leading:
-                    self._cond.wait()
-                    continue
-                self._leading = True
-                linger = float(settings.TRACKING_PUSH_LINGER_MS) / 1000
-                if linger > 0:
-                    # Let the requests arriving meanwhile join this push (their threads queue behind it anyway).
-                    self._cond.release()
-                    time.sleep(linger)
-                    self._cond.acquire()
-                batch, self._pending = self._pending, []
-                self._cond.release()
-                error: Exception | None = None
-                try:
-                    client.rpush(BUFFER_KEY, *[w.raw for w in batch])
-                except redis.RedisError as exc:
-                    error = exc
-                finally:
-                    self._cond.acquire()
-                    for w in batch:
-                        w.done, w.error = True, error
-                    self._leading = False
-                    self._cond.notify_all()
-        if me.error is not None:
-            raise me.error
-
-
-class _Waiter:
-    __slots__ = ("done", "error", "raw")
-
-    def __init__(self, raw: str) -> None:
-        self.raw = raw
-        self.done = False
-        self.error: Exception | None = None
-
-
-_group = _GroupPush()
-
-
 def tracking_hit_record(*, hit: Hit) -> str:
-    """Record one hit: buffered in Redis, or stored at once. Returns "buffered" or "stored"."""
+    """Record one hit; returns where it went: "spooled" (the local spool, shipped to the buffer by this process's
+    shipper thread), "buffered" (the spool failed: pushed to Redis by the request), or "stored" (no Redis, or
+    nothing else took it: classified and inserted by the request itself)."""
     client = buffer_client()
-    if client is not None:
-        try:
-            _group.push(client, hit.dumps())
-            return "buffered"
-        except redis.RedisError as exc:
-            logger.warning("tracking buffer unavailable (%s): storing the %s directly", exc, hit.kind)
+    if client is None:
+        tracking_hits_ingest(hits=[hit])
+        return "stored"
+    raw = hit.dumps()
+    try:
+        spool_append(raw)
+        return "spooled"
+    except OSError as exc:
+        logger.warning("tracking spool unavailable (%s): pushing the %s to Redis", exc, hit.kind)
+    try:
+        client.rpush(BUFFER_KEY, raw)
+        return "buffered"
+    except redis.RedisError as exc:
+        logger.warning("tracking buffer unavailable (%s): storing the %s directly", exc, hit.kind)
     tracking_hits_ingest(hits=[hit])
     return "stored"
 

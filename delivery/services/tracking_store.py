@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import itertools
 import json
+import secrets
+import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import Min, OuterRef, Subquery
-from django.utils import timezone
 
 from delivery import classify
 from delivery.models import Delivery, TrackingEvent
@@ -48,12 +50,32 @@ class Hit:
     link_count: int = 0
 
     def dumps(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        """One line of the spool and one entry of the Redis buffer: a JSON array in the fields' order (no names:
+        half the bytes of an object, and cheaper to write on the hot path)."""
+        return json.dumps(
+            [
+                self.key,
+                self.kind,
+                self.source,
+                self.delivery_id,
+                self.send_id,
+                self.at,
+                self.method,
+                self.user_agent,
+                self.ip,
+                self.url,
+                self.link_index,
+                self.link_count,
+            ],
+            separators=(",", ":"),
+        )
 
     @classmethod
     def loads(cls, raw: bytes | str) -> Hit | None:
         try:
-            return cls(**json.loads(raw))
+            data = json.loads(raw)
+            # An object: an entry buffered by an older version (before the array form).
+            return cls(**data) if isinstance(data, dict) else cls(*data)
         except (ValueError, TypeError):
             return None
 
@@ -62,8 +84,28 @@ class Hit:
         return dt.datetime.fromtimestamp(self.at, tz=dt.UTC)
 
 
+class _Keys:
+    """Unique event keys without a uuid4 per hit: 64 random bits per process and a 64-bit counter, as a UUID's hex.
+    Two processes drawing the same prefix has odds of about n²/2⁶⁵: never, in practice. A forked child draws a new
+    prefix (delivery/services/tracking_spool.py resets it)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+keys = _Keys()
+
+
 def hit_new(**fields: Any) -> Hit:
-    return Hit(key=uuid.uuid4().hex, at=timezone.now().timestamp(), **fields)
+    # time.time(), not timezone.now(): the same instant without building a datetime on the hot path.
+    return Hit(keys.next(), at=time.time(), **fields)
 
 
 @dataclass(slots=True)

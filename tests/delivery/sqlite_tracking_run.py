@@ -36,7 +36,7 @@ def main() -> dict[str, Any]:  # one scenario after the other, on purpose: one p
 
     from contacts.models import Contact
     from delivery.models import Delivery, Send, TrackingEvent
-    from delivery.services import tracking
+    from delivery.services import tracking, tracking_spool
     from delivery.services.tracking_store import hit_new, tracking_hits_ingest
     from delivery.tokens import click_token_make, open_token_make
 
@@ -201,6 +201,7 @@ def main() -> dict[str, Any]:  # one scenario after the other, on purpose: one p
                 client.get(open_url(d)).status_code,
                 client.get(click_url(d, "https://example.com/f")).status_code,
             ]
+            tracking_spool.spool_ship()  # the web process's shipper thread, by hand
             waiting = tracking.tracking_buffer_length()
             stored_before = len(events(d))
             flushed = tracking.tracking_buffer_flush()

@@ -1,5 +1,5 @@
-"""The open pixel and the click redirect: signed tokens, the Redis buffer and its flush, the direct fallback,
-first human open/click on the delivery."""
+"""The open pixel and the click redirect: signed tokens, the spool, the Redis buffer and its flush, the direct
+fallback, first human open/click on the delivery. (The spool's own behaviours: test_tracking_spool.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.conf import settings
 from django.test import Client
 
 from delivery.models import Delivery, TrackingEvent
-from delivery.services import tracking
+from delivery.services import tracking, tracking_spool
 from delivery.tokens import click_token_make, open_token_make
 from delivery.tracking_endpoint import PIXEL_GIF, TrackingFastPath
 from tests.delivery.helpers import make_contacts, started_send
@@ -28,10 +28,12 @@ SENT_AT = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(autouse=True)
-def _empty_buffer() -> Iterator[None]:
+def _empty_buffer(tmp_path: Any, settings: Any) -> Iterator[None]:
+    settings.TRACKING_SPOOL_DIR = tmp_path / "spool"
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.delete(tracking.BUFFER_KEY, tracking.LOCK_KEY)
     yield
+    tracking_spool.spool_ship(sink=lambda lines: None)  # what a test left in the spool is not the next one's
     client.delete(tracking.BUFFER_KEY, tracking.LOCK_KEY)
 
 
@@ -52,6 +54,8 @@ def _click_url(d: Delivery, url: str = "https://example.com/offer?a=1&b=2", inde
 
 
 def _flush() -> int:
+    """What the shipper thread and the worker do: the spool to the buffer, the buffer to rows."""
+    tracking_spool.spool_ship()
     return tracking.tracking_buffer_flush()
 
 
@@ -145,9 +149,10 @@ def test_the_wsgi_fast_path_hands_every_other_url_to_django() -> None:
 def test_hits_wait_in_the_redis_buffer_until_the_flush_stores_them(client: Client, delivery: Delivery) -> None:
     client.get(_open_url(delivery), headers={"user-agent": CHROME})
     client.get(_click_url(delivery), headers={"user-agent": CHROME})
+    tracking_spool.spool_ship()
 
-    assert TrackingEvent.objects.count() == 0
-    assert _flush() == 2
+    assert (TrackingEvent.objects.count(), tracking.tracking_buffer_length()) == (0, 2)
+    assert tracking.tracking_buffer_flush() == 2
     assert sorted(TrackingEvent.objects.values_list("kind", flat=True)) == ["click", "open"]
     assert tracking.tracking_buffer_length() == 0
 
@@ -155,6 +160,7 @@ def test_hits_wait_in_the_redis_buffer_until_the_flush_stores_them(client: Clien
 def test_a_flush_that_died_before_trimming_the_buffer_stores_nothing_twice(client: Client, delivery: Delivery) -> None:
     for _ in range(3):
         client.get(_click_url(delivery), headers={"user-agent": CHROME})
+    tracking_spool.spool_ship()
     raw = redis.Redis.from_url(settings.REDIS_URL).lrange(tracking.BUFFER_KEY, 0, -1)
     hits = [h for h in (tracking.Hit.loads(r) for r in raw) if h is not None]
     tracking.tracking_hits_ingest(hits=hits)  # committed, then "crashed" before LTRIM
@@ -164,16 +170,35 @@ def test_a_flush_that_died_before_trimming_the_buffer_stores_nothing_twice(clien
     assert TrackingEvent.objects.count() == 3
 
 
-def test_with_redis_down_the_hit_is_stored_directly(
+def _redis_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    down = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.25)  # nothing listens there
+    for timeout in (0.5, 2.0):
+        monkeypatch.setitem(tracking._clients, (settings.REDIS_URL, timeout), down)
+
+
+def test_with_redis_down_the_shipper_stores_the_spooled_hit_directly(
     client: Client, delivery: Delivery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    down = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.25)  # nothing listens there
-    monkeypatch.setitem(tracking._clients, (settings.REDIS_URL, 0.5), down)
+    _redis_down(monkeypatch)
+
+    response = client.get(_click_url(delivery), headers={"user-agent": CHROME})
+    tracking_spool.spool_ship()
+
+    assert response.status_code == 302
+    assert TrackingEvent.objects.filter(kind="click", classification="human").count() == 1
+
+
+def test_with_the_spool_unwritable_and_redis_down_the_request_stores_its_hit(
+    client: Client, delivery: Delivery, monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path: Any
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    settings.TRACKING_SPOOL_DIR = tmp_path / "a-file" / "spool"  # cannot be a directory
+    _redis_down(monkeypatch)
 
     response = client.get(_click_url(delivery), headers={"user-agent": CHROME})
 
     assert response.status_code == 302
-    assert TrackingEvent.objects.filter(kind="click", classification="human").count() == 1
+    assert TrackingEvent.objects.filter(kind="click").count() == 1
 
 
 def test_the_direct_mode_stores_each_hit_at_once(client: Client, delivery: Delivery, settings: Any) -> None:
@@ -186,6 +211,7 @@ def test_the_direct_mode_stores_each_hit_at_once(client: Client, delivery: Deliv
 
 def test_the_tick_hands_a_waiting_buffer_to_a_worker(client: Client, delivery: Delivery, queued_messages: Any) -> None:
     client.get(_open_url(delivery), headers={"user-agent": CHROME})
+    tracking_spool.spool_ship()
 
     tracking.tracking_tick()
 
@@ -281,13 +307,14 @@ def test_the_flush_task_called_twice_stores_each_hit_once(client: Client, delive
 
     for _ in range(3):
         client.get(_open_url(delivery), headers={"user-agent": CHROME})
+    tracking_spool.spool_ship()
 
     assert tracking_flush_task() == 3
     assert tracking_flush_task() == 0
     assert TrackingEvent.objects.count() == 3
 
 
-def test_hits_from_many_threads_at_once_all_reach_the_buffer(delivery: Delivery) -> None:
+def test_hits_from_many_threads_at_once_all_reach_the_spool_whole(delivery: Delivery) -> None:
     import threading
 
     def hit_many() -> None:
@@ -304,6 +331,7 @@ def test_hits_from_many_threads_at_once_all_reach_the_buffer(delivery: Delivery)
     for t in threads:
         t.join()
 
+    assert tracking_spool.spool_ship() == 200
     assert tracking.tracking_buffer_length() == 200
     assert _flush() == 200
     assert TrackingEvent.objects.count() == 200
