@@ -312,20 +312,28 @@ def _hand_sends(walk: _Walk, journeys: dict[int, Journey], *, deliver: bool = Tr
     return handed
 
 
-def _claim(now: dt.datetime, limit: int) -> list[Enrollment]:
-    return list(
+def _claim_query(now: dt.datetime) -> Any:
+    return (
         Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(status=E.ACTIVE, next_at__lte=now, journey__status=J.ACTIVE)
-        .order_by("next_at")[:limit]
+        .order_by("next_at")
     )
 
 
-def _fell_due_in_pause(e: Enrollment, journey: Journey) -> bool:
-    """Whether this enrollment's step came due while its journey was paused (it entered before the pause)."""
+def _claim(now: dt.datetime, limit: int) -> list[Enrollment]:
+    return list(_claim_query(now)[:limit])
+
+
+def _fell_due_pause(next_at: dt.datetime | None, entered_at: dt.datetime, journey: Journey) -> bool:
+    """Whether an enrollment's step came due while its journey was paused (it entered before the pause)."""
     paused, resumed = journey.paused_at, journey.resumed_at
     if journey.resume_mode != Journey.ResumeMode.SKIP_TO_WAIT or paused is None or resumed is None:
         return False
-    return e.next_at is not None and paused <= e.next_at <= resumed and e.entered_at <= paused
+    return next_at is not None and paused <= next_at <= resumed and entered_at <= paused
+
+
+def _fell_due_in_pause(e: Enrollment, journey: Journey) -> bool:
+    return _fell_due_pause(e.next_at, e.entered_at, journey)
 
 
 def advance_claimed(
@@ -371,11 +379,31 @@ def journeys_advance(*, now: dt.datetime | None = None, limit: int = DEFAULT_BAT
     """Claim one batch of due enrollments and advance each as far as it goes now, in one transaction."""
     now = now or dj_timezone.now()
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            return _advance_groups(now, limit)
         claimed = _claim(now, limit)
         if not claimed:
             return {"claimed": 0}
         journeys = Journey.objects.in_bulk({e.journey_id for e in claimed})
         return advance_claimed(claimed, now=now, journeys=journeys)
+
+
+def _advance_groups(now: dt.datetime, limit: int) -> dict[str, int]:
+    """PostgreSQL: the claimed rows (plain tuples, no model instances) advance group by group, set-based
+    (automations.journey_groups); the few a group cannot take walk row by row. Inside the caller's transaction."""
+    from automations.journey_groups import CLAIM_FIELDS, advance_groups
+
+    rows = list(_claim_query(now).values_list(*CLAIM_FIELDS)[:limit])
+    if not rows:
+        return {"claimed": 0}
+    journeys = Journey.objects.in_bulk({row[1] for row in rows})
+    result, rest = advance_groups(rows, now=now, journeys=journeys)
+    if rest:  # already locked by this transaction
+        walked = advance_claimed(list(Enrollment.objects.filter(pk__in=rest)), now=now, journeys=journeys)
+        for name, count in walked.items():
+            if name != "claimed":
+                result[name] = result.get(name, 0) + count
+    return result
 
 
 def _save(claimed: list[Enrollment]) -> None:

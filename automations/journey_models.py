@@ -113,8 +113,12 @@ class Enrollment(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         FAILED = "failed", "Failed"
 
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments")
-    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="journey_enrollments")
+    # No single-column FK indexes (db_index=False): journey_id leads enrollment_journey_step and contact_id has
+    # enrollment_contact; each extra index was one more entry written per row on every step a contact takes.
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments", db_index=False)
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.CASCADE, related_name="journey_enrollments", db_index=False
+    )
     step_key = models.CharField(max_length=40, blank=True)
     visit = models.PositiveIntegerField(default=1)
     # The current step already ran in this visit: for a wait, the contact is waiting and the step is over at next_at.
@@ -161,13 +165,17 @@ class EnrollmentStep(models.Model):
         NO = "no", "Branch: no"
         EXITED = "exited", "Exited"
 
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="history")
+    # db_index=False: enrollment_id leads enrollment_step_visit_uniq, send_id has enrollment_step_send (the FK
+    # indexes were duplicates, written for every history row).
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="history", db_index=False)
     step_key = models.CharField(max_length=40)
     visit = models.PositiveIntegerField()
     ran_at = models.DateTimeField()
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
     detail = models.CharField(max_length=300, blank=True)
-    send = models.ForeignKey("delivery.Send", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    send = models.ForeignKey(
+        "delivery.Send", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["enrollment", "visit"]
