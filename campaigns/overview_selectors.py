@@ -55,3 +55,10 @@ def scenario_sends_hidden_from(*, send_ids: Iterable[int], user: Any) -> set[int
     visible = selectors.campaigns_visible_to(user)
     hidden = Emailer.objects.filter(send_id__in=ids).exclude(campaign__in=visible).values_list("send_id", flat=True)
     return {send_id for send_id in hidden if send_id is not None}
+
+
+def scenario_sends_hidden_query(*, user: Any) -> QuerySet[Emailer, int]:
+    """The same as a subquery for a list of any length (the dashboard's period page): every send of a campaign
+    the user may not see."""
+    visible = selectors.campaigns_visible_to(user)
+    return Emailer.objects.filter(send__isnull=False).exclude(campaign__in=visible).values_list("send_id", flat=True)

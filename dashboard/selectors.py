@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 from importlib import import_module
 from typing import Any
 
@@ -188,6 +189,7 @@ class FinishedRow:
     clicked: int
     bounced: int
     conversions: int | None  # None: conversions are not measured (no reports app) or not computed yet
+    revenue: Decimal | None = None  # of those conversions (after a click, as they are); None: as conversions
 
     @property
     def reached(self) -> int:
@@ -211,17 +213,18 @@ def conversions_measured() -> bool:
     return apps.is_installed("reports")
 
 
-def _conversions(send_ids: list[int]) -> dict[int, int]:
-    """Conversions per send from the reports app's stored per-send reports (reports.models.SendReport, computed by
-    its worker), for the sends whose report is computed; empty without the reports app. One query for all the
-    listed sends: reports.selectors.report_figures sums a set of sends into one figure, two queries per call."""
+def _conversions(send_ids: list[int]) -> dict[int, tuple[int, Decimal]]:
+    """Conversions after a click and their revenue per send from the reports app's stored
+    per-send reports (reports.models.SendReport, computed by its worker), for the sends whose report is computed;
+    empty without the reports app. One query for all the listed sends: reports.selectors.report_figures sums a
+    set of sends into one figure, two queries per call."""
     if not conversions_measured() or not send_ids:
         return {}
     reports = import_module("reports.models")
     rows = reports.SendReport.objects.filter(send_id__in=send_ids, computed_at__isnull=False).values_list(
-        "send_id", "conversions"
+        "send_id", "conversions", "revenue"
     )
-    return {int(send_id): int(conversions or 0) for send_id, conversions in rows}
+    return {int(send_id): (int(conversions or 0), Decimal(revenue or 0)) for send_id, conversions, revenue in rows}
 
 
 def recently_finished(*, user: Any) -> list[FinishedRow]:
@@ -233,6 +236,7 @@ def recently_finished(*, user: Any) -> list[FinishedRow]:
     rows = []
     for send in sends:
         e = engagement.get(send.pk)
+        converted = conversions.get(send.pk)
         rows.append(
             FinishedRow(
                 send,
@@ -240,7 +244,8 @@ def recently_finished(*, user: Any) -> list[FinishedRow]:
                 e.opened if e else 0,
                 e.clicked if e else 0,
                 e.bounced if e else 0,
-                conversions.get(send.pk),
+                converted[0] if converted else None,
+                converted[1] if converted else None,
             )
         )
     return rows
@@ -286,17 +291,35 @@ class Totals:
         return _rate(self.clicked, max(0, self.sent - self.bounced))
 
 
-def last_days(*, now: dt.datetime) -> Totals:
-    """The pre-aggregated days of the window (DASHBOARD_DAYS, today included), missing days as zeros."""
+def last_days(*, now: dt.datetime, days: int | None = None) -> Totals:
+    """The pre-aggregated days of the window (DASHBOARD_DAYS unless told, today included), missing days as
+    zeros (days older than the refresh keeps are zeros too: services.KEEP_DAYS)."""
+    count = days or stats_days()
     today = timezone.localdate(now)
-    start = today - dt.timedelta(days=stats_days() - 1)
+    start = today - dt.timedelta(days=count - 1)
     stored = {d.day: d for d in DailyStat.objects.filter(day__gte=start, day__lte=today)}
-    days = [
+    days_list = [
         stored.get(day) or DailyStat(day=day, computed_at=now)
-        for day in (start + dt.timedelta(days=i) for i in range(stats_days()))
+        for day in (start + dt.timedelta(days=i) for i in range(count))
     ]
     computed = [d.computed_at for d in stored.values()]
-    return Totals(days, min(computed) if computed else None)
+    return Totals(days_list, min(computed) if computed else None)
+
+
+def period_start(*, days: int, now: dt.datetime) -> dt.datetime:
+    """Local midnight of the window's first day (today included), as the dashboard's days count."""
+    first = timezone.localdate(now) - dt.timedelta(days=days - 1)
+    return timezone.make_aware(dt.datetime.combine(first, dt.time(0)))
+
+
+def period_revenue(*, now: dt.datetime) -> Decimal | None:
+    """The revenue of the conversions credited after a click to the sends started in the last DASHBOARD_DAYS
+    days (their stored reports; None without the reports app). All sends, as the day figures beside it."""
+    if not conversions_measured():
+        return None
+    since = period_start(days=stats_days(), now=now)
+    totals = import_module("reports.selectors").sends_totals(sends=delivery_overview.sends_started_since(since=since))
+    return Decimal(totals.amounts["revenue"])
 
 
 @dataclass
@@ -306,6 +329,7 @@ class Overview:
     finished: list[FinishedRow]
     totals: Totals
     conversions_measured: bool
+    revenue: Decimal | None = None
 
 
 def dashboard_overview(*, user: Any, now: dt.datetime | None = None) -> Overview:
@@ -316,4 +340,5 @@ def dashboard_overview(*, user: Any, now: dt.datetime | None = None) -> Overview
         finished=recently_finished(user=user),
         totals=last_days(now=now),
         conversions_measured=conversions_measured(),
+        revenue=period_revenue(now=now),
     )

@@ -23,6 +23,8 @@ from dashboard import selectors
 from dashboard.agenda import MONTH, WEEK, build_agenda
 from dashboard.charts import LEGEND, trend_svg
 from dashboard.forms import ScenarioMoveForm
+from dashboard.period import METRIC_LABELS, period_overview
+from dashboard.services import stats_days
 
 POLL_LIVE_SECONDS = 2
 POLL_IDLE_SECONDS = 15
@@ -45,6 +47,27 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "poll_seconds": POLL_LIVE_SECONDS if overview.sending else POLL_IDLE_SECONDS,
     }
     return render(request, "dashboard/index.html", context)
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value or default)
+    except ValueError:
+        return default
+
+
+@login_required
+def period(request: HttpRequest) -> HttpResponse:
+    """The sends behind the dashboard's "Last N days" totals (`?days=`, `?metric=` ranks by a figure)."""
+    found = period_overview(
+        user=request.user,
+        days=_int(request.GET.get("days"), stats_days()),
+        metric=request.GET.get("metric", ""),
+        page=request.GET.get("page"),
+    )
+    return render(
+        request, "dashboard/period.html", {"period": found, "metric_label": METRIC_LABELS.get(found.metric, "")}
+    )
 
 
 @login_required

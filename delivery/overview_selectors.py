@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from delivery.models import Delivery, Send
@@ -29,6 +29,11 @@ class SendEngagement:
 
 def send_get(*, send_id: int) -> Send | None:
     return Send.objects.filter(pk=send_id).first()
+
+
+def sends_started_since(*, since: dt.datetime) -> QuerySet[Send]:
+    """Every send started at or after `since` (the dashboard's period page), whatever its status now."""
+    return Send.objects.filter(started_at__gte=since)
 
 
 def sends_in_progress(*, limit: int = 20) -> list[Send]:

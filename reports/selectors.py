@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, QuerySet, Sum
 
-from delivery.models import Delivery, TrackingEvent
+from delivery.models import Delivery, Send, TrackingEvent
 from reports.attribution import Credit, contact_credits
 from reports.goals import Goal, send_goal
 from reports.models import SendReport, UnsubscribeRecord
@@ -146,6 +146,33 @@ def figures_rows(figures: Figures) -> Iterator[list[Any]]:
         for i, name in enumerate(("human opens", "machine opens", "human clicks", "machine clicks"), start=1):
             if row[i]:
                 yield [f"hour {hour} after the send", name, row[i]]
+
+
+# What the dashboard's period page can rank sends by (a stored SendReport figure), "" for the newest first.
+PERIOD_METRICS = ("sent", "opened", "clicked", "bounced", "complained", "conversions", "revenue")
+
+
+def sends_ranked(*, sends: QuerySet[Send], metric: str = "") -> QuerySet[Send]:
+    """`sends` with their stored report (`send.report`, when computed); by `metric`, only the sends whose report
+    has some of it, most first (the sends behind a total), otherwise newest first."""
+    sends = sends.select_related("report")
+    if metric not in PERIOD_METRICS:
+        return sends.order_by("-started_at", "-id")
+    return sends.filter(**{f"report__{metric}__gt": 0}).order_by(f"-report__{metric}", "-started_at", "-id")
+
+
+def sends_totals(*, sends: QuerySet[Send]) -> Figures:
+    """The stored reports of `sends` (a query, any length) added up: counts and revenue, no series or links."""
+    figures = Figures()
+    reports = SendReport.objects.filter(send__in=sends.values("id"), computed_at__isnull=False)
+    sums = reports.aggregate(
+        **{name: Sum(name) for name in (*COUNTS, *AMOUNTS)}, oldest=Min("computed_at"), reported=Count("id")
+    )
+    figures.computed_at = sums.pop("oldest")
+    figures.reported = int(sums.pop("reported") or 0)
+    figures.counts = {name: int(sums[name] or 0) for name in COUNTS}
+    figures.amounts = {name: Decimal(sums[name] or 0).quantize(CENT) for name in AMOUNTS}
+    return figures
 
 
 @dataclass

@@ -137,7 +137,7 @@ def test_last_days_totals_equal_the_hand_count_and_show_on_the_page(clock: objec
     assert (totals.sent, totals.opened, totals.clicked, totals.bounced) == (8, 5, 3, 1)
     assert totals.open_rate == pytest.approx(100 * 5 / 7)
     html = page(viewer)
-    assert 'id="total-sent">8<' in html
+    assert 'id="total-sent"><a href="/dashboard/period/?days=30&metric=sent">8</a>' in html
     assert "<svg" in html and "dashboard-trend" in html
 
 
