@@ -18,6 +18,7 @@ import ipaddress
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -41,6 +42,7 @@ Answer = tuple[int, list[tuple[str, str]], bytes]
 _REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 405: "Method Not Allowed"}
 
 
+@lru_cache(maxsize=4096)  # the same readers and proxies again and again: parse each address once
 def _address(value: str | None) -> str | None:
     try:
         return str(ipaddress.ip_address((value or "").strip()))

@@ -51,11 +51,14 @@ Sink = Callable[[list[bytes]], None]
 # --- the file a process appends to ---------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)
 class _File:
     path: Path
     fd: int
-    shipped: int  # bytes of the file already shipped (its sidecar's value)
+    directory: object  # the TRACKING_SPOOL_DIR it was opened under
+    shipped: int = 0  # bytes of the file already shipped (its sidecar's value)
+    retired: bool = False  # no writer will take it again: shipped to its end, then deleted
+    offset_fd: int = -1
 
     @property
     def offset_path(self) -> Path:
@@ -67,58 +70,69 @@ def spool_dir() -> Path:
 
 
 class _Spool:
-    """This process's spool: the file being appended to and the rotated ones still being shipped."""
+    """This process's spool files. A writer pops a file off `free`, appends its line and pushes the file back:
+    list.pop() and list.append() are atomic under the GIL, so the hot path takes no lock and no thread waits for
+    another (a Lock around the write made threads queue behind one waiting for the GIL). There are as many files
+    as writers ever wrote at once (gunicorn's threads). A file leaves circulation only when the shipper removes it
+    from `free` (so no writer holds it) or a writer drops it: only then may it be closed."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()  # held around each append and around rotation (never across I/O to Redis)
+        self.lock = threading.Lock()  # opening and deleting files (rare), never around a write
         self.ship_lock = threading.Lock()  # one shipping pass at a time in this process
-        self.current: _File | None = None
-        self.draining: list[_File] = []
+        self.free: list[_File] = []
+        self.files: list[_File] = []  # every file of this process not deleted yet
         self.sequence = itertools.count()
         self.pid = os.getpid()
         self.shipper: threading.Thread | None = None
         self.stop = threading.Event()
         self.last_scan = 0.0
 
-    def _open(self, directory: Path) -> _File:
-        directory.mkdir(parents=True, exist_ok=True)
-        name = f"{socket.gethostname()}-{os.getpid()}-{keys.prefix[:8]}-{next(self.sequence)}{SUFFIX}"
-        path = directory / name
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
-        return _File(path=path, fd=fd, shipped=0)
+    def _open(self, directory: object) -> _File:
+        folder = Path(str(directory))
+        folder.mkdir(parents=True, exist_ok=True)
+        with self.lock:
+            name = f"{socket.gethostname()}-{os.getpid()}-{keys.prefix[:8]}-{next(self.sequence)}{SUFFIX}"
+            path = folder / name
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
+            f = _File(path=path, fd=fd, directory=directory)
+            self.files.append(f)
+        return f
 
     def append(self, line: bytes) -> None:
-        directory = spool_dir()
-        with self.lock:
-            current = self.current
-            if current is None or current.path.parent != directory:
-                fresh = self._open(directory)
-                if current is not None:  # the setting changed (tests): the old file is shipped to its end
-                    self.draining.append(current)
-                current = self.current = fresh
-            written = os.write(current.fd, line)
+        directory = settings.TRACKING_SPOOL_DIR
+        try:
+            f = self.free.pop()
+        except IndexError:
+            f = self._open(directory)
+        if f.directory is not directory and f.directory != directory:
+            f.retired = True  # the setting changed (tests): that file is shipped to its end and deleted
+            f = self._open(directory)
+        try:
+            written = os.write(f.fd, line)
             if written != len(line):
                 # A short write (disk full): end the torn line so the next one starts clean; the torn one is
                 # unreadable and the flush logs it. The caller records this hit another way.
-                os.write(current.fd, b"\n")
+                os.write(f.fd, b"\n")
                 raise OSError(f"tracking spool: short write ({written} of {len(line)} bytes)")
+        finally:
+            self.free.append(f)
 
-    def rotate_if_big(self) -> None:
-        with self.lock:
-            current = self.current
-            if current is None or os.fstat(current.fd).st_size < ROTATE_BYTES:
-                return
-            self.draining.append(current)
-            self.current = self._open(current.path.parent)
+    def retire_big(self) -> None:
+        for f in list(self.free):
+            if not f.retired and os.fstat(f.fd).st_size >= ROTATE_BYTES:
+                try:
+                    self.free.remove(f)  # fails when a writer holds it right now: next pass
+                except ValueError:
+                    continue
+                f.retired = True
 
     def own(self) -> list[_File]:
-        with self.lock:
-            return [*self.draining, *([self.current] if self.current else [])]
+        return list(self.files)
 
     def forget(self, f: _File) -> None:
         with self.lock:
-            self.draining.remove(f)
+            self.files.remove(f)
 
 
 _spool = _Spool()
@@ -129,6 +143,8 @@ def _after_fork_in_child() -> None:
     global _spool
     for f in _spool.own():
         os.close(f.fd)
+        if f.offset_fd >= 0:
+            os.close(f.offset_fd)
     _spool = _Spool()
     keys.reset()
 
@@ -155,12 +171,11 @@ def _read_offset(f: _File) -> int:
 
 
 def _write_offset(f: _File) -> None:
-    # Small enough to be written whole; a torn or lost sidecar only makes the next owner re-ship (deduplicated).
-    fd = os.open(f.offset_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
-    try:
-        os.write(fd, str(f.shipped).encode())
-    finally:
-        os.close(fd)
+    # Fixed width, one pwrite: never torn in practice; a torn or lost sidecar only makes the next owner re-ship
+    # (deduplicated by the event keys).
+    if f.offset_fd < 0:
+        f.offset_fd = os.open(f.offset_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    os.pwrite(f.offset_fd, b"%020d" % f.shipped, 0)
 
 
 def _ship_file(f: _File, sink: Sink) -> int:
@@ -188,6 +203,8 @@ def _delete(f: _File) -> None:
     f.path.unlink(missing_ok=True)
     f.offset_path.unlink(missing_ok=True)
     os.close(f.fd)
+    if f.offset_fd >= 0:
+        os.close(f.offset_fd)
 
 
 def _claim_orphan(path: Path) -> _File | None:
@@ -204,7 +221,7 @@ def _claim_orphan(path: Path) -> _File | None:
     if os.fstat(fd).st_nlink == 0:  # shipped and deleted by another shipper between our open and our lock
         os.close(fd)
         return None
-    f = _File(path=path, fd=fd, shipped=0)
+    f = _File(path=path, fd=fd, directory=None, retired=True)
     f.shipped = _read_offset(f)
     return f
 
@@ -245,10 +262,10 @@ def spool_ship(*, orphans: bool = False, sink: Sink | None = None) -> int:
     sink = sink or _sink
     with _spool.ship_lock:
         shipped = 0
-        _spool.rotate_if_big()
+        _spool.retire_big()
         for f in _spool.own():
             shipped += _ship_file(f, sink)
-            if f is not _spool.current and os.fstat(f.fd).st_size == f.shipped:
+            if f.retired and os.fstat(f.fd).st_size == f.shipped:
                 _spool.forget(f)
                 _delete(f)
         if orphans:
@@ -331,7 +348,7 @@ def shipper_stop(*, timeout: float = 5.0) -> None:
 def _ship_at_exit() -> None:
     """A graceful stop (gunicorn's worker exit, runserver's) ships what is left; a kill leaves it to the next process."""
     spool = _spool
-    if spool.pid != os.getpid() or (spool.current is None and not spool.draining):
+    if spool.pid != os.getpid() or not spool.files:
         return
     shipper_stop()
     try:
@@ -363,7 +380,7 @@ def spool_backlog(directory: Path | None = None) -> SpoolBacklog:
             size = path.stat().st_size
         except FileNotFoundError:
             continue
-        f = _File(path=path, fd=-1, shipped=0)
+        f = _File(path=path, fd=-1, directory=None)
         files += 1
         unshipped += max(0, size - _read_offset(f))
         try:
