@@ -14,6 +14,7 @@ from django.db import connection, models
 
 from contacts import consent, crypto
 from contacts.models import ConsentRecord, Contact, ContactAttribute, FunnelEvent
+from contacts.selectors import consent_ledger
 
 # Rows that outlive the contact: delivery blanks its own personal fields; the ledger is detached below.
 KEPT = {"delivery.delivery", "contacts.consentrecord"}
@@ -52,7 +53,7 @@ def contact_export(*, contact: Contact | None, email: str) -> dict[str, Any]:
             .values("id", "funnel_type", "from_stage", "to_stage", "created_at", "amount")
         ),
         "batches": list(contact.batch_memberships.order_by("pk").values("batch_id", "batch__name", "added_at")),
-        "consent": _ledger(ConsentRecord.objects.filter(contact=contact)),
+        "consent": _ledger(consent_ledger(contact_id=contact.pk)),
     }
 
 
@@ -71,6 +72,19 @@ def contact_erase(*, contact: Contact | None, email: str, source: str) -> dict[s
         counts["consent_records"] = ConsentRecord.objects.filter(contact=contact).update(
             contact=None, email_hash=email_hash, ip=None
         )
+        # The import entry that created the contact is shared with every contact that import created: it stays as
+        # it is, and a copy under the hash keeps the record that this address was subscribed by it.
+        origin = ConsentRecord.objects.filter(pk=contact.consent_origin_id or 0).first()
+        if origin is not None:
+            ConsentRecord.objects.create(
+                contact=None,
+                email_hash=email_hash,
+                action=origin.action,
+                source=origin.source,
+                detail=origin.detail,
+                at=origin.at,
+            )
+            counts["consent_records"] += 1
         for relation in Contact._meta.related_objects:
             related = relation.related_model
             # A many-to-many's reverse side (Batch.contacts) names the other table: its through rows have their

@@ -31,6 +31,21 @@ class Contact(models.Model):
     mobile_hash = BlindIndexField(source="mobile", db_default="")
     lms_lead_id = models.CharField(max_length=100, null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
+    # The ledger entry of the import (or API bulk upsert) that created this contact: one entry per import and
+    # action, shared by every contact it created, instead of a ledger row per contact on the import's critical
+    # path (contacts.selectors.contact_consent merges it into the contact's ledger). No database-level FK (a
+    # per-row check on every insert) and no index (nothing looks contacts up by it); ledger rows are never
+    # deleted.
+    consent_origin = models.ForeignKey(
+        "ConsentRecord",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -258,8 +273,9 @@ class ConsentRecord(models.Model):
         WEBHOOK = "webhook", "Provider webhook"
         ADMIN = "admin", "Dashboard or admin"
 
-    # No database-level FK: the import writes one row per new contact in the same statement pass, and the
-    # erasure detaches the rows itself (privacy.services). The ORM still nulls it when a contact is deleted.
+    # No database-level FK: the import writes rows in its set-based merge, and the erasure detaches the rows itself
+    # (privacy.services). The ORM still nulls it when a contact is deleted. NULL also for an import's entry, which
+    # covers every contact whose `consent_origin` it is.
     contact = models.ForeignKey(
         Contact,
         on_delete=models.SET_NULL,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 from django.db import connection
-from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 
 from contacts.models import (
@@ -234,9 +234,16 @@ def contact_events(*, contact_id: int, limit: int = DETAIL_EVENTS) -> list[Funne
     return list(FunnelEvent.objects.filter(contact_id=contact_id).order_by("-created_at", "-id")[:limit])
 
 
+def consent_ledger(*, contact_id: int) -> QuerySet[ConsentRecord]:
+    """The contact's consent ledger: its own rows and the entry of the import or API bulk upsert that created it
+    (`Contact.consent_origin`: one entry per import and action, shared by every contact that import created)."""
+    origin = Contact.objects.filter(pk=contact_id).values("consent_origin_id")
+    return ConsentRecord.objects.filter(Q(contact_id=contact_id) | Q(pk=Subquery(origin)))
+
+
 def contact_consent(*, contact_id: int, limit: int = DETAIL_EVENTS) -> list[ConsentRecord]:
     """The contact's consent ledger, newest first (the contact page shows the latest; the export has all)."""
-    return list(ConsentRecord.objects.filter(contact_id=contact_id).order_by("-at", "-id")[:limit])
+    return list(consent_ledger(contact_id=contact_id).order_by("-at", "-id")[:limit])
 
 
 def is_sensitive_attribute(*, name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ from django.db import IntegrityError, transaction
 from contacts.consent import SUPPRESSED_MESSAGE, suppressed_sql, suppression_list_empty
 from contacts.importing.result import MergeResult
 from contacts.importing.side import SIDE_SHARE
+from contacts.models import ConsentRecord
 
 if TYPE_CHECKING:
     from contacts.importing.side import SideSession
@@ -52,6 +54,7 @@ class ContactMerge:
         cursor: Any,
         *,
         now: Any,
+        at: dt.datetime,
         side: SideSession | None = None,
         source: str = "import",
         ip: str | None = None,
@@ -60,7 +63,8 @@ class ContactMerge:
         self.source = source
         self.ip = ip
         self.cursor = cursor
-        self.now = now
+        self.now = now  # `at` as a statement parameter (SQLite: adapted to text)
+        self.at = at
         self.pg = staging.postgres
         self.side = side
         self.side_writes_attributes = False
@@ -68,6 +72,8 @@ class ContactMerge:
         self.lost_race = 0
         self.new_rows = 0
         self.matched = 0
+        self.job_id: int | None = None
+        self.entries: dict[str, int] = {}  # the ledger entries of the contacts this merge creates, by action
         self._last_stats = MergeStats(0, 0, 0, 0)
 
     def sql(self, statement: str, params: Sequence[Any] = ()) -> int:
@@ -98,9 +104,8 @@ class ContactMerge:
             self._check_unsealed(result)
         if self.matched:
             self._update_existing()
+        self.job_id = job_id
         result.created = self._insert_new(types)
-        if result.created:
-            self._consent_new()
         self.lost_race = self.new_rows - result.created
         if self.lost_race and self.pg:  # SQLite's write lock covers match-to-insert: no race there
             self._update_lost_race()
@@ -224,18 +229,34 @@ class ContactMerge:
         self.new_rows = self._stats().unmatched
         self.matched = self._last_stats.rows - self.new_rows
 
-    def _consent_new(self) -> None:
-        """One ledger row per contact this merge created (subscribed, or the status the file gave), set-based."""
-        columns = "INSERT INTO contacts_consentrecord (contact_id, email_hash, action, source, detail, ip, at) "
-        params = [self.source, self.ip, self.now]
-        if self.pg:
-            self.sql(f"{columns} SELECT m.id, '', {_ACTION}, %s, '', %s, %s FROM {{NEW}} m ORDER BY m.id", params)
-            return
-        self.sql(
-            f"{columns} SELECT c.id, '', {_ACTION}, %s, '', %s, %s FROM {{M}} m JOIN contacts_contact c "
-            "ON c.email = m.email WHERE m.email_id IS NULL AND m.lms_id IS NULL AND c.created_at = %s",
-            [*params, self.now],
+    def _consent_entries(self, new_rows: str) -> str:
+        """The consent ledger entries of the contacts this merge creates: one per action their statuses give
+        (subscribe, or the status the file gave), written here in the merge's transaction, each shared by the
+        contacts it covers through `Contact.consent_origin` (the SQL expression returned, for the contacts insert).
+        A ledger row per new contact cost 0.55-1.1 s per 200k on the main session's critical path."""
+        actions = [a for (a,) in self.rows(f"SELECT DISTINCT {_ACTION} FROM {new_rows} ORDER BY 1")]
+        if not actions:
+            return "NULL"
+        detail = f"import job {self.job_id}" if self.job_id is not None else ""
+        entries = ConsentRecord.objects.bulk_create(
+            [
+                ConsentRecord(action=a, source=self.source, detail=detail, ip=self.ip or None, at=self.at)
+                for a in actions
+            ]
         )
+        self.entries = {e.action: int(e.pk) for e in entries}
+        if len(self.entries) == 1:
+            return str(entries[0].pk)
+        return f"CASE {_ACTION} " + " ".join(f"WHEN '{a}' THEN {pk}" for a, pk in self.entries.items()) + " END"
+
+    def _drop_unused_entries(self) -> None:
+        """After a lost race: the entry of an action none of this merge's remaining new contacts took goes."""
+        if self.entries:
+            self.sql(
+                f"DELETE FROM contacts_consentrecord WHERE id = ANY(%s) AND action NOT IN "
+                f"(SELECT DISTINCT {_ACTION} FROM {{NEW}} m)",
+                [list(self.entries.values())],
+            )
 
     def _stats(self) -> MergeStats:
         self._last_stats = MergeStats(
@@ -314,14 +335,18 @@ class ContactMerge:
         values = (
             "coalesce(m.first_name, ''), coalesce(m.last_name, ''), coalesce(m.mobile, ''), "
             "coalesce(m.mobile_hash, ''), m.lms_lead_id, "
-            "coalesce(m.status, 'subscribed'), CASE WHEN m.status = 'unsubscribed' THEN %s END, %s, %s"
+            "coalesce(m.status, 'subscribed'), CASE WHEN m.status = 'unsubscribed' THEN %s END, %s, %s, {origin}"
         )
         columns = (
             "email, first_name, last_name, mobile, mobile_hash, lms_lead_id, status, unsubscribed_at, created_at, "
-            "updated_at"
+            "updated_at, consent_origin_id"
         )
         params = [self.now, self.now, self.now]
         if not self.pg:
+            if not self.new_rows:
+                return 0
+            origin = self._consent_entries("{M} m WHERE m.email_id IS NULL AND m.lms_id IS NULL")
+            values = values.format(origin=origin)
             return self.sql(
                 f"INSERT INTO contacts_contact ({columns}) SELECT m.email, {values} FROM {{M}} m "
                 "WHERE m.email_id IS NULL AND m.lms_id IS NULL ORDER BY m.email ON CONFLICT (email) DO NOTHING",
@@ -337,6 +362,9 @@ class ContactMerge:
             "(SELECT email, first_name, last_name, mobile, mobile_hash, lms_lead_id, status, attrs FROM {M} "
             "WHERE email_id IS NULL AND lms_id IS NULL ORDER BY email) s"
         )
+        if not reserved:
+            return 0
+        values = values.format(origin=self._consent_entries("{NEW} m"))
         if self.side is not None and types and reserved >= settings.IMPORT_PARALLEL_MIN_CONTACTS:
             self._side_attributes(types, reserved)
         insert = (
@@ -360,6 +388,7 @@ class ContactMerge:
                 "DELETE FROM {NEW} n WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.id = n.id)",
                 params,
             )
+            self._drop_unused_entries()
             return reserved - lost
 
     def _side_attributes(self, types: dict[str, str], reserved: int) -> None:

@@ -195,7 +195,7 @@ class Staging:
         """Merge the staged rows. With a `side` session (see `side_session`), a large import writes its new
         contacts' attributes there, beside this transaction. `source` and `ip` go to the consent ledger."""
         with transaction.atomic(), connection.cursor() as cursor:
-            return ContactMerge(self, cursor, now=_param(now), side=side, source=source, ip=ip).run(
+            return ContactMerge(self, cursor, now=_param(now), at=now, side=side, source=source, ip=ip).run(
                 types=types, batch_id=batch_id, job_id=job_id, detail=detail
             )
 

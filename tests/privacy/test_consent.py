@@ -10,24 +10,49 @@ from django.urls import reverse
 from contacts import crypto
 from contacts import services as contact_services
 from contacts.models import ConsentRecord, Contact, Suppression
+from contacts.selectors import consent_ledger
 from delivery.tokens import UNSUBSCRIBE_SALT, token_make
 from tests.privacy.conftest import run_import
 
 
 def _ledger(contact: Contact) -> list[tuple[str, str, str, str | None]]:
-    return [
-        (r.action, r.source, r.detail, r.ip) for r in ConsentRecord.objects.filter(contact=contact).order_by("at", "pk")
-    ]
+    return [(r.action, r.source, r.detail, r.ip) for r in consent_ledger(contact_id=contact.pk).order_by("at", "pk")]
 
 
 @pytest.mark.django_db
-def test_import_writes_one_subscribe_row_per_created_contact(media: Any) -> None:
-    run_import("email,status\na@consent.example,\nb@consent.example,unsubscribed\n")
+def test_imported_contacts_ledger_shows_the_import_entry_of_its_status(media: Any) -> None:
+    job = run_import("email,status\na@consent.example,\nb@consent.example,unsubscribed\n")
 
     a = Contact.objects.get(email="a@consent.example")
     b = Contact.objects.get(email="b@consent.example")
-    assert _ledger(a) == [("subscribe", "import", "", None)]
-    assert _ledger(b) == [("unsubscribe", "import", "", None)]
+    assert _ledger(a) == [("subscribe", "import", f"import job {job.pk}", None)]
+    assert _ledger(b) == [("unsubscribe", "import", f"import job {job.pk}", None)]
+
+
+@pytest.mark.django_db
+def test_import_writes_one_ledger_entry_per_action_shared_by_its_contacts(media: Any) -> None:
+    run_import("email,status\na@consent.example,\nb@consent.example,unsubscribed\nc@consent.example,\n")
+
+    a, b, c = Contact.objects.order_by("email")
+    assert ConsentRecord.objects.count() == 2
+    assert a.consent_origin_id == c.consent_origin_id != b.consent_origin_id
+    assert not ConsentRecord.objects.filter(contact__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_import_creating_no_contact_writes_no_ledger_entry(media: Any) -> None:
+    run_import("email\nnot-an-address\n")
+
+    assert not ConsentRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_contact_ledger_does_not_show_another_imports_entry(media: Any) -> None:
+    run_import("email\na@consent.example\n")
+    run_import("email\nb@consent.example\na@consent.example\n")
+
+    a = Contact.objects.get(email="a@consent.example")
+    assert len(_ledger(a)) == 1
 
 
 @pytest.mark.django_db
@@ -167,3 +192,23 @@ def test_status_changed_in_the_django_admin_is_recorded(client: Any, admin_user:
 
     assert response.status_code == 302, response.content.decode()[:2000]
     assert _ledger(contact)[-1][:3] == ("unsubscribe", "admin", "admin: unsubscribed")
+
+
+@pytest.mark.django_db
+def test_import_entry_of_an_action_whose_contacts_another_writer_created_first_is_dropped(
+    media: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contacts.importing import merge
+
+    original = merge.ContactMerge._insert_new
+
+    def racing_insert(self: merge.ContactMerge, types: dict[str, str]) -> int:
+        # Another writer commits this email after the import's match and before its insert.
+        Contact.objects.create(email="a@consent.example")
+        return original(self, types)
+
+    monkeypatch.setattr(merge.ContactMerge, "_insert_new", racing_insert)
+    run_import("email,status\na@consent.example,unsubscribed\nb@consent.example,\n")
+
+    assert list(ConsentRecord.objects.values_list("action", flat=True)) == ["subscribe"]
+    assert _ledger(Contact.objects.get(email="b@consent.example"))[0][0] == "subscribe"

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from contacts import crypto
 from contacts.models import ConsentRecord, Contact, Suppression
+from contacts.selectors import consent_ledger
 from delivery.models import Delivery, Send
 from privacy import services
 from tests.privacy.conftest import ADDRESS, TARGET, run_import
@@ -195,3 +196,16 @@ def test_command_erases_with_yes(person: Contact) -> None:
 
     assert "on the suppression list" in out.getvalue()
     assert not Contact.objects.filter(pk=person.pk).exists()
+
+
+@pytest.mark.django_db
+def test_erasure_leaves_the_shared_import_entry_to_the_other_contacts_of_that_import(
+    person: Contact, admin_user: Any
+) -> None:
+    other = Contact.objects.get(email="other@privacy-test.example")
+    assert other.consent_origin_id == person.consent_origin_id is not None
+
+    services.gdpr_erase(email=TARGET, actor=admin_user)
+
+    assert [r.action for r in consent_ledger(contact_id=other.pk)] == ["subscribe"]
+    assert ConsentRecord.objects.get(pk=person.consent_origin_id).email_hash == ""
