@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import connection, transaction
+from django.db.models import CharField, Exists, F, Model, OuterRef, QuerySet, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone as dj_timezone
 
 from automations.journey_definition import JourneyStateError
@@ -83,6 +84,67 @@ def _enroll_rows(journey: Journey, rows: Sequence[tuple[int, str]], *, now: dt.d
     return enrolled
 
 
+class TriggerRows(NamedTuple):
+    """Rows that trigger a journey: the queryset, its column naming the contact, the trigger key's prefix (the key
+    is the prefix and the row's id)."""
+
+    rows: QuerySet[Any]
+    contact: str
+    key_prefix: str
+
+
+def insert_select(model: type[Model], columns: list[str], queryset: QuerySet[Any]) -> int:
+    """INSERT INTO model (columns) <the queryset's SELECT> ON CONFLICT DO NOTHING; returns the rows written."""
+    sql, params = queryset.query.sql_with_params()
+    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({quoted}) {sql} ON CONFLICT DO NOTHING",
+            params,
+        )
+        return int(cursor.rowcount or 0)
+
+
+ENROLLMENT_COLUMNS = [
+    "journey_id",
+    "contact_id",
+    "step_key",
+    "visit",
+    "step_ran",
+    "next_at",
+    "status",
+    "reason",
+    "trigger_key",
+    "entered_at",
+]
+
+
+def enroll_from(journey: Journey, source: TriggerRows, *, now: dt.datetime) -> int:
+    """Enroll the contacts of `source`'s rows, set-based: one INSERT ... SELECT of the rows whose contact is
+    subscribed and whom the re-entry policy lets in (NOT EXISTS a blocking enrollment), in id order, ON CONFLICT DO
+    NOTHING on the two partial unique indexes: a contact with two triggering rows (or already active, or enrolled
+    meanwhile by another trigger) enrolls once, and a row delivered twice enrolls once. Returns the rows written."""
+    status = "status" if source.rows.model is Contact else "contact__status"
+    rows = (
+        source.rows.filter(**{status: Contact.Status.SUBSCRIBED})
+        .exclude(Exists(blocking_enrollments(journey).filter(contact_id=OuterRef(source.contact))))
+        .order_by("pk")
+        .values_list(
+            Value(journey.pk),
+            source.contact,
+            Value(_first_key(journey)),
+            Value(1),
+            Value(False),
+            Value(now),
+            Value(E.ACTIVE),
+            Value(""),
+            Concat(Value(source.key_prefix), Cast(F("pk"), output_field=CharField())),
+            Value(now),
+        )
+    )
+    return insert_select(Enrollment, ENROLLMENT_COLUMNS, rows)
+
+
 def journey_enroll(
     *, journey_id: int, contact_ids: Sequence[Any] = (), emails: Sequence[Any] = ()
 ) -> list[dict[str, Any]]:
@@ -146,32 +208,33 @@ def _reentry_reason(journey: Journey) -> str:
 def journeys_on_new_rows(*, after: Mapping[str, int]) -> int:
     """The CONTACT_EVENT_HOOKS hook (contacts.services calls it after commit): contacts, funnel events and batch
     members with an id above `after[...]` were just written by some path (form, API, CSV import). Every active
-    journey they trigger enrolls them; trigger keys make a row seen by two hooks enroll once."""
+    journey they trigger enrolls them with one INSERT ... SELECT from that id range (no id reaches Python: a 1M-row
+    import is one statement per journey); trigger keys make a row seen by two hooks enroll once."""
     journeys = list(Journey.objects.filter(status=J.ACTIVE).exclude(trigger__type__in=["api", "segment"]))
     if Journey.objects.filter(status=J.ACTIVE, trigger__type="segment").exists():
         from automations.journey_segment_trigger import journeys_segment_after_write  # it imports this module
 
         journeys_segment_after_write()
-    if not journeys:
-        return 0
     now = dj_timezone.now()
     total = 0
     for journey in journeys:
-        trigger = journey.trigger or {}
-        kind = trigger.get("type")
-        rows: list[tuple[int, str]] = []
-        if kind == "contact_created" and "contact" in after:
-            rows = [
-                (pk, f"contact:{pk}")
-                for pk in Contact.objects.filter(pk__gt=after["contact"]).values_list("id", flat=True)
-            ]
-        elif kind == "event" and "funnel_event" in after:
-            events = FunnelEvent.objects.filter(pk__gt=after["funnel_event"], to_stage=trigger.get("to_stage"))
-            rows = [(contact_id, f"event:{pk}") for pk, contact_id in events.values_list("id", "contact_id")]
-        elif kind == "batch" and "batch_member" in after:
-            members = BatchMember.objects.filter(pk__gt=after["batch_member"], batch_id=int(trigger.get("batch") or 0))
-            rows = [(contact_id, f"member:{pk}") for pk, contact_id in members.values_list("id", "contact_id")]
-        if rows:
+        source = _trigger_rows(journey, after)
+        if source is not None:
             with transaction.atomic():
-                total += len(_enroll_rows(journey, rows, now=now))
+                total += enroll_from(journey, source, now=now)
     return total
+
+
+def _trigger_rows(journey: Journey, after: Mapping[str, int]) -> TriggerRows | None:
+    """The new rows that trigger `journey`, as a queryset (not evaluated) with its contact and trigger key."""
+    trigger = journey.trigger or {}
+    kind = trigger.get("type")
+    if kind == "contact_created" and "contact" in after:
+        return TriggerRows(Contact.objects.filter(pk__gt=after["contact"]), "id", "contact:")
+    if kind == "event" and "funnel_event" in after:
+        events = FunnelEvent.objects.filter(pk__gt=after["funnel_event"], to_stage=trigger.get("to_stage"))
+        return TriggerRows(events, "contact_id", "event:")
+    if kind == "batch" and "batch_member" in after:
+        members = BatchMember.objects.filter(pk__gt=after["batch_member"], batch_id=int(trigger.get("batch") or 0))
+        return TriggerRows(members, "contact_id", "member:")
+    return None

@@ -24,13 +24,12 @@ import datetime as dt
 import logging
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import CharField, Exists, F, Max, OuterRef, Q, Value
-from django.db.models.functions import Cast, Concat
+from django.db import transaction
+from django.db.models import Exists, Max, OuterRef, Q, Value
 from django.utils import timezone as dj_timezone
 
-from automations.journey_enrollment import _first_key, blocking_enrollments
-from automations.journey_models import Enrollment, Journey, JourneySegmentMember
+from automations.journey_enrollment import TriggerRows, enroll_from, insert_select
+from automations.journey_models import Journey, JourneySegmentMember
 from contacts.models import Contact
 from segments.errors import SegmentError
 from segments.models import Segment
@@ -41,18 +40,6 @@ logger = logging.getLogger("automations.journeys")
 J = Journey.Status
 DEFAULT_CHECK_SECONDS = 300
 DEFAULT_DEBOUNCE_SECONDS = 10
-
-
-def _insert_select(model: type, columns: list[str], queryset: object) -> int:
-    """INSERT INTO model (columns) <the queryset's SELECT> ON CONFLICT DO NOTHING; returns the rows written."""
-    sql, params = queryset.query.sql_with_params()  # type: ignore[attr-defined]
-    table = model._meta.db_table  # type: ignore[attr-defined]
-    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(table)} ({quoted}) {sql} ON CONFLICT DO NOTHING", params
-        )
-        return int(cursor.rowcount or 0)
 
 
 def journey_segment_check(*, journey_id: int, now: dt.datetime | None = None) -> int:
@@ -78,7 +65,7 @@ def journey_segment_check(*, journey_id: int, now: dt.datetime | None = None) ->
             )
             # The rows this check inserts are those above the highest id now (ids come from a sequence).
             mark = JourneySegmentMember.objects.aggregate(m=Max("id"))["m"] or 0
-            _insert_select(JourneySegmentMember, ["journey_id", "contact_id", "seen_at"], new_members)
+            insert_select(JourneySegmentMember, ["journey_id", "contact_id", "seen_at"], new_members)
             if first_check:
                 Journey.objects.filter(pk=journey.pk).update(segment_seeded_at=now)
                 if not journey.trigger.get("existing"):
@@ -90,26 +77,8 @@ def journey_segment_check(*, journey_id: int, now: dt.datetime | None = None) ->
 
 
 def _enroll_entrants(journey: Journey, *, above: int, now: dt.datetime) -> int:
-    first = _first_key(journey)
-    entrants = (
-        JourneySegmentMember.objects.filter(journey=journey, id__gt=above, contact__status=Contact.Status.SUBSCRIBED)
-        .exclude(Exists(blocking_enrollments(journey).filter(contact_id=OuterRef("contact_id"))))
-        .order_by()
-        .values_list(
-            Value(journey.pk),
-            "contact_id",
-            Value(first),
-            Value(1),
-            Value(False),
-            Value(now),
-            Value(Enrollment.Status.ACTIVE),
-            Value(""),
-            Concat(Value("segment:"), Cast(F("id"), output_field=CharField())),
-            Value(now),
-        )
-    )
-    columns = ["journey_id", "contact_id", "step_key", "visit", "step_ran", "next_at", "status", "reason"]
-    return _insert_select(Enrollment, [*columns, "trigger_key", "entered_at"], entrants)
+    entrants = JourneySegmentMember.objects.filter(journey=journey, id__gt=above)
+    return enroll_from(journey, TriggerRows(entrants, "contact_id", "segment:"), now=now)
 
 
 def _due(now: dt.datetime, older_than: float) -> Q:
