@@ -21,6 +21,7 @@ from contacts.consent import contact_resubscribe as contact_resubscribe
 from contacts.consent import contact_suppress as contact_suppress
 from contacts.consent import contact_unsubscribe as contact_unsubscribe
 from contacts.hooks import announces_new_rows
+from contacts.import_files import import_job_settle
 from contacts.importing.merge import MergeResult, SideSession, Staging, side_session
 from contacts.importing.pipeline import ErrorReport, LazyTypes, stream_contacts, stream_events
 from contacts.importing.reader import FileUnreadable
@@ -206,6 +207,7 @@ def import_job_run(*, job_id: int, progress: Callable[[ImportJob], None] | None 
         _fail(job, f"The import stopped on an unexpected error ({type(exc).__name__}: {exc}). Nothing was imported.")
     else:
         logger.info("import job %s done: %s", job_id, outcome)
+    import_job_settle(job_id=job_id)  # the upload deleted (or kept and indexed), the error report indexed
     job.refresh_from_db()
     return job
 
@@ -366,6 +368,7 @@ def import_job_from_items(
                 message=_summary(len(items), result, report.count, "JSON"),
                 finished_at=timezone.now(),
             )
+    import_job_settle(job_id=job.pk)
     job.refresh_from_db()
     return job
 

@@ -12,8 +12,6 @@ import io
 import json
 import logging
 import re
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,10 +25,10 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from contacts import crypto
+from contacts import crypto, import_files
 from contacts import erasure as contact_erasure
 from contacts.csvsafe import safe_writer
-from contacts.models import Contact, ImportJob
+from contacts.models import Contact
 from delivery import privacy as delivery_privacy
 
 logger = logging.getLogger(__name__)
@@ -108,7 +106,8 @@ def _cell(value: Any) -> Any:
 def gdpr_erase(*, email: str, actor: Any = None, source: str = "admin") -> ErasureReport:
     """Erase one address: the contact and what hangs off it, the personal fields of its deliveries (the rows and
     their counts stay for reports), tracking rows, outbox copies, provider payloads that carry it, audit entries
-    that mention it and lines of import files that hold it. The address's HMAC goes on the suppression list (a
+    that mention it and lines of the import files that hold it (found by the address's hash: unrelated import files
+    are not opened; contacts/import_files.py). The address's HMAC goes on the suppression list (a
     re-import does not bring it back) and the consent ledger keeps its rows under that hash. The erasure itself
     is written to the audit log (who, when, the hash and the counts, never the address). One transaction for the
     rows; the import files are rewritten after it commits."""
@@ -123,7 +122,7 @@ def gdpr_erase(*, email: str, actor: Any = None, source: str = "admin") -> Erasu
         report.counts["audit_entries"] = _audit_scrub(address, contact)
         _audit_record(report, actor)
     transaction.on_commit(lambda: logger.info("erased contact %s (%s)", report.contact_id, report.email_hash[:12]))
-    report.counts["import_files"] = _import_files_scrub(address)
+    report.counts["import_files"] = import_files.import_files_scrub(email=address)
     return report
 
 
@@ -177,49 +176,19 @@ def _audit_record(report: ErasureReport, actor: Any) -> None:
     )
 
 
-def _import_files_scrub(address: str) -> int:
-    """Drop every line holding the address from the stored import uploads and their error reports (files, not
-    rows), streaming (a file is read once, and rewritten only if it holds the address). Returns the files
-    rewritten. A file that cannot be read is logged and left."""
-    needle = address.encode()
-    rewritten = 0
-    for job in ImportJob.objects.only("pk", "file", "error_report").iterator():
-        for stored in (job.file, job.error_report):
-            if not stored:
-                continue
-            try:
-                if _file_scrub(stored, needle):
-                    rewritten += 1
-            except OSError:
-                logger.exception("import %s: could not scrub %s", job.pk, stored.name)
-    return rewritten
-
-
-def _file_scrub(stored: Any, needle: bytes) -> bool:
-    with stored.open("rb") as f:
-        if not any(needle in line.lower() for line in f):
-            return False
-    with tempfile.TemporaryFile() as kept:
-        with stored.open("rb") as f:
-            kept.writelines(line for line in f if needle not in line.lower())
-        kept.seek(0)
-        with stored.storage.open(stored.name, "wb") as out:
-            shutil.copyfileobj(kept, out)
-    return True
-
-
 def retention_purge(
     *, days: int | None = None, now: dt.datetime | None = None, dry_run: bool = False
 ) -> dict[str, int]:
     """Delete tracking rows, outbox copies and provider events older than `days` (HERALD_RETENTION_DAYS when not
-    given; nothing when that is unset). With `dry_run`, count them instead."""
+    given; none when that is unset), and the uploads of imports that ended more than HERALD_IMPORT_KEEP_UPLOADS_DAYS
+    ago. With `dry_run`, count them instead."""
     days = settings.HERALD_RETENTION_DAYS if days is None else days
-    if days is None:
-        return {}
-    if days < 1:
+    if days is not None and days < 1:
         raise ValueError("the retention period is at least one day")
-    before = (now or timezone.now()) - dt.timedelta(days=days)
-    counts = delivery_privacy.retention_purge(before=before, dry_run=dry_run)
+    counts = {"import_uploads": import_files.import_uploads_purge(now=now, dry_run=dry_run)}
+    if days is not None:
+        before = (now or timezone.now()) - dt.timedelta(days=days)
+        counts.update(delivery_privacy.retention_purge(before=before, dry_run=dry_run))
     logger.info("retention purge (%s days%s): %s", days, ", dry run" if dry_run else "", counts)
     return counts
 

@@ -278,6 +278,8 @@ HERALD_HASH_KEY = env("HERALD_HASH_KEY", default=SECRET_KEY)
 # Tracking rows, outbox copies and webhook payloads older than this many days are deleted daily; unset keeps them.
 HERALD_RETENTION_DAYS = env.int("HERALD_RETENTION_DAYS", default=None)
 HERALD_RETENTION_AT = env("HERALD_RETENTION_AT", default="03:30")
+# Uploaded import files are deleted when their import ends; > 0 keeps them this many days (then the daily purge).
+HERALD_IMPORT_KEEP_UPLOADS_DAYS = env.int("HERALD_IMPORT_KEEP_UPLOADS_DAYS", default=0)
 # Daily beat entries of the apps above the scheduler: (name, task, "HH:MM" in TIME_ZONE); written by schedule_sync.
 SCHEDULER_DAILY_TASKS = [("herald: retention purge", "privacy.tasks.retention_purge_task", HERALD_RETENTION_AT)]
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Herald <herald@localhost>")

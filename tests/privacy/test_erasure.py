@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,6 +77,36 @@ def test_erasure_leaves_no_personal_data_in_any_table(person: Contact, admin_use
     assert _scan(NEEDLES) == []
 
 
+# In the files: the address and what its own line held. The error report keeps the line of the invalid address
+# "zoe.erasure-target-at-privacy-test.example" (nothing ties it to the erased address; docs/privacy.md).
+FILE_NEEDLES = ["erasure-target@", "7700 900123", "+44"]
+
+
+def _file_hits(root: Path) -> list[tuple[str, str]]:
+    return [
+        (str(path.relative_to(root)), needle)
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+        for needle in FILE_NEEDLES
+        if needle.lower() in path.read_bytes().decode("utf-8", "replace").lower()
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("keep_days", [0, 30])
+def test_erasure_leaves_no_personal_data_in_any_stored_file(
+    settings: Any, media: Path, keep_days: int, admin_user: Any
+) -> None:
+    """The person's import (upload kept or not, its error report naming the address) and a stored export."""
+    settings.HERALD_IMPORT_KEEP_UPLOADS_DAYS = keep_days
+    run_import(f"email,first_name,mobile,status\n{TARGET},Zoe,+44 7700 900123,subscribed\n{TARGET},Zoe,,maybe\n")
+    assert _file_hits(media)  # the error report, and the upload when kept
+
+    services.gdpr_erase(email=TARGET, actor=admin_user)
+
+    assert _file_hits(media) == []
+
+
 @pytest.mark.django_db
 def test_erasure_keeps_the_delivery_rows_for_the_reports(person: Contact, admin_user: Any) -> None:
     send = Send.objects.get()
@@ -133,8 +164,15 @@ def test_erased_address_is_refused_by_a_later_import(person: Contact, admin_user
     assert Suppression.objects.filter(email_hash=crypto.email_hash(ADDRESS), reason="erased").exists()
 
 
+@pytest.fixture
+def keep_uploads(settings: Any) -> None:
+    settings.HERALD_IMPORT_KEEP_UPLOADS_DAYS = 30
+
+
 @pytest.mark.django_db
-def test_erasure_drops_the_address_from_stored_import_files(person: Contact, admin_user: Any) -> None:
+def test_erasure_drops_the_address_from_stored_import_files(
+    keep_uploads: None, person: Contact, admin_user: Any
+) -> None:
     from contacts.models import ImportJob
 
     report = services.gdpr_erase(email=TARGET, actor=admin_user)
