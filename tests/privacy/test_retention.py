@@ -77,3 +77,22 @@ def test_schedule_sync_writes_the_daily_retention_entry(settings: Any) -> None:
     entry = PeriodicTask.objects.get(name="herald: retention purge")
     assert entry.task == "privacy.tasks.retention_purge_task"
     assert (entry.crontab.hour, entry.crontab.minute) == ("3", "30")
+
+
+@pytest.mark.django_db
+def test_the_command_purges_import_uploads_when_retention_is_unset(settings: Any, tmp_path: Any) -> None:
+    from contacts import services as contact_services
+    from contacts.models import ImportJob
+
+    settings.HERALD_RETENTION_DAYS = None
+    settings.MEDIA_ROOT = str(tmp_path)
+    job = contact_services.import_job_create(
+        file=io.BytesIO(b"email\na@x.example\n"), original_name="a.csv", start=False
+    )
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.FAILED, finished_at=job.created_at)
+    out = io.StringIO()
+
+    call_command("purge_retention", stdout=out)
+
+    assert "import_uploads: deleted 1" in out.getvalue()
+    assert not ImportJob.objects.get(pk=job.pk).file

@@ -13,8 +13,8 @@ from privacy import services
 
 class Command(BaseCommand):
     help = (
-        "Delete tracking rows, outbox copies and provider events older than HERALD_RETENTION_DAYS (or --days); "
-        "--dry-run counts them instead."
+        "Delete tracking rows, outbox copies and provider events older than HERALD_RETENTION_DAYS (or --days), and "
+        "import uploads older than HERALD_IMPORT_KEEP_UPLOADS_DAYS; --dry-run counts them instead."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -24,8 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         days = options.get("days")
         if days is None and settings.HERALD_RETENTION_DAYS is None:
-            self.stdout.write("HERALD_RETENTION_DAYS is not set: nothing is purged (or pass --days N).")
-            return
+            self.stdout.write("HERALD_RETENTION_DAYS is not set: only import uploads are purged (or pass --days N).")
         try:
             counts = services.retention_purge(days=days, dry_run=options["dry_run"])
         except ValueError as exc:
