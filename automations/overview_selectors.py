@@ -4,11 +4,13 @@ runs in a range, journeys with contacts due, and the automation run or journey s
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.core.cache import cache
-from django.db.models import Count, Max, Min, QuerySet, Sum
+from django.db.models import Count, F, Max, Min, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber, TruncDate, TruncMinute
 from django.utils import timezone as dj_timezone
 
 from automations import cron
@@ -85,8 +87,9 @@ def automations_next_firings(*, now: dt.datetime | None = None, limit: int = 8) 
     return firings, len(upcoming)
 
 
-@dataclass(frozen=True)
-class AutomationDay:
+class AutomationDay(NamedTuple):
+    """One automation's firings of one day (a tuple: a month of 1,000 automations makes ~35,000)."""
+
     automation: Automation
     firings: DayFirings
 
@@ -125,6 +128,37 @@ def automation_runs_in_range(*, start: dt.datetime, end: dt.datetime) -> QuerySe
         .filter(due_at__gte=start, due_at__lt=end)
         .order_by("due_at")
     )
+
+
+@dataclass
+class RunsByDay:
+    """The runs of a range per local day: how many, and the first `per_day` of each (by minute, then name)."""
+
+    counts: dict[dt.date, int]
+    first: Sequence[AutomationRun]  # each with `local_day` set
+
+
+def automation_runs_by_day(*, start: dt.datetime, end: dt.datetime, zone: dt.tzinfo, per_day: int) -> RunsByDay:
+    """Two statements whatever the number of runs: a count per local day and, ranked in the database, the first
+    `per_day` runs of each day (a month of 1,000 daily automations is 30,000 runs; a calendar cell shows 6)."""
+    runs = AutomationRun.objects.filter(due_at__gte=start, due_at__lt=end).annotate(
+        local_day=TruncDate("due_at", tzinfo=zone)
+    )
+    counts = {row["local_day"]: row["n"] for row in runs.values("local_day").annotate(n=Count("id")).order_by()}
+    ranked = runs.annotate(
+        rank=Window(
+            RowNumber(),
+            partition_by=[F("local_day")],
+            order_by=[TruncMinute("due_at").asc(), F("automation__name").asc(), F("id").asc()],
+        )
+    )
+    first = list(
+        ranked.filter(rank__lte=per_day)
+        .select_related("automation")
+        .only("id", "due_at", "status", "automation_id", "automation__name")
+        .order_by("due_at")
+    )
+    return RunsByDay(counts, first)
 
 
 def automation_runs_by_send(*, send_ids: Iterable[int]) -> dict[int, AutomationRun]:

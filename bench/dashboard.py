@@ -15,11 +15,14 @@ shared: the CPU time leaves out the waits for a core):
 - baseline: the live 30-day aggregate (`delivery.overview_selectors.engagement_by_day`, what the page would run
   without the pre-aggregate), and a bare `count(*)` of the deliveries sent in the window;
 - refresh: `dashboard.services.daily_stats_refresh` (the worker's job, every DASHBOARD_STATS_SECONDS);
-- the dashboard's sections one by one, and the pages `/`, `/calendar/` (month) through Django's test client,
-  with their number of SQL queries, next to a plain page (notifications) for the cost of any page;
+- the dashboard's sections one by one, and the pages `/`, `/calendar/` (month, this one and the previous one)
+  through Django's test client, with their number of SQL queries, next to a plain page (notifications) for the
+  cost of any page;
+- the calendar month's agenda against its computation before the calendar fix (bench/_calendar_before.py), on
+  the same rows, after checking both draw the same grid;
 - the engagement segment condition "opened in the last 30 days" counted over the contacts, against the same
   count written by hand.
-Target (ARCHITECTURE §6): dashboard <= 200 ms.
+Target (ARCHITECTURE §6): dashboard <= 200 ms; calendar month <= 200 ms (issue 17).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -319,7 +323,30 @@ def run(args: argparse.Namespace) -> None:
     measure("baseline page: notifications (login, middleware, base template)", get("/accounts/notifications/"))
     measure("page: dashboard /", get("/"))
     measure("page: sending-now fragment (polled)", get("/dashboard/sending/"))
-    measure("page: calendar month", get("/calendar/"), max(3, args.repeat // 4))
+    # The calendar month: this month (the runs so far and the next firings of every automation) and the previous
+    # one (a month of runs), against the computation before the calendar fix (bench/_calendar_before.py) on the
+    # same rows; both must draw the same grid.
+    from bench._calendar_before import build_agenda_before, grid
+    from dashboard.agenda import build_agenda
+
+    last_month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=15)
+    for label, anchor in (("this month", today), ("previous month", last_month)):
+        fixed = timezone.now()
+        after = build_agenda(user=user, view="month", anchor=anchor, now=fixed)
+        before = build_agenda_before(user=user, view="month", anchor=anchor, now=fixed)
+        assert grid(after) == grid(before), f"calendar {label}: the grids differ"
+        measure(
+            f"baseline: calendar {label}, agenda as before the fix",
+            partial(build_agenda_before, user=user, view="month", anchor=anchor),
+            max(5, args.repeat // 2),
+        )
+        measure(
+            f"calendar {label}, agenda",
+            partial(build_agenda, user=user, view="month", anchor=anchor),
+            max(5, args.repeat // 2),
+        )
+    measure("page: calendar month", get("/calendar/"), max(5, args.repeat // 2))
+    measure("page: calendar previous month", get(f"/calendar/?date={last_month.isoformat()}"), max(5, args.repeat // 2))
     measure("page: calendar week", get("/calendar/?view=week"), max(3, args.repeat // 4))
 
     opened = {"op": "and", "conditions": [{"engagement": {"kind": "opened", "within_days": 30}}]}
@@ -340,12 +367,14 @@ def run(args: argparse.Namespace) -> None:
     measure("segment: opened in 30 days, rules condition", rules_count, 5)
 
     page = next(r["p50 ms"] for r in rows if r["what"] == "page: dashboard /")
+    month = next(r["p50 ms"] for r in rows if r["what"] == "page: calendar month")
     print_table(
         f"Dashboard: {args.deliveries:,} deliveries in {args.sends} sends over 30 days, {args.automations:,} "
         f"automations, {args.enrollments:,} enrollments (load average now {os.getloadavg()[0]:.2f})",
         rows,
     )
     print(f"\ndashboard p50 {page:.0f} ms (target <= 200 ms): {'PASS' if page <= 200 else 'FAIL'}")
+    print(f"calendar month p50 {month:.0f} ms (target <= 200 ms): {'PASS' if month <= 200 else 'FAIL'}")
     del now
 
 

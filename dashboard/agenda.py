@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from django.urls import reverse
@@ -105,9 +103,12 @@ def _scenario_item(scenario: Scenario, *, can_move: bool) -> Item:
     )
 
 
-# An entry of a day before it becomes an Item: (hour, minute, kind rank, label, maker). Only the shown entries are
-# made into Items (a month of 1,000 automations is ~35,000 entries, a cell shows 6).
-Entry = tuple[int, int, int, str, Callable[[], Item]]
+# An entry of a day before it becomes an Item: (hour, minute, kind rank, label, index in that kind's rows). Only the
+# shown entries are made into Items (a month of 1,000 automations is ~35,000 entries, a cell shows 6). Entries
+# hold no object on purpose: tens of thousands of containers of objects set off the garbage collector's full
+# passes over the whole heap, which cost the month view more than its own work (issue 17, calendar).
+Entry = tuple[int, int, int, str, int]
+SCENARIO, RUN, FIRING = 0, 1, 2
 
 
 def _run_item(run: AutomationRun, local: dt.datetime) -> Item:
@@ -143,38 +144,51 @@ def build_agenda(*, user: Any, view: str, anchor: dt.date, now: dt.datetime | No
     view = WEEK if view == WEEK else MONTH
     start, end, previous, following, title = _range(view, anchor)
     can_move = roles.can_edit(user)
+    limit = WEEK_ITEMS if view == WEEK else MONTH_ITEMS
     days: dict[dt.date, list[Entry]] = {start + dt.timedelta(days=i): [] for i in range((end - start).days + 1)}
+    # Entries of a day not kept in `days` (the runs past each day's first `limit`, ranked by the database).
+    unlisted: dict[dt.date, int] = dict.fromkeys(days, 0)
 
-    for scenario in campaign_overview.scenarios_in_range(user=user, start=start, end=end):
+    scenarios = list(campaign_overview.scenarios_in_range(user=user, start=start, end=end))
+    for index, scenario in enumerate(scenarios):
         at = scenario.send_time
-        days[scenario.send_date].append(
-            (at.hour, at.minute, 0, scenario.subject, partial(_scenario_item, scenario, can_move=can_move))
-        )
+        days[scenario.send_date].append((at.hour, at.minute, SCENARIO, scenario.subject, index))
 
     range_start = dt.datetime.combine(start, dt.time(0), tzinfo=zone)
     range_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
-    for run in automation_overview.automation_runs_in_range(start=range_start, end=min(range_end, now)):
-        local = run.due_at.astimezone(zone)
+    runs = automation_overview.automation_runs_by_day(
+        start=range_start, end=min(range_end, now), zone=zone, per_day=limit
+    )
+    run_times = [run.due_at.astimezone(zone) for run in runs.first]
+    for index, (run, local) in enumerate(zip(runs.first, run_times, strict=True)):
         entries = days.get(local.date())
         if entries is not None:
-            entries.append((local.hour, local.minute, 1, run.automation.name, partial(_run_item, run, local)))
+            entries.append((local.hour, local.minute, RUN, run.automation.name, index))
+    for day, count in runs.counts.items():
+        if day in unlisted:
+            unlisted[day] += max(0, count - limit)
 
-    for firing in automation_overview.automation_firings_in_range(start=range_start, end=range_end, now=now):
-        local = firing.firings.first.astimezone(zone)
+    firings = automation_overview.automation_firings_in_range(start=range_start, end=range_end, now=now)
+    firing_times = [firing.firings.first.astimezone(zone) for firing in firings]
+    for index, local in enumerate(firing_times):
         entries = days.get(local.date())
         if entries is not None:
-            entries.append((local.hour, local.minute, 2, firing.automation.name, partial(_firing_item, firing, local)))
+            entries.append((local.hour, local.minute, FIRING, firings[index].automation.name, index))
 
-    limit = WEEK_ITEMS if view == WEEK else MONTH_ITEMS
+    def make(entry: Entry) -> Item:
+        kind, index = entry[2], entry[4]
+        if kind == SCENARIO:
+            return _scenario_item(scenarios[index], can_move=can_move)
+        if kind == RUN:
+            return _run_item(runs.first[index], run_times[index])
+        return _firing_item(firings[index], firing_times[index])
+
     today = timezone.localdate(now)
     cells = []
     for date, entries in days.items():
-        shown = heapq.nsmallest(limit, entries, key=_order)
+        shown = heapq.nsmallest(limit, entries)
         in_range = view == WEEK or date.month == anchor.month
-        cells.append(Day(date, in_range, date == today, [make() for *_, make in shown], max(0, len(entries) - limit)))
+        more = max(0, len(entries) - limit) + unlisted[date]
+        cells.append(Day(date, in_range, date == today, [make(entry) for entry in shown], more))
     weeks = [cells[i : i + 7] for i in range(0, len(cells), 7)]
     return Agenda(view, anchor, start, end, weeks, title, previous, following, can_move)
-
-
-def _order(entry: Entry) -> tuple[int, int, int, str]:
-    return entry[0], entry[1], entry[2], entry[3]

@@ -71,6 +71,17 @@ def test_an_hourly_automation_is_one_line_a_day_with_its_count(manager: User) ->
     assert [(i.label, i.time, i.status_label) for i in today] == [("Hourly", "11:00", "13 firings")]
 
 
+def test_a_busy_day_shows_the_first_runs_and_counts_the_rest(manager: User) -> None:
+    # Eight runs on 7 Dec (past): the cell shows the first six by time, then "+2 more" (ranked in the database).
+    for minute in range(8):
+        owner = automation(f"Auto {minute}", "0 8 * * 1")
+        run(owner, due_at=dt.datetime(2026, 12, 7, 8, 7 - minute, tzinfo=dt.UTC))
+    agenda = build_agenda(user=manager, view="month", anchor=TODAY)
+    (cell,) = [c for w in agenda.weeks for c in w if c.date == dt.date(2026, 12, 7)]
+    assert [i.label for i in cell.items] == ["Auto 7", "Auto 6", "Auto 5", "Auto 4", "Auto 3", "Auto 2"]
+    assert cell.more == 2
+
+
 def test_week_view_lists_the_seven_days_from_monday(manager: User) -> None:
     scenario(send_date=dt.date(2026, 12, 13), subject="Sunday letter")
     scenario(send_date=dt.date(2026, 12, 14), subject="Next Monday letter")
