@@ -6,6 +6,7 @@ import logging
 import re
 from html.parser import HTMLParser
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config.csp import email_preview
 from delivery import selectors, services
+from delivery.outbox_copy import staff_copy
 from delivery.tokens import UNSUBSCRIBE_SALT, VIEW_SALT, token_read
 from delivery.tracking_endpoint import client_ip, tracking_answer
 from templates_app.rendering import TemplateError
@@ -185,13 +187,23 @@ def _preview_html(html: str) -> str:
 @require_GET
 @xframe_options_sameorigin
 def outbox_detail(request: HttpRequest, message_id: int) -> HttpResponse:
+    """A stored email. Staff read a copy without tracking (delivery.outbox_copy) unless the Outbox stands in for
+    the inboxes (OUTBOX_AS_INBOX, the embedded default) or they ask to see it as the recipient (`?as=recipient`),
+    which records an open and clicks like the recipient's own."""
     message = get_object_or_404(selectors.outbox_messages(), pk=message_id)
+    as_recipient = settings.OUTBOX_AS_INBOX or request.GET.get("as") == "recipient"
+    body_html, body_text = message.body_html, message.body_text
+    if not as_recipient:
+        body_html, body_text = staff_copy(html=body_html, text=body_text)
     return render(
         request,
         "delivery/outbox_detail.html",
         {
             "message": message,
-            "preview_html": _preview_html(message.body_html) if message.body_html else "",
-            "links": _links(message.body_html, message.body_text),
+            "body_text": body_text,
+            "preview_html": _preview_html(body_html) if body_html else "",
+            "links": _links(body_html, body_text),
+            "as_recipient": as_recipient,
+            "tracking_stripped": not as_recipient and (body_html, body_text) != (message.body_html, message.body_text),
         },
     )

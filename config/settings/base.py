@@ -224,6 +224,10 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 # --- Redis / Celery --------------------------------------------------------------------------------------
 # The embedded default (`make run`, config.settings.local) sets this; it shows the demo login on the sign-in page.
 HERALD_EMBEDDED = False
+# The Outbox stands in for the recipients' inboxes (the embedded default): its emails show as sent, and opening one
+# records an open, its links clicks. Off (elsewhere), staff read a copy without the pixel and redirects
+# (delivery/outbox_copy.py) unless they ask for the email as sent.
+OUTBOX_AS_INBOX = env.bool("OUTBOX_AS_INBOX", default=False)
 
 REDIS_URL = env("REDIS_URL", default="")
 BROKER_DIR = Path(env("HERALD_BROKER_DIR", default=str(BASE_DIR / "var" / "broker")))

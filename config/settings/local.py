@@ -22,6 +22,8 @@ WHITENOISE_USE_FINDERS = True
 
 # A local single-user install: the sign-in page shows the generated demo login (accounts/context_processors.py).
 HERALD_EMBEDDED = True
+# ... whose Outbox stands in for the recipients' inboxes, to show tracking at work (docs/tracking.md).
+OUTBOX_AS_INBOX = env.bool("OUTBOX_AS_INBOX", default=True)
 
 # A local install: the API docs and schema are public unless turned off.
 API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)

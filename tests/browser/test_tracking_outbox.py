@@ -20,6 +20,7 @@ def test_the_outbox_shows_tracked_links_that_redirect_to_the_original(
     page: Page, live_server: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.HERALD_BASE_URL = live_server.url
+    settings.OUTBOX_AS_INBOX = True  # the embedded default: the Outbox stands in for the inbox (shows tracking)
     settings.TRACKING_BUFFER = "direct"  # stored by the request itself: the test reads the row at once
     # live_server's database commits, so send_start's on-commit callbacks would run and enqueue page 0: the
     # package's Celery worker (alive when an earlier browser test sent) would then send it with the worker's own

@@ -113,13 +113,13 @@ def test_outbox_detail_shows_html_sandboxed_links_clickable_and_headers(client, 
     message = OutboxMessage.objects.get()
     client.force_login(manager)  # Viewers see the unsubscribe link inert (tests/security)
 
-    response = client.get(reverse("delivery:outbox-detail", args=[message.pk]))
+    response = client.get(reverse("delivery:outbox-detail", args=[message.pk]) + "?as=recipient")
 
     html = response.content.decode()
     assert response.status_code == 200
     assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in html
     assert "srcdoc=" in html
-    # The link as sent: the click redirect (docs/tracking.md), which answers locally.
+    # The link as sent (as the recipient sees it): the click redirect (docs/tracking.md), which answers locally.
     tracked = re.search(r'<a href="(http://testserver/t/c/[^"]+)" target="_blank" rel="noopener">the offer</a>', html)
     assert tracked is not None
     assert client.get(tracked.group(1).removeprefix("http://testserver"))["Location"] == "https://example.org/offer"
