@@ -151,3 +151,28 @@ def sends_stalled(*, older_than: datetime) -> QuerySet[Send]:
     """Sends still `sending` whose last page committed before `older_than`: what the watchdog should have re-driven
     (the status page shows them; a number that stays above 0 means no worker is taking pages)."""
     return Send.objects.filter(status=Send.Status.SENDING, last_progress_at__lt=older_than).order_by("pk")
+
+
+@dataclass(frozen=True)
+class TrackingBacklog:
+    spool_files: int
+    spool_unshipped_bytes: int
+    spool_orphans: int  # files of processes that are gone: a live web process's shipper takes them within seconds
+    buffered: int | None  # hits in the Redis buffer waiting for the flush; None: no Redis, or it did not answer
+
+
+def tracking_backlog() -> TrackingBacklog:
+    """Opens and clicks recorded but not stored yet: this host's spool directory and the Redis buffer."""
+    import redis
+
+    from delivery.services.tracking import buffer_client, tracking_buffer_length
+    from delivery.services.tracking_spool import spool_backlog
+
+    spool = spool_backlog()
+    buffered: int | None = None
+    if buffer_client() is not None:
+        try:
+            buffered = tracking_buffer_length()
+        except redis.RedisError:
+            buffered = None
+    return TrackingBacklog(spool.files, spool.unshipped_bytes, spool.orphans, buffered)

@@ -140,4 +140,20 @@ def status(*, now: dt.datetime | None = None, ping: bool = True) -> list[StatusL
             "sending, but no page committed for twice the watchdog's limit" if stalled else "",
         )
     )
+    lines.append(_tracking_line())
     return lines
+
+
+def _tracking_line() -> StatusLine:
+    from delivery import selectors as delivery_selectors
+
+    backlog = delivery_selectors.tracking_backlog()
+    files = f"{backlog.spool_files} file{'' if backlog.spool_files == 1 else 's'}"
+    value = f"{files}, {backlog.spool_unshipped_bytes / 1024:.0f} KB not shipped"
+    if backlog.spool_orphans:
+        value += f" ({backlog.spool_orphans} left by stopped processes)"
+    if backlog.buffered is not None:
+        value += f"; {backlog.buffered} hits in the Redis buffer"
+    stuck = bool(backlog.spool_orphans and backlog.spool_unshipped_bytes)
+    hint = "a running web process ships them within seconds; `manage.py tracking_spool --ship` ships them now"
+    return StatusLine("Tracking spool", value, not stuck, hint if stuck else "")

@@ -118,9 +118,9 @@ class _Spool:
         finally:
             self.free.append(f)
 
-    def retire_big(self) -> None:
+    def retire_big(self, *, all_files: bool = False) -> None:
         for f in list(self.free):
-            if not f.retired and os.fstat(f.fd).st_size >= ROTATE_BYTES:
+            if not f.retired and (all_files or os.fstat(f.fd).st_size >= ROTATE_BYTES):
                 try:
                     self.free.remove(f)  # fails when a writer holds it right now: next pass
                 except ValueError:
@@ -273,6 +273,13 @@ def spool_ship(*, orphans: bool = False, sink: Sink | None = None) -> int:
         return shipped
 
 
+def spool_drain(*, sink: Sink | None = None) -> int:
+    """Take every file of this process out of use, ship them to their end and delete them (at exit: nothing left
+    for the next process). A hit recorded afterwards opens a new file."""
+    _spool.retire_big(all_files=True)
+    return spool_ship(sink=sink)
+
+
 def _sink(lines: list[bytes]) -> None:
     """Lines to the Redis buffer in one RPUSH; with Redis down (or no Redis configured), stored at once."""
     from delivery.services import tracking
@@ -352,7 +359,7 @@ def _ship_at_exit() -> None:
         return
     shipper_stop()
     try:
-        spool_ship()
+        spool_drain()
     except Exception:
         logger.exception("tracking spool: not shipped at exit; the next process ships it")
 

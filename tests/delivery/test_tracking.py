@@ -33,7 +33,7 @@ def _empty_buffer(tmp_path: Any, settings: Any) -> Iterator[None]:
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.delete(tracking.BUFFER_KEY, tracking.LOCK_KEY)
     yield
-    tracking_spool.spool_ship(sink=lambda lines: None)  # what a test left in the spool is not the next one's
+    tracking_spool.spool_drain(sink=lambda lines: None)  # what a test left in the spool is not the next one's
     client.delete(tracking.BUFFER_KEY, tracking.LOCK_KEY)
 
 
