@@ -103,11 +103,14 @@ def child(case: str, rows: int) -> None:
         "case": case,
         "import_s": wall,
         "hook_s": sum(me.HOOK_SECONDS),
+        "status": job.status,
         "created": job.created,
         "enrolled": Enrollment.objects.count(),
         "peak_rss_mb": peak_rss_mb(),
         "rss_at_hook_mb": me.HOOK_RSS_MB[0] if me.HOOK_RSS_MB else 0.0,
     }
+    if job.status != "done":
+        print(f"import {job.status}: {job.message}", file=sys.stderr, flush=True)
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -129,15 +132,17 @@ def main(argv: list[str]) -> None:
     results: list[dict[str, Any]] = []
     for round_no in range(args.rounds):
         for case in CASES:
-            out = subprocess.run(
+            done = subprocess.run(
                 [sys.executable, "-m", "bench", "journey_import", "--child", case, "--rows", str(args.rows)],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
                 check=True,
-            ).stdout
-            line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+            )
+            line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
             results.append({"round": round_no + 1, **json.loads(line[len("RESULT ") :])})
+            if results[-1]["status"] != "done":
+                print(done.stderr[-2000:], flush=True)
             print(results[-1], flush=True)
     for row in results:
         row["hook_added_rss_mb"] = max(0.0, row["peak_rss_mb"] - row["rss_at_hook_mb"])
