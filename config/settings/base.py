@@ -359,10 +359,12 @@ JOURNEY_SEGMENT_DEBOUNCE_SECONDS = env.int("JOURNEY_SEGMENT_DEBOUNCE_SECONDS", d
 # The tick advances due enrollments in batches for at most this long; a backlog left over goes to
 # JOURNEY_DRAIN_TASKS worker tasks, each draining batches of JOURNEY_DRAIN_BATCH for JOURNEY_DRAIN_SECONDS
 # (docs/journeys.md, bench/journeys.py). Keep JOURNEY_DRAIN_TASKS below the worker concurrency: the tick needs a slot.
+# A batch advances set-based by group (automations/journey_groups.py): its fixed costs (a Send, its pages, a commit)
+# are paid once per 20,000 enrollments; two drains keep both cores busy while the third process sends.
 JOURNEY_TICK_BATCH = env.int("JOURNEY_TICK_BATCH", default=500)
 JOURNEY_TICK_BUDGET_SECONDS = env.float("JOURNEY_TICK_BUDGET_SECONDS", default=0.3)
-JOURNEY_DRAIN_TASKS = env.int("JOURNEY_DRAIN_TASKS", default=1)
-JOURNEY_DRAIN_BATCH = env.int("JOURNEY_DRAIN_BATCH", default=2000)
+JOURNEY_DRAIN_TASKS = env.int("JOURNEY_DRAIN_TASKS", default=2)
+JOURNEY_DRAIN_BATCH = env.int("JOURNEY_DRAIN_BATCH", default=20_000)
 JOURNEY_DRAIN_SECONDS = env.float("JOURNEY_DRAIN_SECONDS", default=20.0)
 # The journey page's step counts and funnel read every history row and delivery of a journey (seconds at 1M
 # enrollments): from this many enrollments on they are recounted at most every N seconds (docs/journeys.md).
