@@ -1,6 +1,6 @@
 """Tracking hot path: the open pixel and the click redirect under a fixed request rate (docs/benchmarks.md).
 
-    python -m bench tracking [--rate 2000] [--seconds 10] [--designs baseline,spool,direct] [--threads 8]
+    python -m bench tracking [--rate 2000] [--seconds 10] [--designs baseline,spool,direct] [--threads 8[,4,...]]
 
 gunicorn runs as the README runs it (`config.wsgi`, 1 worker, `--threads`, 8 by default). For each design a fresh
 gunicorn gets an open-loop load (requests are scheduled at `rate` per second whatever the answers do, and each
@@ -237,7 +237,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--designs", default="baseline,spool,direct")
-    parser.add_argument("--threads", type=int, default=8, help="gunicorn's --threads (the README runs 8)")
+    parser.add_argument(
+        "--threads",
+        default="8",
+        help="gunicorn's --threads (the README runs 8); a list (8,4) runs each design with each",
+    )
     parser.add_argument("--port", type=int, default=8150)
     parser.add_argument(
         "--direct-seconds", type=float, default=2, help="the direct design's load lasts this long (it is ~40x slower)"
@@ -252,7 +256,8 @@ def main() -> None:
     from delivery.services import tracking, tracking_spool
 
     rows = []
-    for design in args.designs.split(","):
+    runs = [(t, d) for t in (int(n) for n in args.threads.split(",")) for d in args.designs.split(",")]
+    for threads, design in runs:
         design = "spool" if design == "redis" else design
         total = int(args.rate * (args.direct_seconds if design == "direct" else args.seconds))
         TrackingEvent.objects.all().delete()
@@ -261,7 +266,7 @@ def main() -> None:
             client.delete(tracking.BUFFER_KEY)
         paths = _paths(1000, total, valid=design != "baseline")
         spool = Path(tempfile.mkdtemp(prefix="herald-bench-spool-"))
-        proc = _gunicorn(args.port, design, threads=args.threads, spool=spool)
+        proc = _gunicorn(args.port, design, threads=threads, spool=spool)
         try:
             server = process_tree(proc.pid)
             server_cpu, client_cpu = cpu_seconds(server), time.process_time()
@@ -282,7 +287,7 @@ def main() -> None:
         rows.append(
             {
                 "design": design,
-                "threads": args.threads,
+                "threads": threads,
                 "sent": total,
                 "answered": result["requests"],
                 "req/s": f"{result['rps']:.0f}",
