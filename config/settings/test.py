@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -30,5 +31,8 @@ DELIVERY_SNAPSHOT_FIRST_ROWS = env.int("DELIVERY_SNAPSHOT_FIRST_ROWS", default=0
 # Each test process spools to its own directory (a shared one would let one run ship another's files), and ships by
 # hand (`tracking_spool.spool_ship`) so that a test sees its hits move when it says so; tests/delivery/test_tracking_
 # spool.py starts the thread itself. bench/tracking.py turns the thread on for its gunicorn.
-TRACKING_SPOOL_DIR = Path(env("HERALD_TRACKING_SPOOL_DIR", default=tempfile.mkdtemp(prefix="herald-spool-")))
+# (Created at the first hit, so a process that records none leaves nothing behind.)
+TRACKING_SPOOL_DIR = Path(
+    env("HERALD_TRACKING_SPOOL_DIR", default=str(Path(tempfile.gettempdir()) / f"herald-spool-{os.getpid()}"))
+)
 TRACKING_SPOOL_SHIPPER = env.bool("TRACKING_SPOOL_SHIPPER", default=False)
