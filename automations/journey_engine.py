@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, Max, OuterRef, Q
 from django.utils import timezone as dj_timezone
 
 from automations.journey_definition import _zone
@@ -324,16 +324,12 @@ def _claim(now: dt.datetime, limit: int) -> list[Enrollment]:
     return list(_claim_query(now)[:limit])
 
 
-def _fell_due_pause(next_at: dt.datetime | None, entered_at: dt.datetime, journey: Journey) -> bool:
-    """Whether an enrollment's step came due while its journey was paused (it entered before the pause)."""
+def _fell_due_in_pause(e: Enrollment, journey: Journey) -> bool:
+    """Whether this enrollment's step came due while its journey was paused (it entered before the pause)."""
     paused, resumed = journey.paused_at, journey.resumed_at
     if journey.resume_mode != Journey.ResumeMode.SKIP_TO_WAIT or paused is None or resumed is None:
         return False
-    return next_at is not None and paused <= next_at <= resumed and entered_at <= paused
-
-
-def _fell_due_in_pause(e: Enrollment, journey: Journey) -> bool:
-    return _fell_due_pause(e.next_at, e.entered_at, journey)
+    return e.next_at is not None and paused <= e.next_at <= resumed and e.entered_at <= paused
 
 
 def advance_claimed(
@@ -393,7 +389,21 @@ def _advance_groups(now: dt.datetime, limit: int) -> dict[str, int]:
     (automations.journey_groups); the few a group cannot take walk row by row. Inside the caller's transaction."""
     from automations.journey_groups import CLAIM_FIELDS, advance_groups
 
-    rows = list(_claim_query(now).values_list(*CLAIM_FIELDS)[:limit])
+    # Whether a row fell due during its journey's pause (`_fell_due_in_pause` in the per-row walk) is asked of
+    # PostgreSQL: loading two datetimes per row into Python was a fifth of a 20,000-row batch.
+    fell_due_in_pause = ExpressionWrapper(
+        Q(
+            journey__resume_mode=Journey.ResumeMode.SKIP_TO_WAIT,
+            journey__paused_at__isnull=False,
+            journey__resumed_at__isnull=False,
+            next_at__gte=F("journey__paused_at"),
+            next_at__lte=F("journey__resumed_at"),
+            entered_at__lte=F("journey__paused_at"),
+        ),
+        output_field=BooleanField(),
+    )
+    claim = _claim_query(now).annotate(fell_due_in_pause=fell_due_in_pause)
+    rows = list(claim.values_list(*CLAIM_FIELDS)[:limit])
     if not rows:
         return {"claimed": 0}
     journeys = Journey.objects.in_bulk({row[1] for row in rows})

@@ -43,9 +43,10 @@ S = JourneyStep.Type
 E = Enrollment.Status
 O = EnrollmentStep.Outcome  # noqa: E741
 
-# What a claimed row carries: (id, journey_id, step_key, step_ran, next_at, entered_at).
-ClaimedRow = tuple[int, int, str, bool, dt.datetime | None, dt.datetime]
-CLAIM_FIELDS = ("id", "journey_id", "step_key", "step_ran", "next_at", "entered_at")
+# What a claimed row carries: (id, journey_id, step_key, step_ran, whether it fell due during its journey's pause
+# and the journey resumes with skip_to_wait: an annotation of the claim).
+ClaimedRow = tuple[int, int, str, bool, bool]
+CLAIM_FIELDS = ("id", "journey_id", "step_key", "step_ran", "fell_due_in_pause")
 
 
 def _array(ids: list[int]) -> str:
@@ -293,7 +294,7 @@ def advance_groups(
 ) -> tuple[dict[str, int], list[int]]:
     """Advance claimed rows group by group (see the module's docstring), in the caller's transaction. Returns the
     counts and the ids left to the per-row walk."""
-    from automations.journey_engine import _engine, _fell_due_pause
+    from automations.journey_engine import _engine
 
     steps: dict[int, dict[str, JourneyStep]] = defaultdict(dict)
     for step in JourneyStep.objects.filter(journey_id__in=journeys).select_related("template"):
@@ -309,10 +310,10 @@ def advance_groups(
     }
     groups: dict[tuple[int, str, bool], list[int]] = defaultdict(list)
     rest: list[int] = []
-    for pk, journey_id, key, ran, next_at, entered_at in rows:
+    for pk, journey_id, key, ran, fell_due_in_pause in rows:
         current = steps[journey_id].get(key)
         resting = current is not None and current.type in (S.WAIT, S.WAIT_UNTIL)
-        if (ran and not resting) or _fell_due_pause(next_at, entered_at, journeys[journey_id]):
+        if (ran and not resting) or fell_due_in_pause:
             rest.append(pk)
         else:
             groups[(journey_id, key, ran)].append(pk)
