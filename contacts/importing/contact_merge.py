@@ -17,6 +17,8 @@ from contacts.importing.result import MergeResult
 from contacts.importing.side import SIDE_SHARE
 from contacts.models import ConsentRecord
 
+Action = ConsentRecord.Action
+
 if TYPE_CHECKING:
     from contacts.importing.side import SideSession
     from contacts.importing.staging import Staging
@@ -43,6 +45,7 @@ class MergeStats(NamedTuple):
     with_lead_id: int
     lead_matches: int  # rows whose lead id matched a contact
     unmatched: int  # rows matching no contact
+    unmatched_status: int  # of those, rows whose file gives a status other than subscribed
 
 
 class ContactMerge:
@@ -74,7 +77,7 @@ class ContactMerge:
         self.matched = 0
         self.job_id: int | None = None
         self.entries: dict[str, int] = {}  # the ledger entries of the contacts this merge creates, by action
-        self._last_stats = MergeStats(0, 0, 0, 0)
+        self._last_stats = MergeStats(0, 0, 0, 0, 0)
 
     def sql(self, statement: str, params: Sequence[Any] = ()) -> int:
         started = time.perf_counter()
@@ -152,7 +155,7 @@ class ContactMerge:
             self.sql("CREATE INDEX {M}_lms ON {M} (lms_lead_id)")
             self.sql("CREATE INDEX {M}_email_id ON {M} (email_id)")
             self.sql("CREATE INDEX {M}_lms_id ON {M} (lms_id)")
-        kept, with_lead_id, lead_matches, _ = self._stats()
+        kept, with_lead_id, lead_matches, *_ = self._stats()
         result.skipped = self.s.rows - kept
         deleted = 0
         # Fresh contacts without lead ids (the usual upload) need none of the lead id checks below.
@@ -234,9 +237,10 @@ class ContactMerge:
         (subscribe, or the status the file gave), written here in the merge's transaction, each shared by the
         contacts it covers through `Contact.consent_origin` (the SQL expression returned, for the contacts insert).
         A ledger row per new contact cost 0.55-1.1 s per 200k on the main session's critical path."""
-        actions = [a for (a,) in self.rows(f"SELECT DISTINCT {_ACTION} FROM {new_rows} ORDER BY 1")]
-        if not actions:
-            return "NULL"
+        # Rows are only ever removed from M after its counts, so none with another status means none now.
+        actions = [Action.SUBSCRIBE.value]
+        if self._last_stats.unmatched_status:
+            actions = [a for (a,) in self.rows(f"SELECT DISTINCT {_ACTION} FROM {new_rows} ORDER BY 1")]
         detail = f"import job {self.job_id}" if self.job_id is not None else ""
         entries = ConsentRecord.objects.bulk_create(
             [
@@ -262,7 +266,8 @@ class ContactMerge:
         self._last_stats = MergeStats(
             *self.rows(
                 "SELECT count(*), count(lms_lead_id), count(lms_id), "
-                "count(*) FILTER (WHERE email_id IS NULL AND lms_id IS NULL) FROM {M}"
+                "count(*) FILTER (WHERE email_id IS NULL AND lms_id IS NULL), "
+                "count(*) FILTER (WHERE email_id IS NULL AND lms_id IS NULL AND status <> 'subscribed') FROM {M}"
             )[0]
         )
         return self._last_stats

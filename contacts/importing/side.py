@@ -18,11 +18,11 @@ logger = logging.getLogger("contacts.importing.merge")
 
 
 # The share of the new contacts whose attributes the side session writes. This session first inserts the contacts
-# (about half as long as all their attributes) and their consent ledger rows, then writes the rest: 74 / 26 has both
-# finish about together (before the ledger, 66 / 34 did: the 1M benchmark's side 66 % took 40 s, this session's
-# contacts and 34 % 19 + 21 s). With the ledger at 70 / 30 this session still ended ~1 s after the side on 200k
-# fresh rows (contacts 4.5 s + ledger 1.3 s + its 30 % 3.7 s against the side's 8.5 s, load 6.5).
-SIDE_SHARE = 0.74
+# (about half as long as all their attributes), then writes the rest: 66 / 34 has both finish about together (the
+# 1M benchmark's side 66 % took 40 s, this session's contacts and 34 % 19 + 21 s). While the consent ledger wrote a
+# row per new contact here, 74 / 26 did; with one ledger entry per import (contact_merge._consent_entries) the main
+# session at 74 % ended 2-3 s before the side on 200k fresh rows (load 6-7).
+SIDE_SHARE = 0.66
 
 
 class SideSession:
