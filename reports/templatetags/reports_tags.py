@@ -25,4 +25,8 @@ def figure_card(label: str, value: int, rate: float | None, note: str, key: str)
 
 @register.inclusion_tag("reports/_contact_deliveries.html", takes_context=True)
 def contact_deliveries_section(context: dict[str, Any], contact: Any) -> dict[str, Any]:
-    return {"rows": contact_deliveries(contact_id=contact.pk), "request": context.get("request")}
+    return {
+        "rows": contact_deliveries(contact_id=contact.pk),
+        "request": context.get("request"),
+        "currency": context.get("currency"),
+    }

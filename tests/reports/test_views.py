@@ -202,7 +202,7 @@ def test_contact_page_lists_deliveries_with_opens_clicks_and_conversions(hand_co
     assert response.status_code == 200
     body = response.content.decode()
     assert 'id="contact-deliveries"' in body
-    assert "after a click" in body
+    assert "after a click" in body and "120.50 USD" in body
     assert reverse("reports:send", args=[hand_counted.send.pk]) in body
 
 
