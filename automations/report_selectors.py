@@ -20,6 +20,11 @@ def journey_get(*, journey_id: int) -> Journey | None:
     return Journey.objects.filter(pk=journey_id).first()
 
 
+def journey_goal(*, journey_id: int) -> object:
+    """The journey's goal as stored (a dict like {"type": "event", "to_stage": ...}, or None)."""
+    return Journey.objects.filter(pk=journey_id).values_list("goal", flat=True).first()
+
+
 def journey_step_exists(*, journey_id: int, step_key: str) -> bool:
     return JourneyStep.objects.filter(journey_id=journey_id, key=step_key).exists()
 

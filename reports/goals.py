@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from automations.models import Journey
+from automations.report_selectors import journey_goal
 from reports.models import ConversionGoal
 from reports.owners import Owner, send_owner
 
@@ -35,7 +35,7 @@ def owner_goal(*, owner_type: str, owner_id: int) -> Goal:
         return Goal(stage=row.stage, window_days=row.window_days, custom=True)
     default = default_goal()
     if owner_type == ConversionGoal.Owner.JOURNEY:
-        goal = Journey.objects.filter(pk=owner_id).values_list("goal", flat=True).first()
+        goal = journey_goal(journey_id=owner_id)
         if isinstance(goal, dict) and goal.get("type") == "event" and goal.get("to_stage"):
             return Goal(stage=str(goal["to_stage"]), window_days=default.window_days)
     return default

@@ -23,7 +23,7 @@ def _imported(module: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", ["reports/owners.py", "reports/targets.py"])
-def test_report_owners_and_targets_read_campaigns_and_automations_through_selectors(module: str) -> None:
+@pytest.mark.parametrize("module", ["reports/owners.py", "reports/targets.py", "reports/goals.py"])
+def test_report_owners_targets_and_goals_read_campaigns_and_automations_through_selectors(module: str) -> None:
     reads = {name for name in _imported(module) if name.split(".")[0] in {"campaigns", "automations"}}
     assert reads and reads <= ALLOWED
