@@ -217,12 +217,33 @@ def seed(args: argparse.Namespace) -> None:
             [journeys[0].pk, min(args.enrollments, args.contacts)],
         )
     print(f"enrollments: {min(args.enrollments, args.contacts):,} in {t.seconds:.1f} s", flush=True)
+    # Every finished send has its report, as the reports worker leaves them (the dashboard's conversions and
+    # revenue, and the period page, read them): computed by the real path, with a few conversions worth something.
+    from contacts.models import FunnelEvent
+    from reports.compute import send_report_compute
+
+    _sql(
+        "INSERT INTO contacts_funnelevent (contact_id, funnel_type, from_stage, to_stage, created_at, amount) "
+        "SELECT contact_id, 'sales', '', 'converted', clicked_at + interval '1 hour', 10 + id %% 90 "
+        "FROM delivery_delivery WHERE clicked_at IS NOT NULL AND id %% 5 = 0"
+    )
+    with timed() as t:
+        finished = list(Send.objects.filter(status="done").values_list("id", flat=True))
+        for send_id in finished:
+            send_report_compute(send_id=send_id)
+    print(
+        f"reports: {len(finished)} computed in {t.seconds:.1f} s "
+        f"({FunnelEvent.objects.filter(amount__isnull=False).count():,} conversions with an amount)",
+        flush=True,
+    )
     for table in (
         "contacts_contact",
         "delivery_send",
         "delivery_delivery",
         "automations_enrollment",
         "automations_automationrun",
+        "contacts_funnelevent",
+        "reports_sendreport",
         "campaigns_scenario",
         "campaigns_emailer",
     ):
@@ -309,6 +330,7 @@ def run(args: argparse.Namespace) -> None:
     measure("section: sending now", lambda: selectors.sending_now(user=user))
     measure("section: recently finished (rates)", lambda: selectors.recently_finished(user=user))
     measure("section: last 30 days (pre-aggregated)", lambda: selectors.last_days(now=timezone.now()))
+    measure("section: revenue of the window (stored reports)", lambda: selectors.period_revenue(now=timezone.now()))
 
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(user)
@@ -323,6 +345,8 @@ def run(args: argparse.Namespace) -> None:
     measure("baseline page: notifications (login, middleware, base template)", get("/accounts/notifications/"))
     measure("page: dashboard /", get("/"))
     measure("page: sending-now fragment (polled)", get("/dashboard/sending/"))
+    measure("page: period, last 30 days (sends behind the totals)", get("/dashboard/period/?days=30"))
+    measure("page: period, by opens", get("/dashboard/period/?days=30&metric=opened"))
     # The calendar month: this month (the runs so far and the next firings of every automation) and the previous
     # one (a month of runs), against the computation before the calendar fix (bench/_calendar_before.py) on the
     # same rows; both must draw the same grid.

@@ -176,3 +176,16 @@ def test_bad_date_parameter_falls_back_to_today(manager: User) -> None:
     response = client_for(manager).get("/calendar/?date=2026-13-45&view=nonsense")
     assert response.status_code == 200
     assert "December 2026" in response.content.decode()
+
+
+def test_building_a_month_leaves_the_garbage_collector_as_it_found_it(manager: User) -> None:
+    import gc
+
+    build_agenda(user=manager, view="month", anchor=TODAY)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build_agenda(user=manager, view="month", anchor=TODAY)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
