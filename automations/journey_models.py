@@ -166,15 +166,26 @@ class EnrollmentStep(models.Model):
         EXITED = "exited", "Exited"
 
     # db_index=False: enrollment_id leads enrollment_step_visit_uniq, send_id has enrollment_step_send (the FK
-    # indexes were duplicates, written for every history row).
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="history", db_index=False)
+    # indexes were duplicates, written for every history row). db_constraint=False: only the engine writes these
+    # rows, for enrollments it holds locked and Sends it created in the same transaction, and PostgreSQL checked
+    # both keys row by row at COMMIT (0.34 s of a 20,000-contact batch's 40,000 rows). Deletes still cascade
+    # through the ORM (a journey, an enrollment, a contact's erasure), as for Delivery.contact.
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.CASCADE, related_name="history", db_index=False, db_constraint=False
+    )
     step_key = models.CharField(max_length=40)
     visit = models.PositiveIntegerField()
     ran_at = models.DateTimeField()
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
     detail = models.CharField(max_length=300, blank=True)
     send = models.ForeignKey(
-        "delivery.Send", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        "delivery.Send",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
 
     class Meta:

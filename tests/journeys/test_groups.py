@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from automations import journey_groups, journeys
-from automations.models import Enrollment, EnrollmentStep
+from automations.models import Enrollment, EnrollmentStep, Journey
 from contacts.models import Contact, FunnelEvent
 from contacts.services import contact_unsubscribe
 from delivery.models import Delivery, Send
@@ -159,3 +159,17 @@ def test_rows_a_group_cannot_take_walk_row_by_row(clock, django_capture_on_commi
     assert EnrollmentStep.objects.filter(enrollment__contact=contacts[0], step_key="s1", visit=2).exists()
     assert EnrollmentStep.objects.filter(enrollment__contact=contacts[1], step_key="s1", visit=1).exists()
     assert Delivery.objects.count() == 2
+
+
+def test_the_history_goes_with_its_journey_and_its_send_is_unset_when_the_send_goes(
+    clock, django_capture_on_commit_callbacks
+) -> None:
+    # The history has no database-level foreign keys (the per-row checks at COMMIT): the ORM cascades.
+    _, journey_id = _enrolled(2)
+    _advance(django_capture_on_commit_callbacks)
+    Send.objects.all().delete()
+    assert EnrollmentStep.objects.filter(send__isnull=False).count() == 0
+    assert EnrollmentStep.objects.count() == 4
+
+    Journey.objects.filter(pk=journey_id).delete()
+    assert not EnrollmentStep.objects.exists()
