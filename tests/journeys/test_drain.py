@@ -42,3 +42,15 @@ def test_the_drain_advances_every_due_enrollment_once_and_frees_its_slot(
     assert EnrollmentStep.objects.filter(step_key="s1", outcome="sent").count() == 7
     assert set(Enrollment.objects.values_list("step_key", flat=True)) == {"w1"}
     assert cache.get(_drain_key(0)) is None
+
+
+@override_settings(JOURNEY_TICK_BATCH=2, JOURNEY_TICK_BUDGET_SECONDS=60, JOURNEY_DRAIN_TASKS=2)
+def test_while_a_drain_holds_the_backlog_the_tick_takes_one_batch_at_most(
+    clock, django_capture_on_commit_callbacks
+) -> None:
+    journey = welcome()
+    journeys.journey_enroll(journey_id=journey.pk, contact_ids=[c.pk for c in make_contacts(7)])
+    cache.add(_drain_key(1), 1)  # a drain is running
+    with django_capture_on_commit_callbacks(execute=False):
+        assert journeys.journeys_tick()["journey_enrollments"] == 2
+    assert cache.get(_drain_key(0)) == 1  # the free slot got a drain of its own
