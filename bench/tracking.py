@@ -15,6 +15,11 @@ must be exactly one row.
             shipper thread, flushed afterwards in batches (timed)
   direct    each request classifies and inserts its own row (no Redis: the embedded default's path)
 
+    python -m bench tracking --kill [--seconds 10]
+
+The same server under a closed-loop load of 8 clients, its worker SIGKILLed halfway (gunicorn's master starts
+another): every request that got an answer must be one row after the graceful stop and the flush.
+
     python -m bench tracking --compose 20000
 
 The render side instead: `delivery.compose.compose_page` (what a page task runs per 100 recipients) over a
@@ -232,6 +237,73 @@ def _compose_trial(recipients: int) -> None:
     print(f"overhead: {(cpu[True] / cpu[False] - 1) * 100:+.1f} % CPU per email")
 
 
+def _kill_trial(port: int, threads: int, seconds: float) -> None:
+    """SIGKILL the gunicorn worker in the middle of a load, let the master start a new one, stop gracefully,
+    flush: every request that got its answer must be one row (the killed worker's spool is shipped by the next)."""
+    import http.client
+    import signal
+    import threading
+
+    from delivery.models import TrackingEvent
+    from delivery.services import tracking, tracking_spool
+
+    TrackingEvent.objects.all().delete()
+    client = tracking.buffer_client()
+    assert client is not None, "REDIS_URL is needed"
+    client.delete(tracking.BUFFER_KEY)
+    paths = _paths(1000, 200_000, valid=True)
+    spool = Path(tempfile.mkdtemp(prefix="herald-bench-spool-"))
+    proc = _gunicorn(port, "spool", threads=threads, spool=spool)
+    answered, failed, stop = [0], [0], threading.Event()
+
+    def load(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        i = offset
+        while not stop.is_set():
+            try:
+                conn.request("GET", paths[i % len(paths)], headers={"User-Agent": UA})
+                response = conn.getresponse()
+                response.read()
+                answered[0] += response.status in (200, 302)
+            except (OSError, http.client.HTTPException):
+                failed[0] += 1  # in flight when the worker died: no answer, so it need not be counted
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                time.sleep(0.05)
+            i += 8
+        conn.close()
+
+    workers = [threading.Thread(target=load, args=(n,)) for n in range(8)]
+    try:
+        for t in workers:
+            t.start()
+        time.sleep(seconds / 2)
+        victim = next(pid for pid in process_tree(proc.pid) if pid != proc.pid)
+        os.kill(victim, signal.SIGKILL)
+        killed_at = answered[0]
+        time.sleep(seconds / 2)
+        stop.set()
+        for t in workers:
+            t.join()
+        time.sleep(1)  # the new worker's shipper: its first pass looks for orphans
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    left = tracking_spool.spool_backlog(spool)
+    while tracking.tracking_buffer_flush():
+        pass
+    stored = TrackingEvent.objects.count()
+    load_avg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    print(
+        f"SIGKILL of the worker after {killed_at} answers: {answered[0]} answered, {failed[0]} without an answer, "
+        # A request cut off after its hit was written but before its answer arrived is a row too: at most one per
+        # request without an answer. Fewer rows than answers would be a lost hit.
+        f"{stored} rows ({'yes' if answered[0] <= stored <= answered[0] + failed[0] else 'NO'}: answered <= rows "
+        f"<= answered + unanswered), spool left "
+        f"{left.unshipped_bytes} bytes in {left.files} files (load avg {load_avg})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=2000)
@@ -247,10 +319,16 @@ def main() -> None:
         "--direct-seconds", type=float, default=2, help="the direct design's load lasts this long (it is ~40x slower)"
     )
     parser.add_argument("--compose", type=int, default=0, help="run the render trial over this many emails")
+    parser.add_argument(
+        "--kill", action="store_true", help="SIGKILL the worker mid-load instead: every answered hit must be a row"
+    )
     args = parser.parse_args()
     setup_django(DB)
     if args.compose:
         _compose_trial(args.compose)
+        return
+    if args.kill:
+        _kill_trial(args.port, int(args.threads.split(",")[0]), args.seconds)
         return
     from delivery.models import TrackingEvent
     from delivery.services import tracking, tracking_spool
