@@ -13,6 +13,7 @@ must be exactly one row.
   baseline  the same server and load, every token invalid (signature check, 400, nothing recorded)
   spool     (alias: redis) hits appended to the web process's spool file, shipped to the Redis buffer by its
             shipper thread, flushed afterwards in batches (timed)
+  redis-down  the spool design with Redis unreachable: the shipper stores its batches directly (the fallback)
   direct    each request classifies and inserts its own row (no Redis: the embedded default's path)
 
     python -m bench tracking --kill [--seconds 10]
@@ -144,6 +145,8 @@ def _gunicorn(port: int, design: str, *, threads: int, spool: Path) -> subproces
         "TRACKING_SPOOL_SHIPPER": "true",
         "HERALD_TRACKING_SPOOL_DIR": str(spool),
     }
+    if design == "redis-down":  # nothing listens there: the shipper stores its batches directly
+        env.update({"REDIS_URL": "redis://127.0.0.1:1/0", "TRACKING_BUFFER": "redis"})
     cmd = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}"]
     cmd += ["--workers", "1", "--threads", str(threads), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
@@ -353,8 +356,8 @@ def main() -> None:
             # How far the shipper is behind when the load stops (bytes written, not yet in Redis).
             behind = tracking_spool.spool_backlog(spool).unshipped_bytes
         finally:
-            proc.terminate()  # graceful: the worker's exit ships what is left
-            proc.wait(10)
+            proc.terminate()  # graceful: the worker's exit ships what is left (stores it, with Redis down: slower)
+            proc.wait(60)
         left = tracking_spool.spool_backlog(spool)
         flush_start = time.perf_counter()
         while tracking.tracking_buffer_flush():
@@ -376,7 +379,7 @@ def main() -> None:
                 "rows": stored,
                 "rows == 2xx/3xx": "yes" if stored == answered else f"NO ({answered})",
                 # Unshipped spool bytes when the load stopped / after gunicorn's graceful exit (must be 0).
-                "spool behind/left": f"{behind}/{left.unshipped_bytes}" if design == "spool" else "-",
+                "spool behind/left": f"{behind}/{left.unshipped_bytes}" if design in ("spool", "redis-down") else "-",
                 "flush s": f"{flush_s:.2f}" if design == "spool" else "-",
                 # CPU seconds per wall second during the load: ~1.0 for the server is one core saturated (one
                 # gunicorn worker: the GIL allows no more), the client's share shows what the load itself costs.
