@@ -1,6 +1,7 @@
 """A GDPR erasure with many unrelated import files stored: the files it opens and its time.
 
-    python -m bench erasure_files [--imports 200] [--rows 2000]
+    python -m bench erasure_files [--imports 200] [--rows 2000] [--keep-uploads] [--rounds 3]
+    python -m bench erasure_files --imports 50 --rows 20000 --keep-uploads     # the figure in docs/benchmarks.md
 
 Imports `--imports` files of `--rows` contacts each through the product path (every file with 2 % rejected rows,
 so each leaves an error report; with `--keep-uploads` the uploads are kept too), then one more file holding the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import shutil
 import sys
@@ -84,6 +86,7 @@ def main(argv: list[str]) -> None:
     from contacts.import_files import import_files_scrub
     from contacts.models import ImportJob
 
+    logging.getLogger("contacts.services").setLevel(logging.WARNING)  # one INFO line per import
     settings.MEDIA_ROOT = str(MEDIA)
     settings.HERALD_IMPORT_KEEP_UPLOADS_DAYS = 30 if args.keep_uploads else 0
     settings.CONTACT_EVENT_HOOKS = []
