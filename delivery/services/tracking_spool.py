@@ -40,7 +40,7 @@ logger = logging.getLogger("delivery.tracking")
 
 SUFFIX = ".spool"
 OFFSET_SUFFIX = ".off"
-READ_BYTES = 1 << 20  # per push: ~3,000 hits; a bigger backlog goes in several pushes of a cycle
+READ_BYTES = 64 << 10  # per file and push (~200 hits; under malloc's mmap threshold): a backlog takes several pushes
 ROTATE_BYTES = 8 << 20  # a file this big is closed for writing, shipped to its end and deleted
 SCAN_SECONDS = 10.0  # how often the shipper looks for orphans
 ERROR_LOG_SECONDS = 30.0  # one "cannot ship" error per this long while Redis and the database are both down
@@ -120,7 +120,8 @@ class _Spool:
 
     def retire_big(self, *, all_files: bool = False) -> None:
         for f in list(self.free):
-            if not f.retired and (all_files or os.fstat(f.fd).st_size >= ROTATE_BYTES):
+            # Its shipped offset stands for its size (a pass behind at most): no syscall per file and pass.
+            if not f.retired and (all_files or f.shipped >= ROTATE_BYTES):
                 try:
                     self.free.remove(f)  # fails when a writer holds it right now: next pass
                 except ValueError:
@@ -178,24 +179,37 @@ def _write_offset(f: _File) -> None:
     os.pwrite(f.offset_fd, b"%020d" % f.shipped, 0)
 
 
-def _ship_file(f: _File, sink: Sink) -> int:
-    """Ship the complete lines past `f.shipped`; returns the lines shipped. A last line without its newline is a
-    write in progress (or torn): it waits."""
+def _ship_files(files: list[_File], sink: Sink) -> int:
+    """Ship the complete lines past each file's offset; returns the lines shipped. Every file's new lines go in one
+    push per round (a process has a file per concurrent writer: one Redis call a pass, not one per file). A last
+    line without its newline is a write in progress (or torn): it waits. No fstat: a pread past the end is empty."""
     shipped = 0
     while True:
-        size = os.fstat(f.fd).st_size
-        if size <= f.shipped:
+        moved: list[tuple[_File, int]] = []
+        lines: list[bytes] = []
+        more = False
+        for f in files:
+            data = os.pread(f.fd, READ_BYTES, f.shipped)
+            end = data.rfind(b"\n")
+            if end < 0:
+                continue
+            lines.extend(line for line in data[:end].split(b"\n") if line)
+            moved.append((f, end + 1))
+            more = more or len(data) == READ_BYTES
+        if not moved:
             return shipped
-        data = os.pread(f.fd, min(size - f.shipped, READ_BYTES), f.shipped)
-        end = data.rfind(b"\n")
-        if end < 0:
-            return shipped
-        lines = [line for line in data[:end].split(b"\n") if line]
         if lines:
-            sink(lines)  # raises when nothing could take them: the offset stays, the lines are tried again
-        f.shipped += end + 1
-        _write_offset(f)
+            sink(lines)  # raises when nothing could take them: the offsets stay, the lines are tried again
+        for f, length in moved:
+            f.shipped += length
+            _write_offset(f)
         shipped += len(lines)
+        if not more:
+            return shipped
+
+
+def _ship_file(f: _File, sink: Sink) -> int:
+    return _ship_files([f], sink)
 
 
 def _delete(f: _File) -> None:
@@ -261,10 +275,10 @@ def spool_ship(*, orphans: bool = False, sink: Sink | None = None) -> int:
     returns the lines shipped. Raises when a batch could be stored nowhere (its lines stay in the spool)."""
     sink = sink or _sink
     with _spool.ship_lock:
-        shipped = 0
         _spool.retire_big()
-        for f in _spool.own():
-            shipped += _ship_file(f, sink)
+        files = _spool.own()
+        shipped = _ship_files(files, sink)
+        for f in files:
             if f.retired and os.fstat(f.fd).st_size == f.shipped:
                 _spool.forget(f)
                 _delete(f)
