@@ -257,7 +257,8 @@ class ImportFileAddress(models.Model):
 
 class ConsentRecord(models.Model):
     """The consent ledger: one row per subscribe, unsubscribe, resubscribe or suppression, written in the same
-    transaction as the change. Append-only. When the contact is erased its rows stay, keyed by the email's hash
+    transaction as the change; an import's new contacts share one row per action (`Contact.consent_origin`,
+    `contact` NULL: contacts.selectors.consent_ledger). Append-only. When the contact is erased its rows stay, keyed by the email's hash
     (`email_hash`) with no contact and no address, as the record that consent was given and withdrawn."""
 
     class Action(models.TextChoices):
