@@ -266,6 +266,8 @@ def _ship_orphans(directory: Path, sink: Sink) -> int:
             logger.info("tracking spool: shipped %s lines of %s (left by a process that is gone)", shipped, path.name)
         except BaseException:
             os.close(orphan.fd)  # the lock goes with it: the next scan tries again
+            if orphan.offset_fd >= 0:
+                os.close(orphan.offset_fd)
             raise
     return shipped
 
