@@ -162,7 +162,7 @@ def click_token_make(*, delivery_id: int, send_id: int, link_index: int, link_co
     return f"{link}.{open_token_make(delivery_id=delivery_id, send_id=send_id)}"
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)  # links of the sends being clicked now (a few KB each at most: URLs up to 2,000 characters)
 def _link_read(value: str, signature: str, secret: str | bytes) -> tuple[Any, ...] | None:
     # The link part is the same for every recipient of a link (the recipient part differs): a send's clicks
     # verify a handful of link parts again and again, so each is checked once (keyed by the secret too: a rotated
