@@ -1,15 +1,17 @@
 """Opens and clicks: recorded on the hot path, classified and stored in batches (docs/tracking.md).
 
-The pixel and the redirect only verify their token and append one compact record to the web process's spool file
-(services/tracking_spool.py: no network, no database, no row lock); a shipper thread of the process pushes the
-new lines to a Redis list in batches; `tracking_buffer_flush` (a task the scheduler tick kicks every second) turns the
-list into TrackingEvent rows and Delivery first-human-open/click times in one transaction per batch, then trims
-what it stored. Exactly once: every hit carries a random `event_key` (unique in the table, ON CONFLICT DO NOTHING),
-so a flush that dies between its COMMIT and its LTRIM re-reads those hits and inserts nothing twice.
+The pixel and the redirect only verify their token and append one compact record to the web process's spool
+file (services/tracking_spool.py: no network, no database, no row lock); a shipper thread of the process pushes
+the new lines to a Redis list in batches; `tracking_buffer_flush` (a task the scheduler tick kicks every second)
+turns the list into TrackingEvent rows and Delivery first-human-open/click times in one transaction per batch, then
+trims what it stored. Exactly once: every hit carries a unique `event_key` from the request on (unique in the
+table, ON CONFLICT DO NOTHING), so a shipper that re-pushes a batch, or a flush that dies between its COMMIT and its
+LTRIM and re-reads one, inserts nothing twice.
 
 Without Redis (the embedded default, or `TRACKING_BUFFER=direct`) the endpoint stores the hit itself through the
 same `tracking_hits_ingest`; with Redis down the shipper stores its batches that way: slower, but nothing is
-dropped (and each fallback is logged). Webhook opens and clicks (Resend) go through it too, so every source feeds the same fields.
+dropped (and each fallback is logged). Webhook opens and clicks (Resend) go through it too, so every source feeds
+the same fields.
 """
 
 from __future__ import annotations
