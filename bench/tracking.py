@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -293,6 +294,7 @@ def _kill_trial(port: int, threads: int, seconds: float) -> None:
         proc.terminate()
         proc.wait(10)
     left = tracking_spool.spool_backlog(spool)
+    shutil.rmtree(spool, ignore_errors=True)  # counted: the bench's own hits
     while tracking.tracking_buffer_flush():
         pass
     stored = TrackingEvent.objects.count()
@@ -359,6 +361,7 @@ def main() -> None:
             proc.terminate()  # graceful: the worker's exit ships what is left (stores it, with Redis down: slower)
             proc.wait(60)
         left = tracking_spool.spool_backlog(spool)
+        shutil.rmtree(spool, ignore_errors=True)  # counted: the bench's own hits
         flush_start = time.perf_counter()
         while tracking.tracking_buffer_flush():
             pass
