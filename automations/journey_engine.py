@@ -7,7 +7,9 @@ contact's status and the journey's goal in bulk, then walks them in rounds: in a
 the same step are handled together (a branch is one query per group, not per contact), each moves to its next
 step, and a contact rests at a wait (next_at set) or leaves (exit, end, goal, unsubscribe). A send step of a batch
 becomes ONE delivery Send for all its contacts, so suppression, idempotency keys, the rate limiter, pause and
-progress are the engine's own.
+progress are the engine's own. On PostgreSQL a batch advances set-based, group by group
+(`automations.journey_groups`, whose walk follows this one step for step); the per-row walk here takes the rows a
+group cannot, SQLite, and the simulator (tests/journeys/test_simulator.py checks the engine agrees with it).
 
 Exactly once per (enrollment, step visit). Every step a contact takes in a visit writes an EnrollmentStep row,
 unique (enrollment, step_key, visit), with INSERT ... ON CONFLICT DO NOTHING; a send step's audience is read back
@@ -31,7 +33,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import BooleanField, Exists, ExpressionWrapper, F, Max, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone as dj_timezone
 
 from automations.journey_definition import _zone
@@ -376,44 +378,14 @@ def journeys_advance(*, now: dt.datetime | None = None, limit: int = DEFAULT_BAT
     now = now or dj_timezone.now()
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            return _advance_groups(now, limit)
+            from automations.journey_groups import journeys_advance_groups
+
+            return journeys_advance_groups(now=now, limit=limit)
         claimed = _claim(now, limit)
         if not claimed:
             return {"claimed": 0}
         journeys = Journey.objects.in_bulk({e.journey_id for e in claimed})
         return advance_claimed(claimed, now=now, journeys=journeys)
-
-
-def _advance_groups(now: dt.datetime, limit: int) -> dict[str, int]:
-    """PostgreSQL: the claimed rows (plain tuples, no model instances) advance group by group, set-based
-    (automations.journey_groups); the few a group cannot take walk row by row. Inside the caller's transaction."""
-    from automations.journey_groups import CLAIM_FIELDS, advance_groups
-
-    # Whether a row fell due during its journey's pause (`_fell_due_in_pause` in the per-row walk) is asked of
-    # PostgreSQL: loading two datetimes per row into Python was a fifth of a 20,000-row batch.
-    fell_due_in_pause = ExpressionWrapper(
-        Q(
-            journey__resume_mode=Journey.ResumeMode.SKIP_TO_WAIT,
-            journey__paused_at__isnull=False,
-            journey__resumed_at__isnull=False,
-            next_at__gte=F("journey__paused_at"),
-            next_at__lte=F("journey__resumed_at"),
-            entered_at__lte=F("journey__paused_at"),
-        ),
-        output_field=BooleanField(),
-    )
-    claim = _claim_query(now).annotate(fell_due_in_pause=fell_due_in_pause)
-    rows = list(claim.values_list(*CLAIM_FIELDS)[:limit])
-    if not rows:
-        return {"claimed": 0}
-    journeys = Journey.objects.in_bulk({row[1] for row in rows})
-    result, rest = advance_groups(rows, now=now, journeys=journeys)
-    if rest:  # already locked by this transaction
-        walked = advance_claimed(list(Enrollment.objects.filter(pk__in=rest)), now=now, journeys=journeys)
-        for name, count in walked.items():
-            if name != "claimed":
-                result[name] = result.get(name, 0) + count
-    return result
 
 
 def _save(claimed: list[Enrollment]) -> None:
