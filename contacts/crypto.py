@@ -22,8 +22,6 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from contacts.sealer import blind_hasher
-
 # Every Fernet token starts with its version byte 0x80, base64-encoded: "gAAAAA".
 FERNET_PREFIX = "gAAAAA"
 # An encrypted attribute value is a JSON string with this prefix (the attribute keeps its declared type).
@@ -45,7 +43,7 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
 
 def fernet() -> MultiFernet:
     """The keys of the current settings (resolved per call, so a test's override is what runs)."""
-    return _fernet(tuple(encryption_keys()))
+    return _fernet(tuple(str(k).strip() for k in settings.HERALD_ENCRYPTION_KEYS if str(k).strip()))
 
 
 def encrypt(value: str) -> str:
@@ -163,16 +161,16 @@ def email_hash_sql_params() -> list[bytes]:
 
 def mobile_hasher() -> Callable[[str], str]:
     """`mobile_hash` with the key set up once (the import calls it per row)."""
-    return blind_hasher(_hash_key())
+    base = hashlib.blake2b(key=_hash_key()[:64], digest_size=16, person=b"herald-mobile")
 
+    def digest(mobile: str) -> str:
+        if not mobile:
+            return ""
+        h = base.copy()
+        h.update(mobile.encode())
+        return h.hexdigest()
 
-def encryption_keys() -> list[str]:
-    """The keys `fernet()` is built from, first first (for the import's sealer process, contacts/sealer.py)."""
-    return [str(k).strip() for k in settings.HERALD_ENCRYPTION_KEYS if str(k).strip()]
-
-
-def hash_key() -> bytes:
-    return _hash_key()
+    return digest
 
 
 def mobile_hash(mobile: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import logging
 import queue
 import threading
 import uuid
@@ -20,13 +19,10 @@ from contacts import crypto
 from contacts.importing.contact_merge import ContactMerge
 from contacts.importing.event_merge import event_merge
 from contacts.models import SensitiveAttribute
-from contacts.sealer import Sealer, seal_numbers
 
 if TYPE_CHECKING:
     from contacts.importing.result import MergeResult
     from contacts.importing.side import SideSession
-
-logger = logging.getLogger(__name__)
 
 # `mobile` arrives encrypted (Staging.protect), with its blind index `mobile_hash` (what the merge compares). A row
 # whose number its contact already stores (same email, same blind index) is staged "unsealed": `mobile` NULL and
@@ -56,10 +52,6 @@ EVENT_STAGE_COLUMNS = (
 # A chunk's stored numbers are looked up while at least this share of its numbers is found stored (a re-import):
 # a lookup costs about a third of the encryptions it saves, so a fresh file stops looking after its first chunk.
 STORED_LOOKUP_MIN_SHARE = 1 / 3
-
-# A chunk at least this large (the stream's chunks are 25,000 rows) starts the sealer process for the chunks after it
-# (contacts/sealer.py): a small file never starts one (its start costs ~0.1 s).
-SEALER_MIN_ROWS = 10_000
 
 # Emails -> the blind index each one's contact stores, in the same order ("" for none).
 StoredLookup = Callable[[list[str]], list[str]]
@@ -111,38 +103,38 @@ class Staging:
             self._sensitive = frozenset(SensitiveAttribute.objects.values_list("name", flat=True))
         return self._sensitive
 
-    def protect(
-        self, rows: Sequence[Sequence[Any]], stored: StoredLookup | None = None, sealer: Sealer | None = None
-    ) -> Sequence[Sequence[Any]]:
+    def protect(self, rows: Sequence[Sequence[Any]], stored: StoredLookup | None = None) -> Sequence[Sequence[Any]]:
         """Contact rows as they are staged: the mobile number encrypted with its blind index appended, and the
         values of sensitive attributes encrypted (contacts/crypto.py). Done here, before COPY, so no plain number
         reaches the database, not even a temp table. Event rows pass through.
 
         With `stored` (the stored blind index of each of the chunk's emails, PostgreSQL), a number its contact
         already stores is not encrypted again: the row is staged with its blind index only, and the merge keeps
-        the stored ciphertext. A re-import then encrypts only new and changed numbers.
-
-        With a `sealer` (a child process, contacts/sealer.py) the blind indexes and tokens are computed there."""
+        the stored ciphertext. A re-import then encrypts only new and changed numbers."""
         if self.kind != "contacts":
             return rows
         sensitive = self.load_sensitive()
-        numbers = [r[4] or "" for r in rows]
+        encrypt = crypto.fernet().encrypt
+        digest = crypto.mobile_hasher()
+        hashes = [digest(r[4]) if r[4] else None for r in rows]
         known: list[str] | None = None
-        if stored is not None and self._look_up_stored and any(numbers):
+        if stored is not None and self._look_up_stored and any(hashes):
             known = stored([r[1] for r in rows])
             if len(known) - known.count("") < len(rows) * STORED_LOOKUP_MIN_SHARE:
                 self._look_up_stored = False
-        if sealer is not None:
-            hashes, tokens = sealer.seal(numbers, known)
-        else:
-            hashes, tokens = seal_numbers(numbers, known, crypto.mobile_hasher(), crypto.fernet().encrypt)
+        tokens = [
+            None if h is None or (known is not None and known[i] == h) else encrypt(r[4].encode()).decode()
+            for i, (r, h) in enumerate(zip(rows, hashes, strict=True))
+        ]
         if known is not None:
-            self.unsealed += sum(1 for h, sealed in zip(hashes, tokens, strict=True) if h and sealed is None)
+            self.unsealed += sum(
+                1 for h, sealed in zip(hashes, tokens, strict=True) if h is not None and sealed is None
+            )
         if sensitive:
             rows = [(*r[:7], _encrypt_attributes(r[7], sensitive) if r[7] else r[7]) for r in rows]
-        # One comprehension, not a loop of appends: this runs on every staged row, inside the GIL-bound stream.
+        # Comprehensions, not a loop of appends: this runs on every staged row, inside the GIL-bound stream.
         return [
-            (r[0], r[1], r[2], r[3], sealed, r[5], r[6], r[7], h or None)
+            (r[0], r[1], r[2], r[3], sealed, r[5], r[6], r[7], h)
             for r, h, sealed in zip(rows, hashes, tokens, strict=True)
         ]
 
@@ -228,7 +220,6 @@ class _BackgroundCopy:
         self.sql = f"COPY {staging.stage} ({', '.join(staging.columns)}) FROM STDIN"
         self.chunks: queue.Queue[Sequence[Sequence[Any]] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
-        self.sealer: Sealer | None = None
         self.thread = threading.Thread(target=self._run, name=f"copy-{staging.key}", daemon=True)
         self.thread.start()
 
@@ -237,39 +228,14 @@ class _BackgroundCopy:
             if self.error is not None:
                 continue  # drain until close(), so put() never blocks on a dead writer
             try:
-                # Protected here rather than by put(): the stored numbers' lookup and the sealer's work then run
-                # while the caller parses the next chunk.
-                sealer = self.sealer
-                if sealer is None and len(rows) >= SEALER_MIN_ROWS and self.staging.kind == "contacts":
-                    self._start_sealer()  # for the next chunks: it starts while this one is protected here
-                rows = self._protect(rows, sealer)
+                # Protected here rather than by put(): the stored numbers' lookup then runs while the caller
+                # parses the next chunk.
+                rows = self.staging.protect(rows, self._stored)
                 with self.raw.cursor() as cursor, cursor.copy(self.sql) as copy:
                     for row in rows:
                         copy.write_row(row)
             except BaseException as exc:  # handed to the caller's thread by put() and close()
                 self.error = exc
-
-    def _start_sealer(self) -> None:
-        try:
-            self.sealer = Sealer(crypto.encryption_keys(), crypto.hash_key())
-        except OSError:
-            logger.warning("import %s: the sealer process did not start; sealing here", self.staging.key)
-            self.sealer = None
-
-    def _protect(self, rows: Sequence[Sequence[Any]], sealer: Sealer | None) -> Sequence[Sequence[Any]]:
-        if sealer is not None:
-            try:
-                return self.staging.protect(rows, self._stored, sealer)
-            except OSError:
-                # The child died (killed, out of memory): this process seals the rest, nothing is lost.
-                logger.warning("import %s: the sealer process failed; sealing here", self.staging.key, exc_info=True)
-                self._close_sealer()
-        return self.staging.protect(rows, self._stored)
-
-    def _close_sealer(self) -> None:
-        if self.sealer is not None:
-            sealer, self.sealer = self.sealer, None
-            sealer.close()
 
     def _stored(self, emails: list[str]) -> list[str]:
         """The blind index each of `emails`' contact stores ("" for none), in their order. The emails go as one
@@ -299,7 +265,6 @@ class _BackgroundCopy:
     def close(self) -> None:
         self.chunks.put(None)
         self.thread.join()
-        self._close_sealer()
         self._raise_error()
 
 
