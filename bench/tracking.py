@@ -150,6 +150,8 @@ def _gunicorn(port: int, design: str, *, threads: int, spool: Path) -> subproces
         env.update({"REDIS_URL": "redis://127.0.0.1:1/0", "TRACKING_BUFFER": "redis"})
     cmd = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}"]
     cmd += ["--workers", "1", "--threads", str(threads), "--log-level", "warning"]
+    # Extra gunicorn options for a trial (e.g. BENCH_GUNICORN_ARGS="--http-parser=python" against the C parser).
+    cmd += os.environ.get("BENCH_GUNICORN_ARGS", "").split()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     # Ready when the worker answers (the master accepts connections before its worker has loaded Django).
     for _ in range(300):
