@@ -100,6 +100,14 @@ def _conflict(exc: Exception) -> Response:
     return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
 
 
+def _status_filter(request: Request, allowed: list[str]) -> str:
+    """The `?status=` filter, or "" for none; a value outside `allowed` is a 400 naming them (not a query)."""
+    wanted = request.query_params.get("status", "")
+    if wanted and wanted not in allowed:
+        raise serializers.ValidationError({"status": [f"Unknown status. Use one of: {', '.join(allowed)}."]})
+    return wanted
+
+
 @extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("status", str, enum=Journey.Status.values)]))
 class JourneyViewSet(viewsets.ModelViewSet):
     """Journeys: a trigger, ordered steps (send, wait, wait_until, branch, exit) and a goal."""
@@ -109,7 +117,9 @@ class JourneyViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Journey]:
         rows = Journey.objects.prefetch_related("steps").order_by("-id")
-        wanted = self.request.query_params.get("status", "")
+        if self.action != "list":  # `?status=` of /enrollments filters the enrollments, not the journey
+            return rows
+        wanted = _status_filter(self.request, Journey.Status.values)
         return rows.filter(status=wanted) if wanted else rows
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
@@ -185,7 +195,7 @@ class JourneyViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def enrollments(self, request: Request, pk: str | None = None) -> Response:
         rows = Enrollment.objects.filter(journey=self.get_object()).select_related("contact").order_by("-id")
-        wanted = request.query_params.get("status", "")
+        wanted = _status_filter(request, Enrollment.Status.values)
         if wanted:
             rows = rows.filter(status=wanted)
         page = self.paginate_queryset(rows)

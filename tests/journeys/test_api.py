@@ -126,6 +126,15 @@ def test_enroll_into_a_draft_journey_is_409(api) -> None:
     assert api.post(f"/api/v1/journeys/{journey['id']}/enroll", {"contact_ids": []}, format="json").status_code == 409
 
 
+def test_a_status_filter_outside_the_statuses_is_a_400_naming_them(api) -> None:
+    journey = api.post("/api/v1/journeys", _body(), format="json").json()
+    for path in (f"/api/v1/journeys/{journey['id']}/enrollments", "/api/v1/journeys"):
+        refused = api.get(path, {"status": "act\x00ive"})
+        assert refused.status_code == 400, path
+        assert "active" in refused.json()["status"][0]
+        assert api.get(path, {"status": "draft" if path.endswith("journeys") else "completed"}).status_code == 200
+
+
 def test_list_enrollments_pause_and_cancel_one(api) -> None:
     (a,) = make_contacts(1)
     journey = api.post("/api/v1/journeys", _body(), format="json").json()
