@@ -20,7 +20,8 @@ Clicks:
                  within TRACKING_BURST_SECONDS: a security gateway following every link. Every click of the burst
                  is marked, including the ones stored before the burst showed itself.
   click-before-open  A click with no open recorded before it, within TRACKING_SCANNER_SECONDS of the send: a
-                 scanner at delivery time. A click later with no open is a person whose client blocks images
+                 scanner at delivery time. Only for an email that carried the open pixel (an HTML part and open
+                 tracking on): a plain-text email never records an open. A click later with no open is a person whose client blocks images
                  (and it sets opened_at too: a click implies an open).
 """
 
@@ -137,9 +138,12 @@ def classify_click(
     opened_before: bool,
     burst_links: int,
     link_count: int,
+    can_open: bool = True,
 ) -> Verdict:
     """`burst_links`: distinct links of this delivery clicked within TRACKING_BURST_SECONDS up to this click
-    (this one included); `opened_before`: any open (human or not) recorded at or before `at`."""
+    (this one included); `opened_before`: any open (human or not) recorded at or before `at`; `can_open`: the
+    email carried the open pixel (a plain-text email, or a send without open tracking, never records an open, so
+    a click before the open says nothing about a scanner)."""
     if method.upper() == "HEAD":
         return Verdict(human=False, rule=HEAD_REQUEST)
     if (user_agent.strip() or method) and is_bot_user_agent(user_agent):
@@ -147,7 +151,7 @@ def classify_click(
     if is_burst(burst_links=burst_links, link_count=link_count):
         return Verdict(human=False, rule=SCANNER_BURST)
     after = _seconds_after(at, sent_at)
-    if not opened_before and after is not None and after <= float(settings.TRACKING_SCANNER_SECONDS):
+    if can_open and not opened_before and after is not None and after <= float(settings.TRACKING_SCANNER_SECONDS):
         return Verdict(human=False, rule=CLICK_BEFORE_OPEN)
     return HUMAN
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import Min, OuterRef, Subquery
+from django.db.models import Case, Min, OuterRef, Q, Subquery, Value, When
 
 from delivery import classify
 from delivery.models import Delivery, TrackingEvent
@@ -134,6 +134,7 @@ class _Row:
     first_open: dt.datetime | None  # any open, human or not
     clicks: list[tuple[dt.datetime, str, int | None]]  # (at, url, stored event id or None)
     batch: list[_Event] = field(default_factory=list)  # this delivery's events of the batch being stored
+    has_pixel: bool = True  # the email carried the open pixel: an open could have been recorded before a click
 
 
 def tracking_hits_ingest(*, hits: list[Hit]) -> int:
@@ -195,9 +196,13 @@ def _stored_keys(keys: list[uuid.UUID]) -> set[uuid.UUID]:
 def _context(hits: list[Hit]) -> dict[int, _Row]:
     """What the rules need about each delivery: its send time, its first open, its recent clicks."""
     ids = list({h.delivery_id for h in hits})
+    # The pixel is in an email only when its send tracks opens and it has an HTML part (compose: a plain-text
+    # scenario, or a "text" template, has none): without it no open can ever precede a click.
+    html = ~Q(send__body_html="") | (Q(send__template__isnull=False) & ~Q(send__template__templating_type="text"))
+    pixel = Case(When(Q(send__track_opens=True) & html, then=Value(True)), default=Value(False))
     rows = {
-        d["pk"]: _Row(send_id=d["send_id"], sent_at=d["sent_at"], first_open=None, clicks=[])
-        for d in Delivery.objects.filter(pk__in=ids).values("pk", "send_id", "sent_at")
+        d["pk"]: _Row(send_id=d["send_id"], sent_at=d["sent_at"], first_open=None, clicks=[], has_pixel=d["pixel"])
+        for d in Delivery.objects.filter(pk__in=ids).annotate(pixel=pixel).values("pk", "send_id", "sent_at", "pixel")
     }
     if not rows:
         return rows
@@ -254,6 +259,7 @@ def _classify(hit: Hit, row: _Row, burst_ids: set[int]) -> _Event:
             at=at,
             sent_at=row.sent_at,
             opened_before=row.first_open is not None and row.first_open <= at,
+            can_open=row.has_pixel,
             burst_links=len({c[1] for c in in_window}),
             link_count=hit.link_count,
         )

@@ -13,7 +13,7 @@ import time_machine
 from django.conf import settings
 from django.test import Client
 
-from delivery.models import Delivery, TrackingEvent
+from delivery.models import Delivery, Send, TrackingEvent
 from delivery.services import tracking, tracking_spool
 from delivery.tokens import click_token_make, open_token_make
 from delivery.tracking_endpoint import PIXEL_GIF, TrackingFastPath
@@ -285,12 +285,35 @@ def test_every_link_clicked_within_seconds_is_a_scanner_burst_even_the_first(
 
 
 def test_a_click_before_any_open_right_after_the_send_is_a_scanner(client: Client, delivery: Delivery) -> None:
+    Send.objects.filter(pk=delivery.send_id).update(body_html="<p>Hello</p>")  # the email carried the pixel
     with time_machine.travel(SENT_AT + dt.timedelta(seconds=20), tick=False):
         client.get(_click_url(delivery), headers={"user-agent": CHROME})
     _flush()
 
     assert TrackingEvent.objects.get().rule == "click-before-open"
     assert Delivery.objects.get(pk=delivery.pk).clicked_at is None
+
+
+def test_a_click_right_after_a_plain_text_email_is_human_as_no_open_could_come_first(
+    client: Client, delivery: Delivery
+) -> None:
+    # The demo scenario is plain text: no pixel, so its reader's click in the Outbox is the first thing recorded.
+    with time_machine.travel(SENT_AT + dt.timedelta(seconds=20), tick=False):
+        client.get(_click_url(delivery), headers={"user-agent": CHROME})
+    _flush()
+
+    event = TrackingEvent.objects.get()
+    assert (event.classification, event.rule) == ("human", "")
+    assert Delivery.objects.get(pk=delivery.pk).clicked_at is not None
+
+
+def test_a_click_right_after_an_html_email_without_open_tracking_is_human(client: Client, delivery: Delivery) -> None:
+    Send.objects.filter(pk=delivery.send_id).update(body_html="<p>Hello</p>", track_opens=False)
+    with time_machine.travel(SENT_AT + dt.timedelta(seconds=20), tick=False):
+        client.get(_click_url(delivery), headers={"user-agent": CHROME})
+    _flush()
+
+    assert TrackingEvent.objects.get().classification == "human"
 
 
 def test_events_of_a_deleted_delivery_are_dropped_at_the_flush(client: Client, delivery: Delivery) -> None:
