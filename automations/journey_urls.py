@@ -19,4 +19,5 @@ urlpatterns = [
     path("<int:pk>/steps/<str:key>/remove/", builder.step_remove, name="step-remove"),
     path("<int:pk>/action/", views.journey_action, name="action"),
     path("enrollments/<int:pk>/cancel/", views.enrollment_cancel, name="enrollment-cancel"),
+    path("contacts/<int:contact_pk>/enroll/", views.contact_enroll, name="contact-enroll"),
 ]

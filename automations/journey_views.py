@@ -1,6 +1,6 @@
 """Dashboard pages of journeys: the list, a journey's page (steps top to bottom with their counts, the report and
-funnel, polled while active; its enrollments), its lifecycle buttons and the cancel of one enrollment (from the
-journey's page and the contact page). The builder is `journey_builder`. Every page needs a login; every change
+funnel, polled while active; its enrollments), its lifecycle buttons, the enroll of one contact (from the contact page) and the cancel of one enrollment (from
+the journey's page and the contact page). The builder is `journey_builder`. Every page needs a login; every change
 the Admin or Campaign Manager role (`editor_required`)."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from automations import journey_selectors as selectors
 from automations import journeys
 from automations.journey_forms import EnrollmentFilterForm, JourneyFilterForm
 from automations.journey_models import Enrollment, Journey
+from contacts.models import Contact
 
 ACTIONS = ("activate", "pause", "archive")
 PAGE_SIZE = 25
@@ -151,3 +152,27 @@ def enrollment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if back.startswith("/") and not back.startswith("//"):  # only a path on this site (the contact page)
         return redirect(back)
     return redirect("journeys:detail", pk=enrollment.journey_id)
+
+
+@require_POST
+@editor_required
+def contact_enroll(request: HttpRequest, contact_pk: int) -> HttpResponse:
+    """The contact page's "Enroll in a journey": the API's enroll for one contact, with its per-item answer."""
+    if not Contact.objects.filter(pk=contact_pk).exists():
+        raise Http404("No such contact.")
+    raw = request.POST.get("journey", "")
+    journey = Journey.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+    back = reverse("contacts:detail", args=[contact_pk])
+    if journey is None:
+        messages.error(request, "Choose a journey.")
+        return redirect(back)
+    try:
+        [result] = journeys.journey_enroll(journey_id=journey.pk, contact_ids=[contact_pk])
+    except journeys.JourneyStateError as exc:
+        messages.error(request, str(exc))
+        return redirect(back)
+    if result["status"] == "enrolled":
+        messages.success(request, f"Enrolled in “{journey}”: its first step runs at the next tick.")
+    else:
+        messages.error(request, f"Not enrolled in “{journey}”: {result.get('error', result['status'])}")
+    return redirect(back)

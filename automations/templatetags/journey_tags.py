@@ -8,6 +8,7 @@ from typing import Any
 
 from django import template
 
+from automations.journey_models import Journey
 from automations.journey_selectors import contact_enrollments
 from contacts.models import Batch
 from segments.models import Segment
@@ -21,6 +22,11 @@ WEEKDAY_NAMES = {1: "Mon", 2: "Tue", 3: "Wed", 4: "Thu", 5: "Fri", 6: "Sat", 7: 
 def contact_journeys(context: Any, contact: Any) -> dict[str, Any]:
     return {
         "rows": contact_enrollments(contact_id=contact.pk),
+        "contact": contact,
+        # Enrolling by hand (the API trigger's enroll) makes sense only into a journey that runs.
+        "enrollable": Journey.objects.filter(status__in=[Journey.Status.ACTIVE, Journey.Status.PAUSED]).order_by(
+            "name"
+        ),
         "can_edit": context.get("can_edit", False),
         "csrf_token": context.get("csrf_token"),
         "next": context["request"].get_full_path() if context.get("request") else "",

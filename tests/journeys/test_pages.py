@@ -62,6 +62,40 @@ def test_the_contact_page_lists_the_contacts_journeys_and_cancels_one(clock) -> 
     assert Enrollment.objects.get().status == Enrollment.Status.CANCELLED
 
 
+def test_a_manager_enrolls_a_contact_from_the_contact_page(clock) -> None:
+    journey = welcome()
+    (contact,) = make_contacts(1)
+    client = _client("Campaign Manager")
+    page = client.get(f"/contacts/{contact.pk}/").content.decode()
+    assert 'id="contact-enroll"' in page and f'<option value="{journey.pk}">Welcome</option>' in page
+
+    response = client.post(f"/journeys/contacts/{contact.pk}/enroll/", {"journey": journey.pk}, follow=True)
+
+    assert response.redirect_chain == [(f"/contacts/{contact.pk}/", 302)]
+    assert "Enrolled in “Welcome”" in response.content.decode()
+    assert Enrollment.objects.get().contact_id == contact.pk
+
+
+def test_enrolling_again_from_the_contact_page_says_why_not(clock) -> None:
+    journey = welcome()  # re-entry: once ever
+    (contact,) = make_contacts(1)
+    journeys.journey_enroll(journey_id=journey.pk, contact_ids=[contact.pk])
+
+    response = _client("Admin").post(f"/journeys/contacts/{contact.pk}/enroll/", {"journey": journey.pk}, follow=True)
+
+    assert "Already enrolled once (re-entry: once)." in response.content.decode()
+    assert Enrollment.objects.count() == 1
+
+
+def test_a_viewer_cannot_enroll_from_the_contact_page(clock) -> None:
+    journey = welcome()
+    (contact,) = make_contacts(1)
+    client = _client("Viewer")
+    assert 'id="contact-enroll"' not in client.get(f"/contacts/{contact.pk}/").content.decode()
+    assert client.post(f"/journeys/contacts/{contact.pk}/enroll/", {"journey": journey.pk}).status_code == 403
+    assert not Enrollment.objects.exists()
+
+
 def test_seed_demo_journeys_creates_the_welcome_journey_as_a_draft_once() -> None:
     user_with_role("Admin").__class__.objects.create_user(username="admin")
     call_command("seed_demo_journeys")
