@@ -28,6 +28,11 @@ AUDITED: dict[str, dict[str, Any]] = {
 }
 
 
+# Models no signal logs, whose entries services write themselves: a GDPR erasure (privacy/services.py) is one
+# entry on the erased Contact. Without them here the audit log page would not show the erasures it promises.
+LOGGED_BY_SERVICES = ("contacts.Contact",)
+
+
 def register_audited_models() -> None:
     for label, options in AUDITED.items():
         model = apps.get_model(label)
@@ -43,7 +48,7 @@ def register_audited_models() -> None:
 def audited_content_type_ids() -> list[int]:
     from django.contrib.contenttypes.models import ContentType
 
-    models = [apps.get_model(label) for label in AUDITED]
+    models = [apps.get_model(label) for label in (*AUDITED, *LOGGED_BY_SERVICES)]
     return [ct.pk for ct in ContentType.objects.get_for_models(*models).values()]
 
 
@@ -57,4 +62,11 @@ def change_rows(entry: LogEntry) -> list[tuple[str, str]]:
             rows.append((field, f"{value[0]} → {value[1]}"))
         else:
             rows.append((field, str(value)))
+    extra = entry.additional_data if isinstance(entry.additional_data, dict) else {}
+    if extra.get("gdpr") == "erasure":
+        counts = extra.get("counts") or {}
+        done = ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in counts.items() if n)
+        rows.append(
+            ("GDPR erasure", f"{done or 'nothing held'} (address hash {str(extra.get('email_hash', ''))[:12]})")
+        )
     return rows

@@ -154,6 +154,17 @@ def test_erasure_is_in_the_audit_log_with_the_actor_and_no_address(person: Conta
 
 
 @pytest.mark.django_db
+def test_erasure_is_shown_on_the_audit_log_page(person: Contact, admin_user: Any, client: Any) -> None:
+    services.gdpr_erase(email=TARGET, actor=admin_user)
+    client.force_login(admin_user)
+
+    page = client.get(reverse("accounts:audit-log")).content.decode()
+
+    assert "GDPR erasure" in page and "erased contact" in page
+    assert ADDRESS not in page
+
+
+@pytest.mark.django_db
 def test_erased_address_is_refused_by_a_later_import(person: Contact, admin_user: Any) -> None:
     services.gdpr_erase(email=TARGET, actor=admin_user)
 
