@@ -14,7 +14,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from delivery.models import Delivery, Send
+from contacts.models import FunnelEvent
+from delivery.models import Delivery, Send, TrackingEvent
 from reports.compute import send_report_compute
 from reports.models import ConversionGoal, SendReport, UnsubscribeRecord
 from reports.owners import owner_exists, owner_send_ids
@@ -78,10 +79,43 @@ def send_report_request(*, send_id: int, now: dt.datetime | None = None) -> bool
     return bool(claimed)
 
 
+# A hit reaches the table a second or two after it happened (spool, buffer, flush), with the time it happened:
+# events this much older than a computation may still have missed it.
+NEWS_MARGIN = dt.timedelta(seconds=10)
+
+
+def changed_send_ids(*, send_ids: Iterable[int], now: dt.datetime | None = None) -> list[int]:
+    """Live sends, small together (at most REPORTS_INLINE_MAX recipients), whose report predates an open, a click
+    or a funnel event: a page recomputes them at once (a tenth of a second at most), so someone who just clicked a
+    link in the Outbox or posted a conversion sees it now, not REPORTS_STALE_SECONDS later. Larger sends keep the
+    staleness rule: their computation costs seconds."""
+    now = now or timezone.now()
+    rows = [
+        (send_id, computed_at, total)
+        for send_id, computed_at, total in SendReport.objects.filter(
+            send_id__in=list(send_ids), send__started_at__gte=_live_since(now)
+        ).values_list("send_id", "computed_at", "send__total")
+        if computed_at is not None
+    ]
+    if not rows or sum(total for _, _, total in rows) > int(settings.REPORTS_INLINE_MAX):
+        return []
+    oldest = min(computed_at for _, computed_at, _ in rows) - NEWS_MARGIN
+    any_funnel_event = FunnelEvent.objects.filter(created_at__gt=oldest).exists()
+    return [
+        send_id
+        for send_id, computed_at, _ in rows
+        if (any_funnel_event and FunnelEvent.objects.filter(created_at__gt=computed_at - NEWS_MARGIN).exists())
+        or TrackingEvent.objects.filter(send_id=send_id, created_at__gt=computed_at - NEWS_MARGIN).exists()
+    ]
+
+
 def reports_ensure(*, send_ids: Iterable[int], now: dt.datetime | None = None) -> list[int]:
-    """Before a page reads reports: recompute stale ones at once when their sends are small together (at most
-    REPORTS_INLINE_MAX recipients), else hand them to a worker. Returns the ids still being recomputed."""
+    """Before a page reads reports: recompute stale ones (and small ones with news, `changed_send_ids`) at once
+    when their sends are small together (at most REPORTS_INLINE_MAX recipients), else hand them to a worker.
+    Returns the ids still being recomputed."""
+    send_ids = list(send_ids)
     stale = stale_send_ids(send_ids=send_ids, now=now)
+    stale += [i for i in changed_send_ids(send_ids=send_ids, now=now) if i not in stale]
     if not stale:
         return []
     size = sum(Send.objects.filter(id__in=stale).values_list("total", flat=True))

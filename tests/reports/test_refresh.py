@@ -10,12 +10,14 @@ import time_machine
 from django.core.cache import cache
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from delivery.models import Send
 from delivery.tokens import UNSUBSCRIBE_SALT, token_make
 from reports import services, tasks
+from reports.compute import send_report_compute
 from reports.models import SendReport, UnsubscribeRecord
-from tests.reports.conftest import T0, Fixture
+from tests.reports.conftest import CLICK, LINK1, T0, Fixture, event, funnel
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +59,44 @@ def test_fresh_report_is_not_recomputed(hand_counted: Fixture, queued: list[int]
         assert services.stale_send_ids(send_ids=[hand_counted.send.pk]) == []
     with time_machine.travel(T0 + dt.timedelta(days=1, minutes=6), tick=False):
         assert services.stale_send_ids(send_ids=[hand_counted.send.pk]) == [hand_counted.send.pk]
+
+
+def test_a_click_after_a_small_sends_report_is_shown_at_the_next_view(hand_counted: Fixture) -> None:
+    with time_machine.travel(T0 + dt.timedelta(days=20), tick=False):
+        services.reports_ensure(send_ids=[hand_counted.send.pk])
+    report = SendReport.objects.get(send=hand_counted.send)
+    with time_machine.travel(T0 + dt.timedelta(days=20, seconds=20), tick=False):
+        event(hand_counted.deliveries["b"], CLICK, timezone.now(), url=LINK1)
+        services.reports_ensure(send_ids=[hand_counted.send.pk])
+
+    fresh = SendReport.objects.get(send=hand_counted.send)
+    assert fresh.computed_at == T0 + dt.timedelta(days=20, seconds=20)
+    assert fresh.click_events == report.click_events + 1
+
+
+def test_a_funnel_event_after_a_small_sends_report_recomputes_it(hand_counted: Fixture) -> None:
+    with time_machine.travel(T0 + dt.timedelta(days=20), tick=False):
+        services.reports_ensure(send_ids=[hand_counted.send.pk])
+    with time_machine.travel(T0 + dt.timedelta(days=20, seconds=20), tick=False):
+        funnel(hand_counted.contacts["b"], timezone.now())
+        assert services.changed_send_ids(send_ids=[hand_counted.send.pk]) == [hand_counted.send.pk]
+
+
+def test_a_small_sends_report_without_news_is_not_recomputed(hand_counted: Fixture) -> None:
+    with time_machine.travel(T0 + dt.timedelta(days=20), tick=False):
+        services.reports_ensure(send_ids=[hand_counted.send.pk])
+    with time_machine.travel(T0 + dt.timedelta(days=20, minutes=1), tick=False):
+        assert services.changed_send_ids(send_ids=[hand_counted.send.pk]) == []
+
+
+@override_settings(REPORTS_INLINE_MAX=3)
+def test_a_large_sends_report_waits_for_staleness_despite_news(hand_counted: Fixture) -> None:
+    with time_machine.travel(T0 + dt.timedelta(days=20), tick=False):
+        send_report_compute(send_id=hand_counted.send.pk)
+    Send.objects.filter(pk=hand_counted.send.pk).update(total=6)
+    with time_machine.travel(T0 + dt.timedelta(days=20, seconds=20), tick=False):
+        event(hand_counted.deliveries["b"], CLICK, timezone.now(), url=LINK1)
+        assert services.changed_send_ids(send_ids=[hand_counted.send.pk]) == []
 
 
 def test_report_computed_after_the_live_period_is_final(hand_counted: Fixture) -> None:
