@@ -220,7 +220,7 @@ class Workers:
 
 
 class Stack:
-    """Herald as it runs in production: gunicorn `config.wsgi`, a Celery worker and Celery beat (the
+    """Herald as it runs in production: gunicorn `config.asgi -k asgi`, a Celery worker and Celery beat (the
     `CELERY_BEAT_SCHEDULER`, scheduler.beat.HeraldScheduler), all three with `config.settings.production`."""
 
     NAMES = ("web", "worker", "beat")
@@ -250,7 +250,9 @@ class Stack:
             sys.executable,
             "-m",
             "gunicorn",
-            "config.wsgi",
+            "config.asgi",
+            "-k",
+            "asgi",
             f"--workers={web_workers}",
             f"--bind=127.0.0.1:{self.port}",
         ]

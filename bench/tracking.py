@@ -136,10 +136,18 @@ async def _load(port: int, paths: list[str], rate: float) -> dict[str, Any]:
     }
 
 
+def _web_args(threads: int) -> list[str]:
+    """The web command as the README runs it (`asgi`), or the WSGI one it replaced (`BENCH_WEB=wsgi`)."""
+    if os.environ.get("BENCH_WEB", "asgi") == "wsgi":
+        return ["config.wsgi", "--workers", "1", "--threads", str(threads)]
+    return ["config.asgi", "-k", "asgi", "--workers", "1"]
+
+
 def _gunicorn(port: int, design: str, *, threads: int, spool: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "HERALD_WEB_THREADS": str(threads),
         "DATABASE_URL": database_url(DB),
         "TRACKING_BUFFER": "direct" if design == "direct" else "redis",
         # The test settings ship by hand; the web process ships with its thread, as in production.
@@ -148,8 +156,8 @@ def _gunicorn(port: int, design: str, *, threads: int, spool: Path) -> subproces
     }
     if design == "redis-down":  # nothing listens there: the shipper stores its batches directly
         env.update({"REDIS_URL": "redis://127.0.0.1:1/0", "TRACKING_BUFFER": "redis"})
-    cmd = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-    cmd += ["--workers", "1", "--threads", str(threads), "--log-level", "warning"]
+    cmd = [str(Path(sys.executable).parent / "gunicorn"), *_web_args(threads), "--bind", f"127.0.0.1:{port}"]
+    cmd += ["--log-level", "warning"]
     # Extra gunicorn options for a trial (e.g. BENCH_GUNICORN_ARGS="--http-parser=python" against the C parser).
     cmd += os.environ.get("BENCH_GUNICORN_ARGS", "").split()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)

@@ -13,6 +13,7 @@ a reader to a URL Herald itself signed into the email (no open redirect).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import logging
@@ -25,8 +26,8 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from delivery.models import TrackingEvent
-from delivery.services.tracking import hit_new, tracking_buffer_mode, tracking_hit_record
-from delivery.services.tracking_spool import shipper_start
+from delivery.services.tracking import buffer_client, hit_new, tracking_buffer_mode, tracking_hit_record
+from delivery.services.tracking_spool import shipper_start, spool_append
 from delivery.tokens import click_token_read, open_token_read
 
 logger = logging.getLogger("delivery.tracking")
@@ -66,8 +67,12 @@ def _bad(message: str) -> Answer:
     return 400, [("Content-Type", "text/plain; charset=utf-8"), *NO_CACHE], message.encode()
 
 
-def tracking_answer(*, kind: str, token: str, method: str, user_agent: str, ip: str | None) -> Answer:
-    """Status, headers and body for one request to the pixel ("o") or the redirect ("c")."""
+def tracking_answer(
+    *, kind: str, token: str, method: str, user_agent: str, ip: str | None, record: Callable[[Any], None] | None = None
+) -> Answer:
+    """Status, headers and body for one request to the pixel ("o") or the redirect ("c"); the hit, if any, goes to
+    `record` (by default recorded at once: spooled, buffered or stored)."""
+    record = record or _record
     method = method.upper()
     if method not in ("GET", "HEAD"):
         return 405, [("Allow", "GET, HEAD"), ("Content-Type", "text/plain; charset=utf-8")], b"Method not allowed."
@@ -84,7 +89,7 @@ def tracking_answer(*, kind: str, token: str, method: str, user_agent: str, ip: 
             user_agent=user_agent[:500],
             ip=ip,
         )
-        _record(hit)
+        record(hit)
         return 200, [("Content-Type", "image/gif"), ("Content-Length", str(len(PIXEL_GIF))), *NO_CACHE], PIXEL_GIF
     clicked = click_token_read(token)
     if clicked is None:
@@ -101,7 +106,7 @@ def tracking_answer(*, kind: str, token: str, method: str, user_agent: str, ip: 
         link_index=clicked.link_index,
         link_count=clicked.link_count,
     )
-    _record(hit)
+    record(hit)
     # No Referer to the destination: the tracking URL is the reader's.
     return 302, [("Location", clicked.url), ("Referrer-Policy", "no-referrer"), *NO_CACHE], b""
 
@@ -159,3 +164,70 @@ class TrackingFastPath:
             _stored_directly.flag = False
             close_old_connections()
         return [] if method.upper() == "HEAD" else [body]
+
+
+def _tracking_path(path: str) -> bool:
+    return path.startswith(("/t/o/", "/t/c/")) and len(path) > 5 and "/" not in path[5:]
+
+
+def _spooled(hit: Any) -> bool:
+    """The hot path's only write: the hit appended to this process's spool file (no wait on Redis or the database)."""
+    if buffer_client() is None:
+        return False
+    try:
+        spool_append(hit.dumps())
+    except OSError:
+        return False
+    return True
+
+
+def _record_closing(hit: Any) -> None:
+    """Off the event loop: the spool failed or there is no Redis (the embedded default); store it the slow way."""
+    _record(hit)
+    if _stored_directly.flag:
+        _stored_directly.flag = False
+        close_old_connections()
+
+
+class TrackingFastPathASGI:
+    """ASGI wrapper (`config/asgi.py`, gunicorn's `asgi` worker as the README runs it): the pixel and the redirect
+    are answered on the event loop itself (a spooled hit needs no thread and no lock), everything else by `app`."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        if settings.TRACKING_SPOOL_SHIPPER and tracking_buffer_mode() == "redis":
+            shipper_start()
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not _tracking_path(path):
+            await self.app(scope, receive, send)
+            return
+        meta: dict[str, Any] = {"REMOTE_ADDR": (scope.get("client") or ("",))[0]}
+        user_agent = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"user-agent":
+                user_agent = value.decode("latin1")
+            elif name == b"x-forwarded-for":
+                forwarded = value.decode("latin1")
+                meta["HTTP_X_FORWARDED_FOR"] = (
+                    f"{meta['HTTP_X_FORWARDED_FOR']},{forwarded}" if "HTTP_X_FORWARDED_FOR" in meta else forwarded
+                )
+        method = str(scope.get("method", "GET"))
+        hits: list[Any] = []
+        status, headers, body = tracking_answer(
+            kind=path[3], token=path[5:], method=method, user_agent=user_agent, ip=client_ip(meta), record=hits.append
+        )
+        for hit in hits:
+            if not _spooled(hit):
+                await asyncio.to_thread(_record_closing, hit)
+        if not any(name == "Content-Length" for name, _ in headers):
+            headers = [*headers, ("Content-Length", str(len(body)))]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.lower().encode("latin1"), v.encode("latin1")) for k, v in headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if method.upper() == "HEAD" else body})

@@ -141,6 +141,8 @@ AXES_CLIENT_IP_CALLABLE = "accounts.security.client_ip"
 # How many reverse proxies in front of Herald append to X-Forwarded-For; 0 (no proxy) uses REMOTE_ADDR.
 # The client address (login lockout, API token throttle) is the entry that many from the right.
 HERALD_TRUSTED_PROXIES = env.int("HERALD_TRUSTED_PROXIES", default=0)
+# Threads of the web process that run Django's requests (config/asgi.py; gunicorn's --threads for config.wsgi).
+HERALD_WEB_THREADS = env.int("HERALD_WEB_THREADS", default=8)
 # Failed API token authentications per client address within the window; more get 429 until it passes.
 API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=10)
 API_AUTH_FAILURE_WINDOW_SECONDS = env.int("API_AUTH_FAILURE_WINDOW_SECONDS", default=600)
