@@ -6,9 +6,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from config.wsgi_threads import WSGIOnThreads
+
+
+def _run_loop(coroutine: Any) -> None:
+    """On a thread of its own: the browser tests' Playwright keeps an event loop running on the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
 
 
 def _serve(
@@ -42,7 +49,7 @@ def _serve(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(WSGIOnThreads(app, threads=2)(scope, receive, send))
+    _run_loop(WSGIOnThreads(app, threads=2)(scope, receive, send))
     return sent
 
 
@@ -142,6 +149,6 @@ def test_the_lifespan_protocol_is_answered() -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(WSGIOnThreads(lambda e, s: [], threads=1)({"type": "lifespan"}, receive, send))
+    _run_loop(WSGIOnThreads(lambda e, s: [], threads=1)({"type": "lifespan"}, receive, send))
 
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
