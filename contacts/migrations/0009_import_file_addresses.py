@@ -5,26 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contacts', '0008_funnelevent_amount'),
+        ("contacts", "0008_funnelevent_amount"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='importjob',
-            name='files_indexed_at',
+            model_name="importjob",
+            name="files_indexed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='ImportFileAddress',
+            name="ImportFileAddress",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email_hash', models.CharField(max_length=64)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contacts.importjob')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("email_hash", models.CharField(max_length=64)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="contacts.importjob"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('email_hash', 'job'), name='import_file_address_uniq')],
+                "constraints": [models.UniqueConstraint(fields=("email_hash", "job"), name="import_file_address_uniq")],
             },
         ),
     ]
