@@ -95,45 +95,50 @@ class WSGIOnThreads:
 
     def _run(self, scope: Scope, body: IO[bytes], send: Send, loop: asyncio.AbstractEventLoop) -> None:
         """On a pool thread: call the application and send what it answers, chunk by chunk."""
-
-        def send_now(message: Message) -> None:
-            asyncio.run_coroutine_threadsafe(send(message), loop).result()
-
-        started: list[Message] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            if exc_info and started and started[0].get("sent"):
-                raise exc_info[1].with_traceback(exc_info[2])
-            started[:] = [
-                {
-                    "type": "http.response.start",
-                    "status": int(status.split(" ", 1)[0]),
-                    "headers": [(k.lower().encode("latin1"), v.encode("latin1")) for k, v in headers],
-                }
-            ]
-            return lambda data: None  # the legacy write() callable: Django never uses it
-
-        def start() -> None:
-            message = started[0]
-            if not message.get("sent"):
-                message["sent"] = True
-                send_now({k: v for k, v in message.items() if k != "sent"})
-
-        result = self.app(wsgi_environ(scope, body), start_response)
+        response = _Response(send, loop)
+        result = self.app(wsgi_environ(scope, body), response.start_response)
         try:
             head = scope["method"] == "HEAD"
             for chunk in result:
-                if not chunk:
-                    continue
-                start()
-                if not head:
-                    send_now({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
-            start()
-            send_now({"type": "http.response.body", "body": b"", "more_body": False})
+                if chunk:
+                    response.body(b"" if head else bytes(chunk), more=True)
+            response.body(b"", more=False)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
                 close()  # Django's request_finished: old database connections closed, as under gthread
+
+
+class _Response:
+    """One response as the WSGI application gives it, sent to the ASGI server from the pool thread: the status and
+    headers go with the first non-empty chunk (or the end), so an error before it can still replace them."""
+
+    def __init__(self, send: Send, loop: asyncio.AbstractEventLoop) -> None:
+        self.send, self.loop = send, loop
+        self.head: Message | None = None
+        self.head_sent = False
+
+    def _send(self, message: Message) -> None:
+        asyncio.run_coroutine_threadsafe(self.send(message), self.loop).result()
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        if exc_info and self.head_sent:
+            raise exc_info[1].with_traceback(exc_info[2])
+        self.head = {
+            "type": "http.response.start",
+            "status": int(status.split(" ", 1)[0]),
+            "headers": [(k.lower().encode("latin1"), v.encode("latin1")) for k, v in headers],
+        }
+        return lambda data: None  # the legacy write() callable: Django never uses it
+
+    def body(self, chunk: bytes, *, more: bool) -> None:
+        if not self.head_sent:
+            if self.head is None:
+                raise RuntimeError("the WSGI application returned before calling start_response")
+            self.head_sent = True
+            self._send(self.head)
+        if chunk or not more:
+            self._send({"type": "http.response.body", "body": chunk, "more_body": more})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from config.wsgi_threads import WSGIOnThreads
 
 
@@ -152,3 +154,11 @@ def test_the_lifespan_protocol_is_answered() -> None:
     _run_loop(WSGIOnThreads(lambda e, s: [], threads=1)({"type": "lifespan"}, receive, send))
 
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+def test_an_application_that_never_starts_its_response_is_an_error_not_a_silent_hang() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        return []
+
+    with pytest.raises(RuntimeError, match="start_response"):
+        _serve(app)
