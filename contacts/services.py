@@ -14,6 +14,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.gc_tuning import collector_relaxed
 from contacts import consent
 
 # The consent changes live beside the ledger they write; every app still calls them from here.
@@ -196,7 +197,7 @@ def import_job_run(*, job_id: int, progress: Callable[[ImportJob], None] | None 
     if not claimed:
         return job
     try:
-        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as report_out:
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as report_out, collector_relaxed():
             outcome = _import_file(job, report_out, now=now, progress=progress)
     except (FileUnreadable, JobStopped) as exc:
         _fail(job, str(exc))

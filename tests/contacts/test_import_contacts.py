@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 from typing import Any
 
 import pytest
 
+from config.gc_tuning import BULK_THRESHOLD
+from contacts import services as contact_services
 from contacts.models import Batch, BatchMember, Contact, ContactAttribute, ImportJob
 from tests.contacts.conftest import RunImport, make_contact
 
@@ -338,3 +341,23 @@ def test_excel_unicode_text_export_utf16_tab_is_read(run_import: RunImport) -> N
     job = run_import("Email\tFirst Name\r\nzoe@example.com\tZoë\r\n".encode("utf-16"))
     assert job.status == ImportJob.Status.DONE
     assert Contact.objects.get(email="zoe@example.com").first_name == "Zoë"
+
+
+def test_an_import_runs_with_the_collector_held_back_and_gives_it_back(
+    run_import: RunImport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    real = contact_services._import_file
+
+    def spy(*args: object, **kwargs: object) -> str:
+        seen.append(gc.get_threshold()[0])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(contact_services, "_import_file", spy)
+    before = gc.get_threshold()
+
+    job = run_import("email\nann@example.com\n")
+
+    assert job.status == ImportJob.Status.DONE
+    assert seen == [BULK_THRESHOLD]
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
