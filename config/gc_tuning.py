@@ -1,4 +1,4 @@
-"""The cyclic garbage collector held back during bulk work (an import's stream and merge).
+"""The cyclic garbage collector held back during bulk work (an import's stream and merge, a calendar month).
 
 An import allocates millions of short-lived, acyclic objects (rows as tuples, strings, small dicts): reference
 counting frees them, but each 700 allocations start a collection, and every tenth of a tenth a full one that walks
@@ -21,7 +21,8 @@ BULK_THRESHOLD = 200_000
 @contextlib.contextmanager
 def collector_relaxed() -> Iterator[None]:
     """Within the block: the existing heap frozen and young collections every BULK_THRESHOLD allocations; both
-    restored on exit (the objects frozen go back to the oldest generation)."""
+    restored on exit (the objects frozen go back to the oldest generation). The collector is the process's: two
+    blocks overlapping in two threads end the relaxation at the first exit, which costs time, never correctness."""
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(BULK_THRESHOLD, thresholds[1], thresholds[2])

@@ -8,11 +8,8 @@ a scenario sits on its own send date, which is in its campaign's zone.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import heapq
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +22,7 @@ from automations.models import AutomationRun
 from automations.overview_selectors import AutomationDay
 from campaigns import overview_selectors as campaign_overview
 from campaigns.models import Scenario
+from config.gc_tuning import collector_relaxed
 
 MONTH, WEEK = "month", "week"
 # A month cell lists this many items and then "+N more" (the week view shows up to WEEK_ITEMS).
@@ -141,23 +139,9 @@ def _firing_item(firing: AutomationDay, local: dt.datetime) -> Item:
     )
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector held off while a month is built: its ~20,000 firings and entries are
-    short-lived and hold no cycles, yet allocating them sets off collections whose full passes walk the whole
-    process heap (a web worker's heap: the bigger, the slower), which cost the month more than its own work
-    (docs/benchmarks.md, calendar). Reference counting still frees everything; the collector resumes after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def build_agenda(*, user: Any, view: str, anchor: dt.date, now: dt.datetime | None = None) -> Agenda:
-    with _collector_paused():
+    # ~20,000 short-lived firings and entries: the collector held back (config/gc_tuning.py, docs/benchmarks.md).
+    with collector_relaxed():
         return _build_agenda(user=user, view=view, anchor=anchor, now=now)
 
 

@@ -26,8 +26,8 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from delivery.models import TrackingEvent
-from delivery.services.tracking import buffer_client, hit_new, tracking_buffer_mode, tracking_hit_record
-from delivery.services.tracking_spool import shipper_start, spool_append
+from delivery.services.tracking import hit_new, tracking_buffer_mode, tracking_hit_record, tracking_hit_spool
+from delivery.services.tracking_spool import shipper_start
 from delivery.tokens import click_token_read, open_token_read
 
 logger = logging.getLogger("delivery.tracking")
@@ -118,14 +118,44 @@ class _Flag(threading.local):
 _stored_directly = _Flag()
 
 
-def _record(hit: Any) -> None:
+def _record(hit: Any, *, spool: bool = True) -> None:
     """Never fail the reader's request: a hit that cannot be stored anywhere (Redis AND the database down) is
     logged as an error with its content, so it is not lost silently."""
     try:
-        if tracking_hit_record(hit=hit) == "stored":
+        if tracking_hit_record(hit=hit, spool=spool) == "stored":
             _stored_directly.flag = True
     except Exception:
         logger.exception("tracking hit NOT stored (buffer and database unavailable): %s", hit.dumps())
+
+
+def _close_if_stored_directly() -> None:
+    """A hit went to the database outside Django's request cycle: close the connection the way the cycle would
+    (CONN_MAX_AGE), so a restarted database does not leave a broken one behind."""
+    if _stored_directly.flag:
+        _stored_directly.flag = False
+        close_old_connections()
+
+
+def _record_off_the_loop(hit: Any) -> None:
+    """On a thread (ASGI): the spool failed or there is no Redis (the embedded default); store it the slow way."""
+    _record(hit, spool=False)
+    _close_if_stored_directly()
+
+
+def _tracking_path(path: str) -> bool:
+    return path.startswith(("/t/o/", "/t/c/")) and len(path) > 5 and "/" not in path[5:]
+
+
+def _with_length(headers: list[tuple[str, str]], body: bytes) -> list[tuple[str, str]]:
+    if any(name == "Content-Length" for name, _ in headers):
+        return headers
+    return [*headers, ("Content-Length", str(len(body)))]
+
+
+def _shipper_start_if_spooling() -> None:
+    """At the wrapper's start rather than at the first hit: spool files a killed worker left are shipped on restart."""
+    if settings.TRACKING_SPOOL_SHIPPER and tracking_buffer_mode() == "redis":
+        shipper_start()
 
 
 StartResponse = Callable[..., Any]
@@ -133,17 +163,15 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class TrackingFastPath:
-    """WSGI wrapper: `/t/o/<token>` and `/t/c/<token>` answered here, everything else by Django."""
+    """WSGI wrapper (`config/wsgi.py`): `/t/o/<token>` and `/t/c/<token>` answered here, everything else by Django."""
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
-        if settings.TRACKING_SPOOL_SHIPPER and tracking_buffer_mode() == "redis":
-            # At once rather than at the first hit: spool files a killed worker left are shipped on restart.
-            shipper_start()
+        _shipper_start_if_spooling()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
-        if not (path.startswith(("/t/o/", "/t/c/")) and len(path) > 5 and "/" not in path[5:]):
+        if not _tracking_path(path):
             return self.app(environ, start_response)
         method = str(environ.get("REQUEST_METHOD", "GET"))
         status, headers, body = tracking_answer(
@@ -153,40 +181,9 @@ class TrackingFastPath:
             user_agent=str(environ.get("HTTP_USER_AGENT", "")),
             ip=client_ip(environ),
         )
-        if body and ("Content-Length", str(len(body))) not in headers:
-            headers = [*headers, ("Content-Length", str(len(body)))]
-        elif not body:
-            headers = [*headers, ("Content-Length", "0")]
-        start_response(f"{status} {_REASONS[status]}", headers)
-        if _stored_directly.flag:
-            # The hit went to the database outside Django's request cycle: close the connection the way the cycle
-            # would (CONN_MAX_AGE), so a restarted database does not leave a broken one behind.
-            _stored_directly.flag = False
-            close_old_connections()
+        start_response(f"{status} {_REASONS[status]}", _with_length(headers, body))
+        _close_if_stored_directly()
         return [] if method.upper() == "HEAD" else [body]
-
-
-def _tracking_path(path: str) -> bool:
-    return path.startswith(("/t/o/", "/t/c/")) and len(path) > 5 and "/" not in path[5:]
-
-
-def _spooled(hit: Any) -> bool:
-    """The hot path's only write: the hit appended to this process's spool file (no wait on Redis or the database)."""
-    if buffer_client() is None:
-        return False
-    try:
-        spool_append(hit.dumps())
-    except OSError:
-        return False
-    return True
-
-
-def _record_closing(hit: Any) -> None:
-    """Off the event loop: the spool failed or there is no Redis (the embedded default); store it the slow way."""
-    _record(hit)
-    if _stored_directly.flag:
-        _stored_directly.flag = False
-        close_old_connections()
 
 
 class TrackingFastPathASGI:
@@ -195,39 +192,33 @@ class TrackingFastPathASGI:
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
-        if settings.TRACKING_SPOOL_SHIPPER and tracking_buffer_mode() == "redis":
-            shipper_start()
+        _shipper_start_if_spooling()
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if not _tracking_path(path):
             await self.app(scope, receive, send)
             return
-        meta: dict[str, Any] = {"REMOTE_ADDR": (scope.get("client") or ("",))[0]}
-        user_agent = ""
+        user_agent, forwarded = "", []
         for name, value in scope.get("headers", ()):
             if name == b"user-agent":
                 user_agent = value.decode("latin1")
             elif name == b"x-forwarded-for":
-                forwarded = value.decode("latin1")
-                meta["HTTP_X_FORWARDED_FOR"] = (
-                    f"{meta['HTTP_X_FORWARDED_FOR']},{forwarded}" if "HTTP_X_FORWARDED_FOR" in meta else forwarded
-                )
+                forwarded.append(value.decode("latin1"))
+        meta = {"REMOTE_ADDR": (scope.get("client") or ("",))[0], "HTTP_X_FORWARDED_FOR": ",".join(forwarded)}
         method = str(scope.get("method", "GET"))
         hits: list[Any] = []
         status, headers, body = tracking_answer(
             kind=path[3], token=path[5:], method=method, user_agent=user_agent, ip=client_ip(meta), record=hits.append
         )
         for hit in hits:
-            if not _spooled(hit):
-                await asyncio.to_thread(_record_closing, hit)
-        if not any(name == "Content-Length" for name, _ in headers):
-            headers = [*headers, ("Content-Length", str(len(body)))]
+            if not tracking_hit_spool(hit=hit):
+                await asyncio.to_thread(_record_off_the_loop, hit)
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [(k.lower().encode("latin1"), v.encode("latin1")) for k, v in headers],
+                "headers": [(k.lower().encode("latin1"), v.encode("latin1")) for k, v in _with_length(headers, body)],
             }
         )
         await send({"type": "http.response.body", "body": b"" if method.upper() == "HEAD" else body})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from contacts.importing.side import SIDE_SHARE
@@ -32,11 +32,9 @@ class AttributeMerge:
     lost_race: int
     matched: int
 
-    def sql(self, statement: str, params: Sequence[Any] = ()) -> int:
-        raise NotImplementedError
-
-    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+    # ContactMerge's statement runners (`sql(statement, params=())`, `rows(...)`).
+    sql: Callable[..., int]
+    rows: Callable[..., list[tuple[Any, ...]]]
 
     def _side_attributes(self, types: dict[str, str], reserved: int) -> None:
         """Hand most of the new contacts' attributes to the side session and start their insert there: the

@@ -35,6 +35,7 @@ __all__ = [
     "tracking_buffer_flush",
     "tracking_buffer_length",
     "tracking_hit_record",
+    "tracking_hit_spool",
     "tracking_hits_ingest",
     "tracking_tick",
 ]
@@ -73,25 +74,33 @@ def tracking_buffer_mode() -> str:
     return "redis" if settings.REDIS_URL else "direct"
 
 
-def tracking_hit_record(*, hit: Hit) -> str:
-    """Record one hit; returns where it went: "spooled" (the local spool, shipped to the buffer by this process's
-    shipper thread), "buffered" (the spool failed: pushed to Redis by the request), or "stored" (no Redis, or
-    nothing else took it: classified and inserted by the request itself)."""
-    client = buffer_client()
-    if client is None:
-        tracking_hits_ingest(hits=[hit])
-        return "stored"
-    raw = hit.dumps()
+def tracking_hit_spool(*, hit: Hit) -> bool:
+    """The hot path's only write: the hit appended to this process's spool (no wait on Redis or the database). False
+    when hits are stored directly (no Redis) or the spool cannot take it (the caller records it another way)."""
+    if buffer_client() is None:
+        return False
     try:
-        spool_append(raw)
-        return "spooled"
+        spool_append(hit.dumps())
     except OSError as exc:
         logger.warning("tracking spool unavailable (%s): pushing the %s to Redis", exc, hit.kind)
-    try:
-        client.rpush(BUFFER_KEY, raw)
-        return "buffered"
-    except redis.RedisError as exc:
-        logger.warning("tracking buffer unavailable (%s): storing the %s directly", exc, hit.kind)
+        return False
+    return True
+
+
+def tracking_hit_record(*, hit: Hit, spool: bool = True) -> str:
+    """Record one hit; returns where it went: "spooled" (the local spool, shipped to the buffer by this process's
+    shipper thread), "buffered" (the spool failed: pushed to Redis by the request), or "stored" (no Redis, or
+    nothing else took it: classified and inserted by the request itself). `spool=False`: the caller tried the
+    spool already (`tracking_hit_spool`)."""
+    if spool and tracking_hit_spool(hit=hit):
+        return "spooled"
+    client = buffer_client()
+    if client is not None:
+        try:
+            client.rpush(BUFFER_KEY, hit.dumps())
+            return "buffered"
+        except redis.RedisError as exc:
+            logger.warning("tracking buffer unavailable (%s): storing the %s directly", exc, hit.kind)
     tracking_hits_ingest(hits=[hit])
     return "stored"
 
