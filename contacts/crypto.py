@@ -22,6 +22,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from contacts.sealer import blind_hasher
+
 # Every Fernet token starts with its version byte 0x80, base64-encoded: "gAAAAA".
 FERNET_PREFIX = "gAAAAA"
 # An encrypted attribute value is a JSON string with this prefix (the attribute keeps its declared type).
@@ -41,9 +43,20 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
         ) from exc
 
 
+def _keys() -> tuple[str, ...]:
+    return tuple(str(k).strip() for k in settings.HERALD_ENCRYPTION_KEYS if str(k).strip())
+
+
 def fernet() -> MultiFernet:
     """The keys of the current settings (resolved per call, so a test's override is what runs)."""
-    return _fernet(tuple(str(k).strip() for k in settings.HERALD_ENCRYPTION_KEYS if str(k).strip()))
+    return _fernet(_keys())
+
+
+def sealing_keys() -> tuple[str, bytes]:
+    """What the import's sealer process needs (contacts/sealer.py): the key that encrypts (the first) and the
+    blind index's key."""
+    fernet()  # validated as this process would use them
+    return _keys()[0], _hash_key()
 
 
 def encrypt(value: str) -> str:
@@ -161,16 +174,7 @@ def email_hash_sql_params() -> list[bytes]:
 
 def mobile_hasher() -> Callable[[str], str]:
     """`mobile_hash` with the key set up once (the import calls it per row)."""
-    base = hashlib.blake2b(key=_hash_key()[:64], digest_size=16, person=b"herald-mobile")
-
-    def digest(mobile: str) -> str:
-        if not mobile:
-            return ""
-        h = base.copy()
-        h.update(mobile.encode())
-        return h.hexdigest()
-
-    return digest
+    return blind_hasher(_hash_key())
 
 
 def mobile_hash(mobile: str) -> str:

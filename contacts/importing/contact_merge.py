@@ -26,10 +26,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("contacts.importing.merge")
 
 
-# A row staged without its ciphertext (its contact stored the same number when it was staged) whose contact no
-# longer does by the merge: another writer changed or deleted it in between.
-UNSEALED_MESSAGE = "This contact's mobile number changed while the file was being imported; import the row again."
-
 # The ledger action of a staged row's status (`m.status`: NULL is subscribed).
 _ACTION = (
     "CASE WHEN m.status IS NULL OR m.status = 'subscribed' THEN 'subscribe' "
@@ -102,8 +98,10 @@ class ContactMerge(AttributeMerge):
         self._refuse_suppressed(result)
         self.matched = self._last_stats.rows - self.new_rows
         self._changed_contacts()
-        if self.s.unsealed:
-            self._check_unsealed(result)
+        if self.matched:
+            self._lock_changed()
+        if self.s.held is not None:
+            self._seal_held()
         if self.matched:
             self._update_existing()
         self.job_id = job_id
@@ -207,29 +205,31 @@ class ContactMerge(AttributeMerge):
             rows=self._last_stats.rows - len(lines), unmatched=self._last_stats.unmatched - len(lines)
         )
 
-    def _check_unsealed(self, result: MergeResult) -> None:
-        """Rows staged with the blind index only (`Staging.protect`) keep their contact's stored ciphertext. One whose
-        contact no longer stores that number (changed or deleted by another writer since it was staged) has no
-        ciphertext to write: it becomes an error of the report instead of a number lost or mismatched. Only new
-        rows and changed contacts (CH: a different blind index makes a contact changed) are looked at, so a
-        re-import of unchanged numbers pays a scan of M, not a join of every row with its contact."""
-        unsealed = "m.mobile IS NULL AND m.mobile_hash IS NOT NULL"
-        orphans = self.rows(
-            f"SELECT m.line FROM {{M}} m WHERE {unsealed} AND m.email_id IS NULL AND m.lms_id IS NULL "
-            "UNION ALL SELECT m.line FROM {CH} ch JOIN contacts_contact c ON c.id = ch.contact_id "
-            f"JOIN {{M}} m ON coalesce(m.email_id, m.lms_id) = c.id WHERE {unsealed} AND c.mobile_hash <> m.mobile_hash"
-        )
-        if not orphans:
+    def _seal_held(self) -> None:
+        """Rows staged with their blind index only (the held way, contacts/importing/sealing.py) get their token
+        here, from the numbers the import's process held, where one will be written: a new contact, or a contact whose
+        number changed (a different blind index; an unchanged number keeps the stored token). The changed contacts
+        are locked first (`_lock_changed`), so every row whose number is written has its token."""
+        assert self.s.held is not None
+        held = "m.mobile IS NULL AND m.mobile_hash IS NOT NULL"
+        lines = [
+            line
+            for (line,) in self.rows(
+                f"SELECT m.line FROM {{M}} m WHERE {held} AND m.email_id IS NULL AND m.lms_id IS NULL "
+                "UNION ALL SELECT m.line FROM {CH} ch JOIN contacts_contact c ON c.id = ch.contact_id "
+                f"JOIN {{M}} m ON coalesce(m.email_id, m.lms_id) = c.id WHERE {held} AND c.mobile_hash <> m.mobile_hash "
+                "ORDER BY 1"
+            )
+        ]
+        if not lines:
             return
-        lines = sorted(line for (line,) in orphans)
-        result.errors.extend((line, UNSEALED_MESSAGE) for line in lines)
-        self.sql(f"DELETE FROM {{M}} WHERE line IN ({', '.join(['%s'] * len(lines))})", lines)
-        self.sql(
-            "DELETE FROM {CH} WHERE contact_id NOT IN "
-            "(SELECT coalesce(email_id, lms_id) FROM {M} WHERE coalesce(email_id, lms_id) IS NOT NULL)"
-        )
-        self.new_rows = self._stats().unmatched
-        self.matched = self._last_stats.rows - self.new_rows
+        tokens = self.s.held.seal(lines)
+        self.sql("CREATE TEMP TABLE {M}_tokens (line integer, token text)")
+        with self.cursor.copy(f"COPY {self.s.merge}_tokens (line, token) FROM STDIN") as copy:
+            for row in tokens:
+                copy.write_row(row)
+        self.sql("UPDATE {M} m SET mobile = t.token FROM {M}_tokens t WHERE t.line = m.line")
+        self.sql("DROP TABLE {M}_tokens")
 
     def _consent_entries(self, new_rows: str) -> str:
         """The consent ledger entries of the contacts this merge creates: one per action their statuses give
@@ -287,12 +287,16 @@ class ContactMerge(AttributeMerge):
         if not self.pg:
             self.sql("CREATE UNIQUE INDEX {CH}_id ON {CH} (contact_id)")
 
-    def _update_existing(self) -> None:
+    def _lock_changed(self) -> None:
+        """Lock the contacts this merge changes: from here to the commit no other writer changes them (their
+        blind index included, which `_seal_held` reads)."""
         if self.pg:
             # Lock in id order, so two imports touching the same contacts queue instead of deadlocking.
             self.sql(
                 "SELECT 1 FROM contacts_contact WHERE id IN (SELECT contact_id FROM {CH}) ORDER BY id FOR NO KEY UPDATE"
             )
+
+    def _update_existing(self) -> None:
         # Importing never re-subscribes: only a subscribed contact takes a status from a file. The ledger row of
         # each such change is written first, while the old status is still readable.
         self.sql(
@@ -307,9 +311,7 @@ class ContactMerge(AttributeMerge):
             "email = m.email, "
             "first_name = coalesce(m.first_name, c.first_name), "
             "last_name = coalesce(m.last_name, c.last_name), "
-            # The same number (blind index) keeps its stored ciphertext: an unsealed row has none. An unsealed row
-            # whose contact's number changed after `_check_unsealed` (a race of milliseconds) writes NULL: refused by
-            # the NOT NULL constraint, the import fails whole rather than pair a number with another's blind index.
+            # The same number (blind index) keeps its stored ciphertext (a held row has none: `_seal_held`).
             "mobile = CASE WHEN m.mobile_hash IS NULL OR m.mobile_hash = c.mobile_hash THEN c.mobile ELSE m.mobile END, "
             "mobile_hash = coalesce(m.mobile_hash, c.mobile_hash), "
             "lms_lead_id = coalesce(m.lms_lead_id, c.lms_lead_id), "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import queue
 import threading
 import uuid
@@ -18,15 +19,26 @@ from django.db import connection, transaction
 from contacts import crypto
 from contacts.importing.contact_merge import ContactMerge
 from contacts.importing.event_merge import event_merge
+from contacts.importing.sealing import (
+    CHOOSE_SAMPLE,
+    HELD_MIN_SHARE,
+    SEALER_MIN_ROWS,
+    HeldNumbers,
+    Seals,
+    blind_only,
+    seal_here,
+)
 from contacts.models import SensitiveAttribute
+from contacts.sealer import Sealer, SealerGone
 
 if TYPE_CHECKING:
     from contacts.importing.result import MergeResult
     from contacts.importing.side import SideSession
 
-# `mobile` arrives encrypted (Staging.protect), with its blind index `mobile_hash` (what the merge compares). A row
-# whose number its contact already stores (same email, same blind index) is staged "unsealed": `mobile` NULL and
-# `mobile_hash` set, since the merge keeps the stored ciphertext for it (`ContactMerge._check_unsealed`).
+logger = logging.getLogger(__name__)
+
+# `mobile` arrives encrypted, with its blind index `mobile_hash` (what the merge compares), or in a re-import with its
+# blind index only (`mobile` NULL): the merge seals the rows that need a token (contacts/importing/sealing.py).
 CONTACT_STAGE_COLUMNS = (
     "line",
     "email",
@@ -49,13 +61,6 @@ EVENT_STAGE_COLUMNS = (
     "amount",
 )
 
-# A chunk's stored numbers are looked up while at least this share of its numbers is found stored (a re-import):
-# a lookup costs about a third of the encryptions it saves, so a fresh file stops looking after its first chunk.
-STORED_LOOKUP_MIN_SHARE = 1 / 3
-
-# Emails -> the blind index each one's contact stores, in the same order ("" for none).
-StoredLookup = Callable[[list[str]], list[str]]
-
 
 class Staging:
     """The temp tables of one import, named uniquely so several imports can share a connection or a database."""
@@ -71,8 +76,8 @@ class Staging:
         self.postgres = connection.vendor == "postgresql"
         self.columns = CONTACT_STAGE_COLUMNS if kind == "contacts" else EVENT_STAGE_COLUMNS
         self.rows = 0
-        self.unsealed = 0  # rows staged without a ciphertext (their contact stores the same number)
-        self._look_up_stored = True
+        # The plain numbers of rows staged with their blind index only (the held way, contacts/importing/sealing.py).
+        self.held: HeldNumbers | None = None
         self._sensitive: frozenset[str] | None = None
 
     def __enter__(self) -> Staging:
@@ -103,39 +108,26 @@ class Staging:
             self._sensitive = frozenset(SensitiveAttribute.objects.values_list("name", flat=True))
         return self._sensitive
 
-    def protect(self, rows: Sequence[Sequence[Any]], stored: StoredLookup | None = None) -> Sequence[Sequence[Any]]:
-        """Contact rows as they are staged: the mobile number encrypted with its blind index appended, and the
-        values of sensitive attributes encrypted (contacts/crypto.py). Done here, before COPY, so no plain number
-        reaches the database, not even a temp table. Event rows pass through.
-
-        With `stored` (the stored blind index of each of the chunk's emails, PostgreSQL), a number its contact
-        already stores is not encrypted again: the row is staged with its blind index only, and the merge keeps
-        the stored ciphertext. A re-import then encrypts only new and changed numbers."""
+    def protect(self, rows: Sequence[Sequence[Any]], sealed: Seals | None = None) -> Sequence[Sequence[Any]]:
+        """Contact rows as they are staged: the mobile number replaced by its token with its blind index appended
+        (`sealed`: computed by the sealer process; else here, or the blind index only while `held` keeps the
+        numbers), and the values of sensitive attributes encrypted (contacts/crypto.py). Event rows pass through."""
         if self.kind != "contacts":
             return rows
+        if sealed is None:
+            if self.held is not None:
+                self.held.add(rows)
+                sealed = blind_only(rows)
+            else:
+                sealed = seal_here(rows)
+        hashes, tokens = sealed
         sensitive = self.load_sensitive()
-        encrypt = crypto.fernet().encrypt
-        digest = crypto.mobile_hasher()
-        hashes = [digest(r[4]) if r[4] else None for r in rows]
-        known: list[str] | None = None
-        if stored is not None and self._look_up_stored and any(hashes):
-            known = stored([r[1] for r in rows])
-            if len(known) - known.count("") < len(rows) * STORED_LOOKUP_MIN_SHARE:
-                self._look_up_stored = False
-        tokens = [
-            None if h is None or (known is not None and known[i] == h) else encrypt(r[4].encode()).decode()
-            for i, (r, h) in enumerate(zip(rows, hashes, strict=True))
-        ]
-        if known is not None:
-            self.unsealed += sum(
-                1 for h, sealed in zip(hashes, tokens, strict=True) if h is not None and sealed is None
-            )
         if sensitive:
             rows = [(*r[:7], _encrypt_attributes(r[7], sensitive) if r[7] else r[7]) for r in rows]
         # Comprehensions, not a loop of appends: this runs on every staged row, inside the GIL-bound stream.
         return [
-            (r[0], r[1], r[2], r[3], sealed, r[5], r[6], r[7], h)
-            for r, h, sealed in zip(rows, hashes, tokens, strict=True)
+            (r[0], r[1], r[2], r[3], token or None, r[5], r[6], r[7], h or None)
+            for r, h, token in zip(rows, hashes, tokens, strict=True)
         ]
 
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
@@ -176,7 +168,15 @@ class Staging:
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
-            for table in (self.stage, self.merge, self.types, self.changed, self.new, f"{self.merge}_attrs"):
+            for table in (
+                self.stage,
+                self.merge,
+                self.types,
+                self.changed,
+                self.new,
+                f"{self.merge}_attrs",
+                f"{self.merge}_tokens",
+            ):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
     # --- contacts -------------------------------------------------------------------------------------------
@@ -210,7 +210,12 @@ class Staging:
 class _BackgroundCopy:
     """COPY chunks into the staging table from a second thread, on the same PostgreSQL session (the TEMP table is
     per session). psycopg connections are thread-safe: its lock makes a statement of the caller's thread (the
-    job's progress, a lookup of attribute types) wait for the chunk being copied."""
+    job's progress, a lookup of attribute types) wait for the chunk being copied.
+
+    A contacts import's first chunk chooses how its numbers are sealed (contacts/importing/sealing.py). With the
+    sealer process, `put` sends each chunk's numbers there as soon as it is parsed and the COPY thread takes the
+    answer when the chunk's turn comes; a sealer that does not start or dies leaves what it has not answered to
+    this process."""
 
     def __init__(self, staging: Staging) -> None:
         connection.ensure_connection()
@@ -218,38 +223,77 @@ class _BackgroundCopy:
         self.raw = connection.connection
         staging.load_sensitive()
         self.sql = f"COPY {staging.stage} ({', '.join(staging.columns)}) FROM STDIN"
-        self.chunks: queue.Queue[Sequence[Sequence[Any]] | None] = queue.Queue(maxsize=2)
+        # Each chunk with whether its numbers went to the sealer.
+        self.chunks: queue.Queue[tuple[Sequence[Sequence[Any]], bool] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
+        self.sealer: Sealer | None = None
+        self._chosen = staging.kind != "contacts"
         self.thread = threading.Thread(target=self._run, name=f"copy-{staging.key}", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        while (rows := self.chunks.get()) is not None:
+        while (item := self.chunks.get()) is not None:
             if self.error is not None:
                 continue  # drain until close(), so put() never blocks on a dead writer
+            rows, sent = item
             try:
-                # Protected here rather than by put(): the stored numbers' lookup then runs while the caller
-                # parses the next chunk.
-                rows = self.staging.protect(rows, self._stored)
+                # Protected here rather than by put(): the wait for the sealer's answer, or this process's own
+                # sealing, then overlaps the caller's parsing of the next chunk.
+                rows = self.staging.protect(rows, self._answer() if sent else None)
                 with self.raw.cursor() as cursor, cursor.copy(self.sql) as copy:
                     for row in rows:
                         copy.write_row(row)
             except BaseException as exc:  # handed to the caller's thread by put() and close()
                 self.error = exc
+                self._sealer_stop()  # so that put() is never left writing to a child nobody reads
 
-    def _stored(self, emails: list[str]) -> list[str]:
-        """The blind index each of `emails`' contact stores ("" for none), in their order. The emails go as one
-        text and the hashes come back as one (a validated email holds no newline): fetching a row per email cost
-        as much Python time as the encryptions it saves."""
+    def _choose(self, rows: Sequence[Sequence[Any]]) -> None:
+        """The first chunk's choice: held when enough of its sampled addresses are stored with a number (a
+        re-import), the sealer process for a large chunk, else this process."""
+        self._chosen = True
+        sample = [r[1] for r in rows if r[4]][:CHOOSE_SAMPLE]
+        if not sample:
+            return
         with self.raw.cursor() as cursor:
             cursor.execute(
-                # A subquery per email probes the email index; a join hashed the whole contacts table per chunk.
-                "SELECT string_agg(coalesce((SELECT c.mobile_hash FROM contacts_contact c WHERE c.email = u.email), "
-                "''), ',' ORDER BY u.i) FROM unnest(string_to_array(%s, E'\\n')) WITH ORDINALITY AS u(email, i)",
-                ["\n".join(emails)],
+                "SELECT count(*) FROM contacts_contact WHERE email = ANY(%s) AND mobile_hash <> ''", [sample]
             )
             row = cursor.fetchone()
-        return str(row[0] if row and row[0] is not None else "").split(",") if emails else []
+        if row and row[0] >= len(sample) * HELD_MIN_SHARE:
+            self.staging.held = HeldNumbers()
+        elif len(rows) >= SEALER_MIN_ROWS:
+            try:
+                self.sealer = Sealer(*crypto.sealing_keys())
+            except OSError:
+                logger.warning("import %s: the sealer process did not start; sealing here", self.staging.key)
+
+    def _seal_ahead(self, rows: Sequence[Sequence[Any]]) -> bool:
+        """Send the chunk's numbers to the sealer, if one runs; whether they went."""
+        sealer = self.sealer
+        if sealer is None:
+            return False
+        try:
+            return sealer.send([r[4] or "" for r in rows])
+        except SealerGone:
+            logger.warning("import %s: the sealer process is gone; sealing here", self.staging.key, exc_info=True)
+            self._sealer_stop()
+            return False
+
+    def _answer(self) -> Seals | None:
+        sealer = self.sealer
+        if sealer is None:
+            return None
+        try:
+            return sealer.receive()
+        except (SealerGone, ValueError):
+            logger.warning("import %s: the sealer process failed; sealing here", self.staging.key, exc_info=True)
+            self._sealer_stop()
+            return None
+
+    def _sealer_stop(self) -> None:
+        sealer, self.sealer = self.sealer, None
+        if sealer is not None:
+            sealer.stop()
 
     def _raise_error(self) -> None:
         if self.error is not None:
@@ -259,12 +303,17 @@ class _BackgroundCopy:
     def put(self, rows: Sequence[Sequence[Any]]) -> None:
         self._raise_error()
         if rows:
-            self.chunks.put(rows)
+            if not self._chosen:
+                self._choose(rows)
+            self.chunks.put((rows, self._seal_ahead(rows)))
             self.staging.rows += len(rows)
 
     def close(self) -> None:
         self.chunks.put(None)
         self.thread.join()
+        sealer, self.sealer = self.sealer, None
+        if sealer is not None:
+            sealer.close()
         self._raise_error()
 
 

@@ -1,0 +1,147 @@
+"""Sealing mobile numbers for storage (each one's blind index and Fernet token) in a child process, pipelined with
+the import that needs them. Django-free: the child imports only this module and `cryptography`.
+
+Why a process: an import's stream is bound by its own process's Python (one GIL for the parser and the COPY
+thread), and sealing cost as much CPU as parsing (Fernet + keyed BLAKE2b, ~2 µs a number; neither releases the GIL).
+The parser `send`s each chunk's numbers the moment the chunk is parsed and goes on with the next one; the COPY
+thread `receive`s the answers in the same order. The child works on the machine's other core meanwhile.
+
+Protocol (pipes, bytes): the keys first, as one JSON line on the child's standard input (never its command line or
+environment); then per chunk a line with the payload's length and the payload, the chunk's numbers joined by
+newlines ("" for a row without one). The answer: the same framing, the blind indexes (hex) then the tokens, one per
+line, in the request's order; a row without a number gets two empty lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, cast
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+# Linux's fcntl to size a pipe (F_SETPIPE_SZ): a chunk's request (~400 KB for 25,000 numbers) then fits in the
+# pipe, so the parser never waits while the child writes the previous answer. Not fatal where refused.
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+PIPE_BYTES = 1 << 20
+
+
+def blind_hasher(key: bytes) -> Callable[[str], str]:
+    """The mobile number's blind index with `key` set up once: keyed BLAKE2b (hex, 32 characters), "" for none."""
+    base = hashlib.blake2b(key=key[:64], digest_size=16, person=b"herald-mobile")
+
+    def digest(mobile: str) -> str:
+        if not mobile:
+            return ""
+        h = base.copy()
+        h.update(mobile.encode())
+        return h.hexdigest()
+
+    return digest
+
+
+class SealerGone(OSError):
+    """The child ended or answered out of step: the caller seals the chunk itself."""
+
+
+class Sealer:
+    """The child process and its two pipes. `send` is called by one thread, `receive` by another, in the same
+    order; a thread blocked on a pipe releases the GIL."""
+
+    def __init__(self, fernet_key: str, hash_key: bytes) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "contacts.sealer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT
+        )
+        self._stdin = cast(IO[bytes], self.proc.stdin)
+        self._stdout = cast(IO[bytes], self.proc.stdout)
+        for pipe in (self._stdin, self._stdout):
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
+        self._write(json.dumps({"fernet_key": fernet_key, "hash_key": hash_key.hex()}).encode() + b"\n")
+        self.sent: list[int] = []  # the sizes of the chunks sent and not yet answered, oldest first
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._stdin.write(data)
+            self._stdin.flush()
+        except (OSError, ValueError) as exc:  # a broken pipe, or closed meanwhile by `stop`
+            raise SealerGone(f"the sealer process is gone (exit code {self.proc.poll()})") from exc
+
+    def send(self, numbers: Sequence[str]) -> bool:
+        """Ask for one chunk's seals; False when this chunk cannot go (a number holding a newline, or one that is not
+        valid UTF-8): the caller seals it itself. Raises SealerGone when the child is gone."""
+        try:
+            payload = "\n".join(numbers).encode()
+        except UnicodeEncodeError:
+            return False
+        if payload.count(b"\n") != len(numbers) - 1:
+            return False
+        self._write(b"%d\n" % len(payload) + payload)
+        self.sent.append(len(numbers))
+        return True
+
+    def receive(self) -> tuple[list[str], list[str]]:
+        """The blind indexes and tokens of the oldest chunk sent ("" where the row has no number)."""
+        count = self.sent.pop(0)
+        header = self._stdout.readline()
+        if not header.endswith(b"\n"):
+            raise SealerGone(f"the sealer process ended (exit code {self.proc.poll()})")
+        size = int(header)
+        payload = self._stdout.read(size)
+        lines = payload.decode("ascii").split("\n") if len(payload) == size else []
+        if len(lines) != 2 * count:
+            raise SealerGone("the sealer process answered out of step")
+        return lines[:count], lines[count:]
+
+    def stop(self) -> None:
+        """Kill the child (the import failed, or it misbehaved): a thread blocked on its pipes is released."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        self.close()
+
+    def close(self) -> None:
+        """Close its input (it ends at the end of its input) and reap it."""
+        with contextlib.suppress(OSError, ValueError):
+            self._stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with contextlib.suppress(OSError, ValueError):
+            self._stdout.close()
+
+
+def serve() -> None:
+    """The child: the keys, then one answer per request until its input ends."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    setup = json.loads(stdin.readline())
+    encrypt = Fernet(setup["fernet_key"].encode()).encrypt
+    base = hashlib.blake2b(key=bytes.fromhex(setup["hash_key"])[:64], digest_size=16, person=b"herald-mobile")
+    while header := stdin.readline():
+        numbers = stdin.read(int(header)).split(b"\n")
+        hashes: list[bytes] = []
+        tokens: list[bytes] = []
+        for number in numbers:
+            if number:
+                h = base.copy()
+                h.update(number)
+                hashes.append(h.hexdigest().encode())
+                tokens.append(encrypt(number))
+            else:
+                hashes.append(b"")
+                tokens.append(b"")
+        answer = b"\n".join(hashes) + b"\n" + b"\n".join(tokens)
+        stdout.write(b"%d\n" % len(answer) + answer)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    serve()
