@@ -7,9 +7,10 @@ The parser `send`s each chunk's numbers the moment the chunk is parsed and goes 
 thread `receive`s the answers in the same order. The child works on the machine's other core meanwhile.
 
 Protocol (pipes, bytes): the keys first, as one JSON line on the child's standard input (never its command line or
-environment); then per chunk a line with the payload's length and the payload, the chunk's numbers joined by
-newlines ("" for a row without one). The answer: the same framing, the blind indexes (hex) then the tokens, one per
-line, in the request's order; a row without a number gets two empty lines.
+environment); then per chunk a line with the payload's length and whether tokens are wanted (1 or 0: a re-import
+wants blind indexes only), and the payload, the chunk's numbers joined by newlines ("" for a row without one). The
+answer: its length on a line, then the blind indexes (hex) and the tokens, one per line, in the request's order; a
+row without a number, or a token not wanted, is an empty line.
 """
 
 from __future__ import annotations
@@ -74,16 +75,17 @@ class Sealer:
         except (OSError, ValueError) as exc:  # a broken pipe, or closed meanwhile by `stop`
             raise SealerGone(f"the sealer process is gone (exit code {self.proc.poll()})") from exc
 
-    def send(self, numbers: Sequence[str]) -> bool:
-        """Ask for one chunk's seals; False when this chunk cannot go (a number holding a newline, or one that is not
-        valid UTF-8): the caller seals it itself. Raises SealerGone when the child is gone."""
+    def send(self, numbers: Sequence[str], *, tokens: bool = True) -> bool:
+        """Ask for one chunk's blind indexes and, with `tokens`, its tokens; False when this chunk cannot go (a
+        number holding a newline, or one that is not valid UTF-8): the caller seals it itself. Raises SealerGone
+        when the child is gone."""
         try:
             payload = "\n".join(numbers).encode()
         except UnicodeEncodeError:
             return False
         if payload.count(b"\n") != len(numbers) - 1:
             return False
-        self._write(b"%d\n" % len(payload) + payload)
+        self._write(b"%d %d\n" % (len(payload), tokens) + payload)
         self.sent.append(len(numbers))
         return True
 
@@ -126,7 +128,8 @@ def serve() -> None:
     encrypt = Fernet(setup["fernet_key"].encode()).encrypt
     base = hashlib.blake2b(key=bytes.fromhex(setup["hash_key"])[:64], digest_size=16, person=b"herald-mobile")
     while header := stdin.readline():
-        numbers = stdin.read(int(header)).split(b"\n")
+        size, with_tokens = (int(field) for field in header.split())
+        numbers = stdin.read(size).split(b"\n")
         hashes: list[bytes] = []
         tokens: list[bytes] = []
         for number in numbers:
@@ -134,7 +137,7 @@ def serve() -> None:
                 h = base.copy()
                 h.update(number)
                 hashes.append(h.hexdigest().encode())
-                tokens.append(encrypt(number))
+                tokens.append(encrypt(number) if with_tokens else b"")
             else:
                 hashes.append(b"")
                 tokens.append(b"")

@@ -7,6 +7,7 @@ Memory stays flat whatever the file size: records are read one at a time and sta
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from contacts.importing.rows import INFER_SAMPLE, ContactPlan, EventPlan, RowErr
 from contacts.selectors import stored_attribute_types
 
 CHUNK_ROWS = 25_000
+# The first chunk is staged early: it chooses how the file's numbers are sealed (contacts/importing/sealing.py), and
+# a sealer process then starts while the next chunk is parsed.
+FIRST_CHUNK_ROWS = 1_000
 REPORT_DATA_CHARS = 500
 
 Progress = Callable[[int, int], None]  # (bytes read, rows read)
@@ -68,6 +72,17 @@ def _records(f: BinaryIO) -> tuple[Any, Iterator[tuple[int, list[str]]], list[st
     return fmt, records, first[1]
 
 
+def _size(f: BinaryIO) -> int:
+    """The file's size in bytes (0 if it cannot tell), its position kept."""
+    try:
+        position = f.tell()
+        size = f.seek(0, io.SEEK_END)
+        f.seek(position)
+    except (OSError, ValueError):
+        return 0
+    return size
+
+
 def stream_contacts(
     f: BinaryIO, staging: Staging, report_out: IO[str], progress: Progress | None = None
 ) -> tuple[Streamed, ErrorReport]:
@@ -82,16 +97,18 @@ def stream_contacts(
     row = plan.compile(known)
     chunk: list[Any] = []
     read = 0
-    with staging.streaming() as write:
+    limit = FIRST_CHUNK_ROWS
+    with staging.streaming(size_hint=_size(f)) as write:
         for line, values in itertools.chain(sample, records):
             read += 1
             try:
                 chunk.append(row(line, values))
             except RowError as exc:
                 report.add(line, str(exc), values)
-            if len(chunk) >= CHUNK_ROWS:
+            if len(chunk) >= limit:
                 write(chunk)
                 chunk = []
+                limit = CHUNK_ROWS
                 if progress:
                     progress(f.tell(), read)
         write(chunk)

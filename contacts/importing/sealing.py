@@ -4,7 +4,8 @@ plain number reaches the database, not even a temp table. The first chunk choose
 - **held** (a re-import: a third or more of the first chunk's sampled addresses are stored with a number): rows are
   staged with their blind index only and the plain numbers stay in this process's memory (`HeldNumbers`); the
   merge compares blind indexes and asks for a token only for the rows that need one, a new contact or a changed
-  number (`ContactMerge._seal_held`). A re-import of unchanged numbers encrypts nothing and looks nothing up.
+  number (`ContactMerge._seal_held`). A re-import of unchanged numbers encrypts nothing and looks nothing up; a
+  large one has its blind indexes computed by the sealer process.
 - **sealer** (a large file of new numbers): a child process seals each chunk while this process parses the next
   (contacts/sealer.py): the stream is bound by this process's GIL, and sealing cost as much CPU as parsing.
 - **here**: in this process (small files, SQLite, a sealer that did not start or died).
@@ -23,8 +24,10 @@ from contacts import crypto
 # be stored with a number.
 CHOOSE_SAMPLE = 1000
 HELD_MIN_SHARE = 1 / 3
-# A first chunk at least this large (the stream's are 25,000 rows) starts the sealer process: a small file never
-# starts one (starting it costs ~0.1 s of CPU).
+# A file (or, without its size, a first chunk) at least this large starts the sealer process with its first chunk:
+# a small file never starts one (starting it costs ~0.1 s of CPU). The stream's first chunk is small
+# (pipeline.FIRST_CHUNK_ROWS), so the sealer starts while the second is parsed.
+SEALER_MIN_BYTES = 1 << 20
 SEALER_MIN_ROWS = 10_000
 
 Seals = tuple[Sequence[str | None], Sequence[str | None]]  # each row's blind index and token (None or "": none)

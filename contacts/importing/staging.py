@@ -22,6 +22,7 @@ from contacts.importing.event_merge import event_merge
 from contacts.importing.sealing import (
     CHOOSE_SAMPLE,
     HELD_MIN_SHARE,
+    SEALER_MIN_BYTES,
     SEALER_MIN_ROWS,
     HeldNumbers,
     Seals,
@@ -114,12 +115,10 @@ class Staging:
         numbers), and the values of sensitive attributes encrypted (contacts/crypto.py). Event rows pass through."""
         if self.kind != "contacts":
             return rows
+        if self.held is not None:
+            self.held.add(rows)
         if sealed is None:
-            if self.held is not None:
-                self.held.add(rows)
-                sealed = blind_only(rows)
-            else:
-                sealed = seal_here(rows)
+            sealed = blind_only(rows) if self.held is not None else seal_here(rows)
         hashes, tokens = sealed
         sensitive = self.load_sensitive()
         if sensitive:
@@ -152,15 +151,16 @@ class Staging:
         self.rows += len(rows)
 
     @contextlib.contextmanager
-    def streaming(self) -> Iterator[Callable[[Sequence[Sequence[Any]]], None]]:
+    def streaming(self, size_hint: int = 0) -> Iterator[Callable[[Sequence[Sequence[Any]]], None]]:
         """A `write` for a file's stream of chunks. On PostgreSQL each chunk is COPYed by a second thread while the
         caller parses the next one: the server's COPY of a chunk then overlaps the Python work of the next instead
         of following it (the 1M benchmark's stream: 11.3 s -> 7.5 s). At most two chunks wait, so memory stays
-        flat. SQLite writes in the caller's thread."""
+        flat. SQLite writes in the caller's thread. `size_hint`: the file's size in bytes, if known (a large file
+        starts the sealer process from its first chunk on, contacts/importing/sealing.py)."""
         if not self.postgres:
             yield self.write
             return
-        copier = _BackgroundCopy(self)
+        copier = _BackgroundCopy(self, size_hint)
         try:
             yield copier.put
         finally:
@@ -217,9 +217,10 @@ class _BackgroundCopy:
     answer when the chunk's turn comes; a sealer that does not start or dies leaves what it has not answered to
     this process."""
 
-    def __init__(self, staging: Staging) -> None:
+    def __init__(self, staging: Staging, size_hint: int = 0) -> None:
         connection.ensure_connection()
         self.staging = staging
+        self.size_hint = size_hint
         self.raw = connection.connection
         staging.load_sensitive()
         self.sql = f"COPY {staging.stage} ({', '.join(staging.columns)}) FROM STDIN"
@@ -249,7 +250,8 @@ class _BackgroundCopy:
 
     def _choose(self, rows: Sequence[Sequence[Any]]) -> None:
         """The first chunk's choice: held when enough of its sampled addresses are stored with a number (a
-        re-import), the sealer process for a large chunk, else this process."""
+        re-import); the sealer process for a large file or chunk (blind indexes only when held), else this
+        process."""
         self._chosen = True
         sample = [r[1] for r in rows if r[4]][:CHOOSE_SAMPLE]
         if not sample:
@@ -261,7 +263,7 @@ class _BackgroundCopy:
             row = cursor.fetchone()
         if row and row[0] >= len(sample) * HELD_MIN_SHARE:
             self.staging.held = HeldNumbers()
-        elif len(rows) >= SEALER_MIN_ROWS:
+        if self.size_hint >= SEALER_MIN_BYTES or len(rows) >= SEALER_MIN_ROWS:
             try:
                 self.sealer = Sealer(*crypto.sealing_keys())
             except OSError:
@@ -273,7 +275,7 @@ class _BackgroundCopy:
         if sealer is None:
             return False
         try:
-            return sealer.send([r[4] or "" for r in rows])
+            return sealer.send([r[4] or "" for r in rows], tokens=self.staging.held is None)
         except SealerGone:
             logger.warning("import %s: the sealer process is gone; sealing here", self.staging.key, exc_info=True)
             self._sealer_stop()

@@ -59,6 +59,7 @@ def sealers(monkeypatch: pytest.MonkeyPatch) -> list[Sealer]:
             started.append(self)
 
     monkeypatch.setattr(pipeline, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(pipeline, "FIRST_CHUNK_ROWS", 2)
     monkeypatch.setattr(staging, "SEALER_MIN_ROWS", 2)
     monkeypatch.setattr(staging, "Sealer", Spy)
     return started
@@ -148,13 +149,24 @@ def test_the_sealer_process_stores_tokens_and_blind_indexes_like_this_process(
 
 
 @pytest.mark.django_db
-def test_a_reimport_does_not_start_the_sealer(media: Any, sealers: list[Sealer]) -> None:
+def test_a_large_reimport_asks_the_sealer_for_blind_indexes_only(
+    media: Any, sealers: list[Sealer], sealed_lines: list[list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_import("email,mobile\n" + ROWS)
     before = _all_stored()
+    asked: list[bool] = []
+    original = Sealer.send
+
+    def spy(self: Sealer, numbers: Any, *, tokens: bool = True) -> bool:
+        asked.append(tokens)
+        return original(self, numbers, tokens=tokens)
+
+    monkeypatch.setattr(Sealer, "send", spy)
 
     job = run_import("email,mobile\n" + ROWS)
 
-    assert len(sealers) == 1 and (job.unchanged, job.updated) == (6, 0) and _all_stored() == before
+    assert len(sealers) == 2 and asked == [False, False, False]
+    assert (job.unchanged, job.updated) == (6, 0) and _all_stored() == before and sealed_lines == []
 
 
 @pytest.mark.django_db
