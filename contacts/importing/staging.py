@@ -79,6 +79,7 @@ class Staging:
         self.rows = 0
         # The plain numbers of rows staged with their blind index only (the held way, contacts/importing/sealing.py).
         self.held: HeldNumbers | None = None
+        self.lead_ids = False  # whether a staged contact row carries an lms_lead_id
         self._sensitive: frozenset[str] | None = None
 
     def __enter__(self) -> Staging:
@@ -115,6 +116,8 @@ class Staging:
         numbers), and the values of sensitive attributes encrypted (contacts/crypto.py). Event rows pass through."""
         if self.kind != "contacts":
             return rows
+        if not self.lead_ids:
+            self.lead_ids = any(r[5] for r in rows)
         if self.held is not None:
             self.held.add(rows)
         if sealed is None:
