@@ -14,11 +14,15 @@ plain number reaches the database, not even a temp table. The first chunk choose
 from __future__ import annotations
 
 import bisect
+import logging
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from contacts import crypto
+from contacts.sealer import Sealer, SealerGone
+
+logger = logging.getLogger(__name__)
 
 # The first chunk's addresses looked up to choose the held way (one indexed query), and the share of them that must
 # be stored with a number.
@@ -83,3 +87,70 @@ class HeldNumbers:
         """(line, token) for each of `lines` (sorted) that holds a number."""
         encrypt = crypto.fernet().encrypt
         return [(line, encrypt(number.encode()).decode()) for line, number in self.numbers(lines)]
+
+
+class StreamSealing:
+    """The sealing of one contacts stream (`staging._BackgroundCopy`): the first chunk's choice, then the sealer
+    process's requests, sent by the caller's thread as each chunk is parsed, and its answers, taken by the COPY
+    thread in the same order. A sealer that does not start or dies leaves what it has not answered to the caller
+    (`answer` returns None: the chunk is sealed in process)."""
+
+    def __init__(self, key: str, size_hint: int, stored_with_number: Callable[[list[str]], int]) -> None:
+        self.key = key  # the import's staging key, for the log
+        self.size_hint = size_hint
+        self.stored_with_number = stored_with_number
+        self.chosen = False
+        self.tokens = True  # False when the stream's numbers are held: the sealer computes blind indexes only
+        self.sealer: Sealer | None = None
+
+    def choose(self, rows: Sequence[Sequence[Any]]) -> HeldNumbers | None:
+        """Held numbers when a third or more of the first chunk's sampled addresses are stored with a number (a
+        re-import); the sealer process for a large file or chunk (blind indexes only when held)."""
+        self.chosen = True
+        sample = [r[1] for r in rows if r[4]][:CHOOSE_SAMPLE]
+        if not sample:
+            return None
+        held = HeldNumbers() if self.stored_with_number(sample) >= len(sample) * HELD_MIN_SHARE else None
+        self.tokens = held is None
+        if self.size_hint >= SEALER_MIN_BYTES or len(rows) >= SEALER_MIN_ROWS:
+            try:
+                self.sealer = Sealer(*crypto.sealing_keys())
+            except OSError:
+                logger.warning("import %s: the sealer process did not start; sealing here", self.key)
+        return held
+
+    def ahead(self, rows: Sequence[Sequence[Any]]) -> bool:
+        """Send the chunk's numbers to the sealer, if one runs; whether they went."""
+        sealer = self.sealer
+        if sealer is None:
+            return False
+        try:
+            return sealer.send([r[4] or "" for r in rows], tokens=self.tokens)
+        except SealerGone:
+            logger.warning("import %s: the sealer process is gone; sealing here", self.key, exc_info=True)
+            self.stop()
+            return False
+
+    def answer(self) -> Seals | None:
+        """The sealer's answer for the oldest chunk sent, or None if it failed meanwhile."""
+        sealer = self.sealer
+        if sealer is None:
+            return None
+        try:
+            return sealer.receive()
+        except (SealerGone, ValueError):
+            logger.warning("import %s: the sealer process failed; sealing here", self.key, exc_info=True)
+            self.stop()
+            return None
+
+    def stop(self) -> None:
+        """Kill the sealer (a failure): a thread blocked on its pipes is released."""
+        sealer, self.sealer = self.sealer, None
+        if sealer is not None:
+            sealer.stop()
+
+    def close(self) -> None:
+        """The stream ended: the sealer ends at the end of its input."""
+        sealer, self.sealer = self.sealer, None
+        if sealer is not None:
+            sealer.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import logging
 import queue
 import threading
 import uuid
@@ -19,24 +18,13 @@ from django.db import connection, transaction
 from contacts import crypto
 from contacts.importing.contact_merge import ContactMerge
 from contacts.importing.event_merge import event_merge
-from contacts.importing.sealing import (
-    CHOOSE_SAMPLE,
-    HELD_MIN_SHARE,
-    SEALER_MIN_BYTES,
-    SEALER_MIN_ROWS,
-    HeldNumbers,
-    Seals,
-    blind_only,
-    seal_here,
-)
+from contacts.importing.sealing import HeldNumbers, Seals, StreamSealing, blind_only, seal_here
 from contacts.models import SensitiveAttribute
-from contacts.sealer import Sealer, SealerGone
 
 if TYPE_CHECKING:
     from contacts.importing.result import MergeResult
     from contacts.importing.side import SideSession
 
-logger = logging.getLogger(__name__)
 
 # `mobile` arrives encrypted, with its blind index `mobile_hash` (what the merge compares), or in a re-import with its
 # blind index only (`mobile` NULL): the merge seals the rows that need a token (contacts/importing/sealing.py).
@@ -230,8 +218,9 @@ class _BackgroundCopy:
         # Each chunk with whether its numbers went to the sealer.
         self.chunks: queue.Queue[tuple[Sequence[Sequence[Any]], bool] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
-        self.sealer: Sealer | None = None
-        self._chosen = staging.kind != "contacts"
+        self.sealing = (
+            StreamSealing(staging.key, size_hint, self._stored_with_number) if staging.kind == "contacts" else None
+        )
         self.thread = threading.Thread(target=self._run, name=f"copy-{staging.key}", daemon=True)
         self.thread.start()
 
@@ -243,62 +232,23 @@ class _BackgroundCopy:
             try:
                 # Protected here rather than by put(): the wait for the sealer's answer, or this process's own
                 # sealing, then overlaps the caller's parsing of the next chunk.
-                rows = self.staging.protect(rows, self._answer() if sent else None)
+                rows = self.staging.protect(rows, self.sealing.answer() if self.sealing and sent else None)
                 with self.raw.cursor() as cursor, cursor.copy(self.sql) as copy:
                     for row in rows:
                         copy.write_row(row)
             except BaseException as exc:  # handed to the caller's thread by put() and close()
                 self.error = exc
-                self._sealer_stop()  # so that put() is never left writing to a child nobody reads
+                if self.sealing:
+                    self.sealing.stop()  # so that put() is never left writing to a child nobody reads
 
-    def _choose(self, rows: Sequence[Sequence[Any]]) -> None:
-        """The first chunk's choice: held when enough of its sampled addresses are stored with a number (a
-        re-import); the sealer process for a large file or chunk (blind indexes only when held), else this
-        process."""
-        self._chosen = True
-        sample = [r[1] for r in rows if r[4]][:CHOOSE_SAMPLE]
-        if not sample:
-            return
+    def _stored_with_number(self, emails: list[str]) -> int:
+        """How many of `emails` are stored with a mobile number (one indexed query)."""
         with self.raw.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM contacts_contact WHERE email = ANY(%s) AND mobile_hash <> ''", [sample]
+                "SELECT count(*) FROM contacts_contact WHERE email = ANY(%s) AND mobile_hash <> ''", [emails]
             )
             row = cursor.fetchone()
-        if row and row[0] >= len(sample) * HELD_MIN_SHARE:
-            self.staging.held = HeldNumbers()
-        if self.size_hint >= SEALER_MIN_BYTES or len(rows) >= SEALER_MIN_ROWS:
-            try:
-                self.sealer = Sealer(*crypto.sealing_keys())
-            except OSError:
-                logger.warning("import %s: the sealer process did not start; sealing here", self.staging.key)
-
-    def _seal_ahead(self, rows: Sequence[Sequence[Any]]) -> bool:
-        """Send the chunk's numbers to the sealer, if one runs; whether they went."""
-        sealer = self.sealer
-        if sealer is None:
-            return False
-        try:
-            return sealer.send([r[4] or "" for r in rows], tokens=self.staging.held is None)
-        except SealerGone:
-            logger.warning("import %s: the sealer process is gone; sealing here", self.staging.key, exc_info=True)
-            self._sealer_stop()
-            return False
-
-    def _answer(self) -> Seals | None:
-        sealer = self.sealer
-        if sealer is None:
-            return None
-        try:
-            return sealer.receive()
-        except (SealerGone, ValueError):
-            logger.warning("import %s: the sealer process failed; sealing here", self.staging.key, exc_info=True)
-            self._sealer_stop()
-            return None
-
-    def _sealer_stop(self) -> None:
-        sealer, self.sealer = self.sealer, None
-        if sealer is not None:
-            sealer.stop()
+        return int(row[0]) if row else 0
 
     def _raise_error(self) -> None:
         if self.error is not None:
@@ -308,17 +258,19 @@ class _BackgroundCopy:
     def put(self, rows: Sequence[Sequence[Any]]) -> None:
         self._raise_error()
         if rows:
-            if not self._chosen:
-                self._choose(rows)
-            self.chunks.put((rows, self._seal_ahead(rows)))
+            sent = False
+            if self.sealing:
+                if not self.sealing.chosen:
+                    self.staging.held = self.sealing.choose(rows)
+                sent = self.sealing.ahead(rows)
+            self.chunks.put((rows, sent))
             self.staging.rows += len(rows)
 
     def close(self) -> None:
         self.chunks.put(None)
         self.thread.join()
-        sealer, self.sealer = self.sealer, None
-        if sealer is not None:
-            sealer.close()
+        if self.sealing:
+            self.sealing.close()
         self._raise_error()
 
 

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from contacts import crypto
-from contacts.importing import pipeline, staging
+from contacts.importing import pipeline, sealing
 from contacts.importing.sealing import HeldNumbers
 from contacts.importing.staging import Staging
 from contacts.models import Contact
@@ -60,8 +60,8 @@ def sealers(monkeypatch: pytest.MonkeyPatch) -> list[Sealer]:
 
     monkeypatch.setattr(pipeline, "CHUNK_ROWS", 2)
     monkeypatch.setattr(pipeline, "FIRST_CHUNK_ROWS", 2)
-    monkeypatch.setattr(staging, "SEALER_MIN_ROWS", 2)
-    monkeypatch.setattr(staging, "Sealer", Spy)
+    monkeypatch.setattr(sealing, "SEALER_MIN_ROWS", 2)
+    monkeypatch.setattr(sealing, "Sealer", Spy)
     return started
 
 
@@ -195,7 +195,7 @@ def test_a_sealer_that_does_not_start_leaves_the_import_to_this_process(
     def refused(*args: Any) -> Sealer:
         raise OSError("no processes left")
 
-    monkeypatch.setattr(staging, "Sealer", refused)
+    monkeypatch.setattr(sealing, "Sealer", refused)
 
     job = run_import("email,mobile\n" + ROWS)
 
