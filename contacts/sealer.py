@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -122,7 +123,9 @@ class Sealer:
 
 
 def serve() -> None:
-    """The child: the keys, then one answer per request until its input ends."""
+    """The child: the keys, then one answer per request until its input ends (the import's process ending, or
+    killed, ends it too). Ctrl-C on a terminal reaches the whole process group: the import decides, not this."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     setup = json.loads(stdin.readline())
     encrypt = Fernet(setup["fernet_key"].encode()).encrypt

@@ -54,7 +54,7 @@ def blind_only(rows: Sequence[Sequence[Any]]) -> Seals:
 class HeldNumbers:
     """The plain numbers of rows staged without a token, kept in this process (never written anywhere) until the
     merge says which of them need one. Compact: per chunk an array of line numbers and the numbers as one string
-    (1M rows: ~25 MB), or a tuple where a number holds a newline."""
+    (1M rows: ~22 MB), or a tuple where a number holds a newline."""
 
     def __init__(self) -> None:
         self._chunks: list[tuple[array[int], str | tuple[str, ...]]] = []
