@@ -3,6 +3,8 @@ those the merge writes; a large file of new numbers is sealed by a child process
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from contacts.importing import pipeline, sealing
 from contacts.importing.sealing import HeldNumbers
 from contacts.importing.staging import Staging
 from contacts.models import Contact
-from contacts.sealer import Sealer, blind_hasher
+from contacts.sealer import ROOT, Sealer, blind_hasher
 from tests.privacy.conftest import run_import
 
 ROWS = "".join(f"p{i}@seal.example,+44 7700 90{i:04d}\n" for i in range(6))
@@ -216,3 +218,15 @@ def test_the_sealer_sends_a_number_with_a_newline_back_to_this_process() -> None
     assert hashes == [blind_hasher(b"k" * 32)("+1 4"), ""] and tokens[1] == ""
     assert Fernet(fernet_key.encode()).decrypt(tokens[0].encode()) == b"+1 4"
     assert sealer.proc.returncode == 0
+
+
+def test_the_sealer_process_imports_no_django() -> None:
+    found = subprocess.run(
+        [sys.executable, "-c", "import sys, contacts.sealer; print('django' in sys.modules)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert found.stdout.strip() == "False"
