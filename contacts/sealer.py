@@ -22,6 +22,7 @@ import json
 import signal
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, cast
@@ -35,9 +36,14 @@ _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 PIPE_BYTES = 1 << 20
 
 
+def _blind_base(key: bytes) -> hashlib.blake2b:
+    """The blind index's keyed BLAKE2b, set up once and copied per number (this process and the child)."""
+    return hashlib.blake2b(key=key[:64], digest_size=16, person=b"herald-mobile")
+
+
 def blind_hasher(key: bytes) -> Callable[[str], str]:
     """The mobile number's blind index with `key` set up once: keyed BLAKE2b (hex, 32 characters), "" for none."""
-    base = hashlib.blake2b(key=key[:64], digest_size=16, person=b"herald-mobile")
+    base = _blind_base(key)
 
     def digest(mobile: str) -> str:
         if not mobile:
@@ -67,7 +73,7 @@ class Sealer:
             with contextlib.suppress(OSError):
                 fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
         self._write(json.dumps({"fernet_key": fernet_key, "hash_key": hash_key.hex()}).encode() + b"\n")
-        self.sent: list[int] = []  # the sizes of the chunks sent and not yet answered, oldest first
+        self.sent: deque[int] = deque()  # the sizes of the chunks sent and not yet answered, oldest first
 
     def _write(self, data: bytes) -> None:
         try:
@@ -92,7 +98,7 @@ class Sealer:
 
     def receive(self) -> tuple[list[str], list[str]]:
         """The blind indexes and tokens of the oldest chunk sent ("" where the row has no number)."""
-        count = self.sent.pop(0)
+        count = self.sent.popleft()
         header = self._stdout.readline()
         if not header.endswith(b"\n"):
             raise SealerGone(f"the sealer process ended (exit code {self.proc.poll()})")
@@ -129,7 +135,7 @@ def serve() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     setup = json.loads(stdin.readline())
     encrypt = Fernet(setup["fernet_key"].encode()).encrypt
-    base = hashlib.blake2b(key=bytes.fromhex(setup["hash_key"])[:64], digest_size=16, person=b"herald-mobile")
+    base = _blind_base(bytes.fromhex(setup["hash_key"]))
     while header := stdin.readline():
         size, with_tokens = (int(field) for field in header.split())
         numbers = stdin.read(size).split(b"\n")

@@ -137,13 +137,15 @@ class ContactMerge(AttributeMerge):
                 "SELECT s.* FROM {S} s JOIN (SELECT max(line) AS line FROM {S} GROUP BY email) k ON k.line = s.line"
             )
         # No row with a lead id (the usual file): no lead id join, whose hash side read the whole contacts table.
-        by_lead_id = (
-            "cl.id AS lms_id FROM ({latest}) d LEFT JOIN contacts_contact ce ON ce.email = d.email "
-            "LEFT JOIN contacts_contact cl ON d.lms_lead_id IS NOT NULL AND cl.lms_lead_id = d.lms_lead_id"
+        lms_id, by_lead_id = (
+            ("cl.id", "LEFT JOIN contacts_contact cl ON d.lms_lead_id IS NOT NULL AND cl.lms_lead_id = d.lms_lead_id")
             if self.s.lead_ids
-            else "CAST(NULL AS bigint) AS lms_id FROM ({latest}) d LEFT JOIN contacts_contact ce ON ce.email = d.email"
+            else ("CAST(NULL AS bigint)", "")
         )
-        self.sql(f"CREATE TEMP TABLE {{M}} AS SELECT d.*, ce.id AS email_id, {by_lead_id.format(latest=latest)}")
+        self.sql(
+            f"CREATE TEMP TABLE {{M}} AS SELECT d.*, ce.id AS email_id, {lms_id} AS lms_id FROM ({latest}) d "
+            f"LEFT JOIN contacts_contact ce ON ce.email = d.email {by_lead_id}"
+        )
         if self.pg:
             # Temp tables are never auto-analyzed; without statistics the planner takes the million rows with no
             # match (`email_id IS NULL`) for a handful and walks them with nested loops of index probes.

@@ -211,7 +211,6 @@ class _BackgroundCopy:
     def __init__(self, staging: Staging, size_hint: int = 0) -> None:
         connection.ensure_connection()
         self.staging = staging
-        self.size_hint = size_hint
         self.raw = connection.connection
         staging.load_sensitive()
         self.sql = f"COPY {staging.stage} ({', '.join(staging.columns)}) FROM STDIN"
