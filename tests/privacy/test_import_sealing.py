@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import pytest
@@ -230,3 +231,39 @@ def test_the_sealer_process_imports_no_django() -> None:
     )
 
     assert found.stdout.strip() == "False"
+
+
+def test_the_sealer_answers_whole_while_it_is_stopped_and_continued_mid_answer() -> None:
+    """SIGSTOP / SIGCONT (a paused container, Ctrl-Z, a profiler attaching) interrupt the child's large writes: the
+    buffered writer lost the middle of an answer then, and the chunk fell back to this process."""
+    fernet_key, hash_key = Fernet.generate_key().decode(), b"k" * 32
+    numbers = [f"+44 7700 {i:06d}" for i in range(25_000)]
+    sealer = Sealer(fernet_key, hash_key)
+    poker = subprocess.Popen(
+        ["bash", "-c", f"while :; do kill -STOP {sealer.proc.pid}; sleep .002; kill -CONT {sealer.proc.pid}; done"]
+    )
+    answers: list[tuple[list[str], list[str]]] = []
+
+    def exchange() -> None:
+        for _ in range(4):
+            assert sealer.send(numbers)
+            answers.append(sealer.receive())
+
+    worker = threading.Thread(target=exchange, daemon=True)
+    try:
+        worker.start()
+        worker.join(timeout=60)  # an answer that lost its middle leaves receive() waiting for bytes never sent
+    finally:
+        poker.kill()
+        poker.wait()
+        subprocess.run(["kill", "-CONT", str(sealer.proc.pid)], check=False)
+        if worker.is_alive():
+            sealer.stop()
+        sealer.close()
+
+    assert len(answers) == 4
+    digest = blind_hasher(hash_key)
+    for hashes, tokens in answers:
+        assert hashes == [digest(n) for n in numbers]
+        assert Fernet(fernet_key.encode()).decrypt(tokens[-1].encode()) == numbers[-1].encode()
+    assert sealer.proc.returncode == 0
