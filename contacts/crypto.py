@@ -2,7 +2,9 @@
 
 Keys: `HERALD_ENCRYPTION_KEYS`, Fernet keys separated by commas. The first encrypts, every one decrypts, so a key
 is rotated by putting a new one first and running `manage.py rotate_encryption_keys` (which re-encrypts every
-stored value under the first key) before the old one is removed.
+stored value under the first key) before the old one is removed. A value is stored as a token (contacts/tokens.py:
+AES-256-GCM under a key derived from the Fernet key); Fernet tokens, the format before it, are still read, and
+the rotation command rewrites them.
 
 Hashes: `HERALD_HASH_KEY` keys an HMAC-SHA256 of a normalised email (the suppression list keeps it after an
 erasure, so a re-import does not bring the address back) and a keyed BLAKE2b of the mobile number (the blind
@@ -15,16 +17,17 @@ import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from contacts.sealer import blind_hasher
+from contacts.tokens import TOKEN_PREFIX, blind_hasher, open_token, token_key, token_sealer
 
-# Every Fernet token starts with its version byte 0x80, base64-encoded: "gAAAAA".
+# Every Fernet token (the format before contacts/tokens.py) starts with its version byte 0x80, base64-encoded.
 FERNET_PREFIX = "gAAAAA"
 # An encrypted attribute value is a JSON string with this prefix (the attribute keeps its declared type).
 ATTRIBUTE_PREFIX = "herald-enc:"
@@ -43,60 +46,80 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
         ) from exc
 
 
+@functools.cache
+def _token_keys(keys: tuple[str, ...]) -> tuple[AESGCM, ...]:
+    _fernet(keys)  # validated, with its error message
+    return tuple(token_key(key) for key in keys)
+
+
+@functools.cache
+def _sealer(key: str) -> Callable[[Sequence[bytes]], list[bytes]]:
+    return token_sealer(key)
+
+
 def _keys() -> tuple[str, ...]:
     return tuple(str(k).strip() for k in settings.HERALD_ENCRYPTION_KEYS if str(k).strip())
 
 
 def fernet() -> MultiFernet:
-    """The keys of the current settings (resolved per call, so a test's override is what runs)."""
+    """The keys of the current settings as Fernet keys: what reads a token of the format before this one."""
     return _fernet(_keys())
 
 
 def sealing_keys() -> tuple[str, bytes]:
     """What the import's sealer process needs (contacts/sealer.py): the key that encrypts (the first) and the
     blind index's key."""
-    fernet()  # validated as this process would use them
+    _token_keys(_keys())  # validated as this process would use them
     return _keys()[0], _hash_key()
 
 
+def encrypt_many(values: Sequence[str]) -> list[str]:
+    """Tokens of non-empty strings under the first key (the key set up once per settings, the nonces drawn at
+    once): what an import seals its numbers with in its own process."""
+    keys = _keys()
+    _token_keys(keys)
+    return [token.decode() for token in _sealer(keys[0])([value.encode() for value in values])]
+
+
 def encrypt(value: str) -> str:
-    """A Fernet token for a non-empty string; empty stays empty (so "has no mobile" is still a plain test)."""
+    """A token for a non-empty string; empty stays empty (so "has no mobile" is still a plain test)."""
     if not value:
         return value
-    return fernet().encrypt(value.encode()).decode()
+    return encrypt_many([value])[0]
+
+
+def _open(value: str) -> str | None:
+    """The plain text of a token under these keys (either format), or None."""
+    if value.startswith(TOKEN_PREFIX):
+        plain = open_token(_token_keys(_keys()), value)
+        return None if plain is None else plain.decode()
+    if value.startswith(FERNET_PREFIX):
+        try:
+            return fernet().decrypt(value.encode()).decode()
+        except InvalidToken:
+            return None
+    return None
 
 
 def decrypt(value: str) -> str:
     """The plain text of a token; a value that is not a token under these keys (written before encryption was
     turned on, not yet migrated) is returned as it is."""
-    if not value or not value.startswith(FERNET_PREFIX):
+    if not value:
         return value
-    try:
-        return fernet().decrypt(value.encode()).decode()
-    except InvalidToken:
-        return value
+    plain = _open(value)
+    return value if plain is None else plain
 
 
 def is_encrypted(value: str) -> bool:
-    if not value or not value.startswith(FERNET_PREFIX):
-        return False
-    try:
-        fernet().decrypt(value.encode())
-    except InvalidToken:
-        return False
-    return True
+    return bool(value) and _open(value) is not None
 
 
 def rotate(value: str) -> str:
-    """The token re-encrypted under the first key (a plain value is encrypted)."""
+    """The value re-encrypted under the first key, in this format (a plain value is encrypted)."""
     if not value:
         return value
-    if value.startswith(FERNET_PREFIX):
-        try:
-            return fernet().rotate(value.encode()).decode()
-        except InvalidToken:
-            pass
-    return encrypt(value)
+    plain = _open(value)
+    return encrypt(value if plain is None else plain)
 
 
 def encrypt_attribute(value: Any) -> Any:
@@ -178,5 +201,5 @@ def mobile_hasher() -> Callable[[str], str]:
 
 
 def mobile_hash(mobile: str) -> str:
-    """The mobile number's blind index: keyed BLAKE2b (hex, 32 characters), "" for no number."""
+    """The mobile number's blind index: keyed BLAKE2b (its first 64 bits in hex), "" for no number."""
     return mobile_hasher()(mobile)

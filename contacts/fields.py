@@ -13,10 +13,10 @@ from contacts import crypto
 
 
 class EncryptedCharField(models.CharField):  # type: ignore[type-arg]
-    """A short text stored as a Fernet token. The column is wide enough for the token (`max_length`), forms and
-    validation use the plain length (`plain_max_length`). Rows read are decrypted (`from_db_value`), so Python only
-    sees plain text; a lookup other than "is empty" cannot match (two encryptions of a value differ): compare the
-    blind index (`BlindIndexField`) instead."""
+    """A short text stored as a token (contacts/tokens.py). The column is wide enough for the token (`max_length`),
+    forms and validation use the plain length (`plain_max_length`). Rows read are decrypted (`from_db_value`), so
+    Python only sees plain text; a lookup other than "is empty" cannot match (two encryptions of a value differ):
+    compare the blind index (`BlindIndexField`) instead."""
 
     def __init__(self, *args: Any, plain_max_length: int = 40, **kwargs: Any) -> None:
         self.plain_max_length = plain_max_length

@@ -1,4 +1,4 @@
-"""How an import seals its mobile numbers (blind index + Fernet token, contacts/crypto.py) before staging them: no
+"""How an import seals its mobile numbers (blind index + token, contacts/tokens.py) before staging them: no
 plain number reaches the database, not even a temp table. The first chunk chooses one of three ways:
 
 - **held** (a re-import: a third or more of the first chunk's sampled addresses are stored with a number): rows are
@@ -39,10 +39,10 @@ Seals = tuple[Sequence[str | None], Sequence[str | None]]  # each row's blind in
 
 def seal_here(rows: Sequence[Sequence[Any]]) -> Seals:
     """Each contact row's blind index and token, computed in this process (None where the row has no number)."""
-    encrypt = crypto.fernet().encrypt
     digest = crypto.mobile_hasher()
     hashes = [digest(r[4]) if r[4] else None for r in rows]
-    tokens = [encrypt(r[4].encode()).decode() if r[4] else None for r in rows]
+    sealed = iter(crypto.encrypt_many([r[4] for r in rows if r[4]]))
+    tokens = [next(sealed) if r[4] else None for r in rows]
     return hashes, tokens
 
 
@@ -85,8 +85,9 @@ class HeldNumbers:
 
     def seal(self, lines: Sequence[int]) -> list[tuple[int, str]]:
         """(line, token) for each of `lines` (sorted) that holds a number."""
-        encrypt = crypto.fernet().encrypt
-        return [(line, encrypt(number.encode()).decode()) for line, number in self.numbers(lines)]
+        found = self.numbers(lines)
+        tokens = crypto.encrypt_many([number for _, number in found])
+        return [(line, token) for (line, _), token in zip(found, tokens, strict=True)]
 
 
 class StreamSealing:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import io
 from typing import Any
 
@@ -13,6 +15,7 @@ from django.db import connection
 from contacts import crypto, protect
 from contacts import services as contact_services
 from contacts.models import Contact, ContactAttribute, SensitiveAttribute
+from contacts.tokens import TOKEN_PREFIX
 from segments.errors import RuleError
 from segments.rules import rules_contact_ids
 from tests.privacy.conftest import run_import
@@ -34,7 +37,7 @@ def test_mobile_is_stored_encrypted_and_read_plain(db: None) -> None:
 
     stored = _raw("SELECT mobile FROM contacts_contact WHERE id = %s", [contact.pk])
 
-    assert stored.startswith(crypto.FERNET_PREFIX) and "7700" not in stored
+    assert stored.startswith(TOKEN_PREFIX) and "7700" not in stored
     assert Contact.objects.get(pk=contact.pk).mobile == "+44 7700 900001"
 
 
@@ -69,6 +72,61 @@ def test_rotation_reencrypts_under_the_new_first_key(db: None, settings: Any) ->
     settings.HERALD_ENCRYPTION_KEYS = [new_key]
 
     assert Contact.objects.get(pk=contact.pk).mobile == "+44 7700 900004"
+
+
+@pytest.mark.django_db
+def test_a_mobile_token_is_compact(db: None) -> None:
+    contact = contact_services.contact_create(email="a@enc.example", mobile="+44 7397236329")
+
+    stored = _raw("SELECT mobile FROM contacts_contact WHERE id = %s", [contact.pk])
+    blind = _raw("SELECT mobile_hash FROM contacts_contact WHERE id = %s", [contact.pk])
+
+    # Every import writes, sorts and indexes these (a Fernet token took 100 characters, the blind index 32).
+    assert (len(stored), len(blind)) == (57, 16)
+
+
+@pytest.mark.django_db
+def test_a_mobile_stored_as_a_fernet_token_is_still_read(db: None) -> None:
+    contact = contact_services.contact_create(email="a@enc.example")
+    legacy = crypto.fernet().encrypt(b"+44 7700 900005").decode()
+    _raw("UPDATE contacts_contact SET mobile = %s WHERE id = %s RETURNING id", [legacy, contact.pk])
+
+    assert Contact.objects.get(pk=contact.pk).mobile == "+44 7700 900005"
+
+
+@pytest.mark.django_db
+def test_rotation_rewrites_fernet_tokens_in_the_current_format(db: None) -> None:
+    contact = contact_services.contact_create(email="a@enc.example")
+    legacy = crypto.fernet().encrypt(b"+44 7700 900006").decode()
+    _raw("UPDATE contacts_contact SET mobile = %s WHERE id = %s RETURNING id", [legacy, contact.pk])
+
+    call_command("rotate_encryption_keys", stdout=io.StringIO(), stderr=io.StringIO())
+
+    stored = _raw("SELECT mobile FROM contacts_contact WHERE id = %s", [contact.pk])
+    assert stored.startswith(TOKEN_PREFIX) and crypto.decrypt(stored) == "+44 7700 900006"
+
+
+@pytest.mark.django_db
+def test_a_token_under_a_removed_key_is_shown_as_stored(db: None, settings: Any) -> None:
+    token = crypto.encrypt("+44 7700 900007")
+    settings.HERALD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+
+    assert crypto.decrypt(token) == token and not crypto.is_encrypted(token)
+
+
+@pytest.mark.django_db
+def test_blind_indexes_cut_by_the_upgrade_still_match_a_reimport(media: Any, settings: Any) -> None:
+    run_import("email,mobile\na@enc.example,+44 7700 900008\n")
+    # As stored before contacts 0011: the keyed BLAKE2b's 128 bits in hex.
+    key = settings.HERALD_HASH_KEY.encode()[:64]
+    whole = hashlib.blake2b(b"+44 7700 900008", key=key, digest_size=16, person=b"herald-mobile").hexdigest()
+    _raw("UPDATE contacts_contact SET mobile_hash = %s RETURNING id", [whole])
+    upgrade = importlib.import_module("contacts.migrations.0011_blind_index_64_bits").Migration.operations[0]
+    _raw(upgrade.sql + " RETURNING id", [])
+
+    again = run_import("email,mobile\na@enc.example,+44 7700 900008\n")
+
+    assert again.unchanged == 1
 
 
 @pytest.mark.django_db
