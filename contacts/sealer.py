@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, cast
 
-from contacts.tokens import BLIND_INDEX_CHARS, blind_base, token_sealer
+from contacts.tokens import blind_indexer, token_sealer
 
 ROOT = Path(__file__).resolve().parent.parent
 # Linux's fcntl to size a pipe (F_SETPIPE_SZ): a chunk's request (~400 KB for 25,000 numbers) then fits in the
@@ -125,18 +125,11 @@ def serve() -> None:
     stdin, stdout_fd = sys.stdin.buffer, sys.stdout.fileno()
     setup = json.loads(stdin.readline())
     seal = token_sealer(setup["fernet_key"])
-    base = blind_base(bytes.fromhex(setup["hash_key"]))
+    index = blind_indexer(bytes.fromhex(setup["hash_key"]))
     while header := stdin.readline():
         size, with_tokens = (int(field) for field in header.split())
         numbers = stdin.read(size).split(b"\n")
-        hashes: list[bytes] = []
-        for number in numbers:
-            if number:
-                h = base.copy()
-                h.update(number)
-                hashes.append(h.hexdigest()[:BLIND_INDEX_CHARS].encode())
-            else:
-                hashes.append(b"")
+        hashes = index(numbers)
         tokens = [b""] * len(numbers)
         if with_tokens:
             present = [i for i, number in enumerate(numbers) if number]

@@ -75,20 +75,30 @@ def open_token(keys: Sequence[AESGCM], token: str) -> bytes | None:
     return None
 
 
-def blind_base(key: bytes) -> hashlib.blake2b:
-    """The blind index's keyed BLAKE2b, set up once and copied per number (this process and the sealer's)."""
-    return hashlib.blake2b(key=key[:64], digest_size=16, person=b"herald-mobile")
+def blind_indexer(key: bytes) -> Callable[[Sequence[bytes]], list[bytes]]:
+    """The blind indexes of a batch of numbers (UTF-8), the keyed BLAKE2b set up once: 16 hex characters each,
+    b"" for an empty number. What the sealer process computes, and `blind_hasher` for one number."""
+    base = hashlib.blake2b(key=key[:64], digest_size=16, person=b"herald-mobile")
+
+    def index(numbers: Sequence[bytes]) -> list[bytes]:
+        indexes = []
+        for number in numbers:
+            if number:
+                h = base.copy()
+                h.update(number)
+                indexes.append(h.hexdigest()[:BLIND_INDEX_CHARS].encode())
+            else:
+                indexes.append(b"")
+        return indexes
+
+    return index
 
 
 def blind_hasher(key: bytes) -> Callable[[str], str]:
     """The mobile number's blind index with `key` set up once (16 hex characters), "" for none."""
-    base = blind_base(key)
+    index = blind_indexer(key)
 
     def digest(mobile: str) -> str:
-        if not mobile:
-            return ""
-        h = base.copy()
-        h.update(mobile.encode())
-        return h.hexdigest()[:BLIND_INDEX_CHARS]
+        return index([mobile.encode()])[0].decode() if mobile else ""
 
     return digest
