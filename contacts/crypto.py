@@ -114,12 +114,20 @@ def is_encrypted(value: str) -> bool:
     return bool(value) and _open(value) is not None
 
 
+def looks_encrypted(value: str) -> bool:
+    """Whether a stored value has the shape of a token (either format), whether or not these keys open it."""
+    return value.startswith((TOKEN_PREFIX, FERNET_PREFIX))
+
+
 def rotate(value: str) -> str:
-    """The value re-encrypted under the first key, in this format (a plain value is encrypted)."""
+    """The value re-encrypted under the first key, in this format (a plain value is encrypted). A token that no
+    configured key opens is returned as it is: encrypting it again would bury it under a second layer."""
     if not value:
         return value
     plain = _open(value)
-    return encrypt(value if plain is None else plain)
+    if plain is None:
+        return value if looks_encrypted(value) else encrypt(value)
+    return encrypt(plain)
 
 
 def encrypt_attribute(value: Any) -> Any:

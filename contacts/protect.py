@@ -62,8 +62,9 @@ def sensitive_attribute_unmark(*, name: str) -> int:
 def encryption_rotate(*, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Re-encrypt every encrypted value under the first key of HERALD_ENCRYPTION_KEYS (and encrypt what is still
     plain: mobiles written before encryption, values of attributes marked sensitive). Idempotent; safe to run
-    while Herald runs (each page is its own transaction). After it, keys after the first can be removed."""
-    counts = {"mobile": 0, "attributes": 0}
+    while Herald runs (each page is its own transaction). After it, keys after the first can be removed. Values
+    that no configured key opens are left as they are and counted (`unreadable`)."""
+    counts = {"mobile": 0, "attributes": 0, "unreadable": 0}
     last = 0
     digest = crypto.mobile_hasher()
     while True:
@@ -79,12 +80,22 @@ def encryption_rotate(*, progress: Callable[[str, int], None] | None = None) -> 
             updates = []
             for pk, stored in rows:
                 plain = crypto.decrypt(stored)
+                if plain == stored and crypto.looks_encrypted(stored):
+                    counts["unreadable"] += 1  # written under a key no longer configured: left as it is
+                    continue
                 updates.append((crypto.rotate(stored), digest(plain), pk))
             cursor.executemany("UPDATE contacts_contact SET mobile = %s, mobile_hash = %s WHERE id = %s", updates)
             counts["mobile"] += len(updates)
         if progress:
             progress("mobile", counts["mobile"])
-    counts["attributes"] = _rewrite_attributes(name=None, change=crypto.rotate_attribute)
+
+    def rotate_attribute(value: Any) -> Any:
+        rotated = crypto.rotate_attribute(value)
+        if rotated == value and crypto.is_encrypted_attribute(value):
+            counts["unreadable"] += 1
+        return rotated
+
+    counts["attributes"] = _rewrite_attributes(name=None, change=rotate_attribute)
     if progress:
         progress("attributes", counts["attributes"])
     return counts

@@ -115,6 +115,39 @@ def test_a_token_under_a_removed_key_is_shown_as_stored(db: None, settings: Any)
 
 
 @pytest.mark.django_db
+def test_rotation_leaves_a_token_no_configured_key_opens_as_it_is(db: None, settings: Any) -> None:
+    contact = contact_services.contact_create(email="a@enc.example", mobile="+44 7700 900009")
+    token = _raw("SELECT mobile FROM contacts_contact WHERE id = %s", [contact.pk])
+    blind = _raw("SELECT mobile_hash FROM contacts_contact WHERE id = %s", [contact.pk])
+    old = list(settings.HERALD_ENCRYPTION_KEYS)
+    settings.HERALD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the old key removed too early
+    err = io.StringIO()
+
+    call_command("rotate_encryption_keys", stdout=io.StringIO(), stderr=err)
+
+    assert _raw("SELECT mobile FROM contacts_contact WHERE id = %s", [contact.pk]) == token
+    assert _raw("SELECT mobile_hash FROM contacts_contact WHERE id = %s", [contact.pk]) == blind
+    assert "1 stored values were encrypted under a key that is no longer" in err.getvalue()
+    settings.HERALD_ENCRYPTION_KEYS = old  # the key put back: the number reads again
+    assert Contact.objects.get(pk=contact.pk).mobile == "+44 7700 900009"
+
+
+@pytest.mark.django_db
+def test_rotation_leaves_a_sensitive_value_no_configured_key_opens_as_it_is(media: Any, settings: Any) -> None:
+    run_import("email,diagnosis\na@enc.example,asthma\n")
+    protect.sensitive_attribute_mark(name="diagnosis")
+    stored = _raw("SELECT field_value::text FROM contacts_contactattribute WHERE field_name = %s", ["diagnosis"])
+    settings.HERALD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+
+    counts = protect.encryption_rotate()
+
+    assert counts["unreadable"] == 1 and counts["attributes"] == 0
+    assert (
+        _raw("SELECT field_value::text FROM contacts_contactattribute WHERE field_name = %s", ["diagnosis"]) == stored
+    )
+
+
+@pytest.mark.django_db
 def test_blind_indexes_cut_by_the_upgrade_still_match_a_reimport(media: Any, settings: Any) -> None:
     run_import("email,mobile\na@enc.example,+44 7700 900008\n")
     # As stored before contacts 0011: the keyed BLAKE2b's 128 bits in hex.

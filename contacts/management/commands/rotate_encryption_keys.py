@@ -23,3 +23,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Re-encrypted {counts['mobile']:,} mobile numbers and {counts['attributes']:,} sensitive attribute values."
         )
+        if counts["unreadable"]:
+            self.stderr.write(
+                f"{counts['unreadable']:,} stored values were encrypted under a key that is no longer in "
+                "HERALD_ENCRYPTION_KEYS and were left as they are: put that key back (after the first) and run this "
+                "again."
+            )
