@@ -77,13 +77,16 @@ def encryption_rotate(*, progress: Callable[[str, int], None] | None = None) -> 
             if not rows:
                 break
             last = rows[-1][0]
-            updates = []
+            readable: list[tuple[int, str]] = []
             for pk, stored in rows:
                 plain = crypto.decrypt(stored)
                 if plain == stored and crypto.looks_encrypted(stored):
                     counts["unreadable"] += 1  # written under a key no longer configured: left as it is
-                    continue
-                updates.append((crypto.rotate(stored), digest(plain), pk))
+                else:
+                    readable.append((pk, plain))
+            # Each number decrypted once and the page's tokens sealed in one batch (under the first key).
+            tokens = crypto.encrypt_many([plain for _, plain in readable])
+            updates = [(token, digest(plain), pk) for (pk, plain), token in zip(readable, tokens, strict=True)]
             cursor.executemany("UPDATE contacts_contact SET mobile = %s, mobile_hash = %s WHERE id = %s", updates)
             counts["mobile"] += len(updates)
         if progress:

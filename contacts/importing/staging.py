@@ -116,10 +116,6 @@ class Staging:
         if sensitive:
             rows = [(*r[:7], _encrypt_attributes(r[7], sensitive) if r[7] else r[7]) for r in rows]
         # Comprehensions, not a loop of appends: this runs on every staged row, inside the GIL-bound stream.
-        if self.held is not None:  # no tokens: a held row is staged with its blind index only
-            return [
-                (r[0], r[1], r[2], r[3], None, r[5], r[6], r[7], h or None) for r, h in zip(rows, hashes, strict=True)
-            ]
         return [
             (r[0], r[1], r[2], r[3], token or None, r[5], r[6], r[7], h or None)
             for r, h, token in zip(rows, hashes, tokens, strict=True)
