@@ -468,5 +468,8 @@ LOGGING = {
         "celery.app.trace": {"level": env("CELERY_TASK_LOG_LEVEL", default="WARNING")},
         "celery.worker.strategy": {"level": env("CELERY_TASK_LOG_LEVEL", default="WARNING")},
         "celery.beat": {"level": env("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        # django-axes announces its version at every start, `manage.py` commands included (mixed into their
+        # output); its lockout and login-failure lines come from other loggers and stay.
+        "axes.apps": {"level": "WARNING"},
     },
 }

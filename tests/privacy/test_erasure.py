@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from auditlog.models import LogEntry
 from django.apps import apps
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, models
 from django.urls import reverse
 
@@ -245,6 +245,18 @@ def test_command_erases_with_yes(person: Contact) -> None:
 
     assert "on the suppression list" in out.getvalue()
     assert not Contact.objects.filter(pk=person.pk).exists()
+
+
+@pytest.mark.django_db
+def test_command_without_a_terminal_erases_nothing_and_says_to_pass_yes(
+    person: Contact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # closed input: a script or cron, nobody to answer
+
+    with pytest.raises(CommandError, match="Pass --yes"):
+        call_command("gdpr", "erase", TARGET)
+
+    assert Contact.objects.filter(pk=person.pk).exists()
 
 
 @pytest.mark.django_db

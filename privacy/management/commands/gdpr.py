@@ -50,7 +50,10 @@ class Command(BaseCommand):
 
     def _erase(self, email: str, yes: bool) -> None:
         if not yes:
-            answer = input(f"Erase {email} from Herald? This cannot be undone. Type 'erase' to confirm: ")
+            try:
+                answer = input(f"Erase {email} from Herald? This cannot be undone. Type 'erase' to confirm: ")
+            except EOFError:  # no terminal (a script, cron): nobody can confirm
+                raise CommandError("Nothing erased: no one to confirm (no terminal). Pass --yes to erase.") from None
             if answer.strip() != "erase":
                 raise CommandError("Nothing erased.")
         try:
