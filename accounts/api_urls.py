@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from django.urls import path
-
 from accounts import api
+from config.api_paths import slash_optional
 
 urlpatterns = [
-    path("auth/token", api.AuthToken.as_view(), name="api-auth-token"),
+    *slash_optional("auth/token", api.AuthToken.as_view(), name="api-auth-token"),
 ]

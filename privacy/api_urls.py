@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from django.urls import path
-
+from config.api_paths import slash_optional
 from privacy import api
 
 app_name = "privacy-api"
 
 urlpatterns = [
-    path("contacts/<int:pk>/export", api.ContactExport.as_view(), name="contact-export"),
-    path("contacts/<int:pk>/erase", api.ContactErase.as_view(), name="contact-erase"),
+    *slash_optional("contacts/<int:pk>/export", api.ContactExport.as_view(), name="contact-export"),
+    *slash_optional("contacts/<int:pk>/erase", api.ContactErase.as_view(), name="contact-erase"),
 ]

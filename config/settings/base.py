@@ -444,6 +444,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # A login unless API_DOCS_PUBLIC (the page itself: accounts.permissions.api_docs_login in config/urls.py).
     "SERVE_PERMISSIONS": ["accounts.permissions.ApiDocsPermission"],
+    # Routes that answer with and without a trailing slash are documented once, as written (config/api_paths.py).
+    "PREPROCESSING_HOOKS": ["config.api_paths.drop_slashed_duplicates"],
     # Several models have a `status` field with different choices: name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",

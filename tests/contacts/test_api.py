@@ -221,3 +221,19 @@ def test_bulk_upsert_duplicate_email_last_item_wins(api: APIClient) -> None:
     )
     assert [r["status"] for r in response.json()["results"]] == ["skipped", "created"]
     assert Contact.objects.get().first_name == "Two"
+
+
+def test_a_trailing_slash_reads_the_same_list(api: APIClient) -> None:
+    make_contact(email="ann@example.com")
+
+    with_slash = api.get("/api/v1/contacts/")
+
+    assert with_slash.status_code == 200
+    assert with_slash.json() == api.get("/api/v1/contacts").json()
+
+
+def test_a_trailing_slash_keeps_a_posts_body(api: APIClient) -> None:
+    response = api.post("/api/v1/contacts/bulk/", {"contacts": [{"email": "ann@example.com"}]}, format="json")
+
+    assert response.status_code == 200
+    assert Contact.objects.filter(email="ann@example.com").exists()
