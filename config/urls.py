@@ -30,6 +30,7 @@ api_v1 = [
     path("", include("automations.api_urls")),
     path("", include("reports.api_urls")),
     path("", include("privacy.api_urls")),
+    path("", include("delivery.api_urls")),
 ]
 
 urlpatterns = [

@@ -34,13 +34,14 @@ def _post(
     secret: str = SECRET,
     at: datetime | None = None,
     body: bytes | None = None,
+    url: str = URL,
 ) -> Any:
     """POST as Resend does: the body signed with Svix under svix-id / svix-timestamp / svix-signature."""
     raw = json.dumps(payload).encode()
     when = at or datetime.now(tz=UTC)
     signature = Webhook(secret).sign(msg_id=event_id, timestamp=when, data=raw)
     return client.post(
-        URL,
+        url,
         data=body if body is not None else raw,
         content_type="application/json",
         headers={"svix-id": event_id, "svix-timestamp": str(int(when.timestamp())), "svix-signature": signature},
@@ -72,6 +73,13 @@ def test_an_event_signed_with_the_secret_is_accepted_and_stored(client: Client, 
     assert response.status_code == 200
     event = WebhookEvent.objects.get()
     assert (event.event_id, event.event_type, event.delivery_id) == ("msg_ok", "email.delivered", sent_delivery.pk)
+
+
+def test_the_api_base_path_takes_the_same_signed_event(client: Client, sent_delivery: Delivery) -> None:
+    response = _post(client, _event("email.delivered", "re_1"), url="/api/v1/webhooks/resend")
+
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().delivery_id == sent_delivery.pk
 
 
 def test_a_tampered_body_is_refused_with_401_and_nothing_changes(client: Client, sent_delivery: Delivery) -> None:
