@@ -74,8 +74,8 @@ def sealing_keys() -> tuple[str, bytes]:
 
 
 def encrypt_many(values: Sequence[str]) -> list[str]:
-    """Tokens of non-empty strings under the first key (the key set up once per settings, the nonces drawn at
-    once): what an import seals its numbers with in its own process."""
+    """Tokens of strings under the first key, "" for an empty one (the key set up once per settings, the nonces
+    drawn at once): what an import seals its numbers with in its own process."""
     keys = _keys()
     _token_keys(keys)
     return [token.decode() for token in _sealer(keys[0])([value.encode() for value in values])]

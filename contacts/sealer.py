@@ -130,11 +130,7 @@ def serve() -> None:
         size, with_tokens = (int(field) for field in header.split())
         numbers = stdin.read(size).split(b"\n")
         hashes = index(numbers)
-        tokens = [b""] * len(numbers)
-        if with_tokens:
-            present = [i for i, number in enumerate(numbers) if number]
-            for i, token in zip(present, seal([numbers[i] for i in present]), strict=True):
-                tokens[i] = token
+        tokens = seal(numbers) if with_tokens else [b""] * len(numbers)
         answer = b"\n".join(hashes) + b"\n" + b"\n".join(tokens)
         write_all(stdout_fd, b"%d\n" % len(answer) + answer)
 

@@ -39,7 +39,8 @@ def token_key(fernet_key: str) -> AESGCM:
 
 
 def token_sealer(fernet_key: str) -> Callable[[Sequence[bytes]], list[bytes]]:
-    """Tokens of a batch of non-empty values, the key set up once and the batch's nonces drawn at once."""
+    """Tokens of a batch of values, the key set up once and the batch's nonces drawn at once; b"" for an empty
+    value (as `blind_indexer`), so a chunk's answers line up with its rows."""
     encrypt = token_key(fernet_key).encrypt
     b64 = base64.urlsafe_b64encode
     prefix = TOKEN_PREFIX.encode()
@@ -48,6 +49,9 @@ def token_sealer(fernet_key: str) -> Callable[[Sequence[bytes]], list[bytes]]:
         nonces = os.urandom(_NONCE_BYTES * len(values))
         tokens = []
         for i, value in enumerate(values):
+            if not value:
+                tokens.append(b"")
+                continue
             nonce = nonces[i * _NONCE_BYTES : (i + 1) * _NONCE_BYTES]
             tokens.append(prefix + b64(nonce + encrypt(nonce, value, None)).rstrip(b"="))
         return tokens

@@ -42,8 +42,7 @@ def seal_here(rows: Sequence[Sequence[Any]]) -> Seals:
     """Each contact row's blind index and token, computed in this process (None where the row has no number)."""
     digest = crypto.mobile_hasher()
     hashes = [digest(r[4]) if r[4] else None for r in rows]
-    sealed = iter(crypto.encrypt_many([r[4] for r in rows if r[4]]))
-    tokens = [next(sealed) if r[4] else None for r in rows]
+    tokens = [token or None for token in crypto.encrypt_many([r[4] or "" for r in rows])]
     return hashes, tokens
 
 

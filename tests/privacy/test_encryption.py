@@ -86,6 +86,14 @@ def test_a_mobile_token_is_compact(db: None) -> None:
 
 
 @pytest.mark.django_db
+def test_a_batch_keeps_an_empty_value_empty_in_its_place(db: None) -> None:
+    tokens = crypto.encrypt_many(["+44 7700 900010", "", "+44 7700 900011"])
+
+    assert tokens[1] == ""
+    assert [crypto.decrypt(tokens[0]), crypto.decrypt(tokens[2])] == ["+44 7700 900010", "+44 7700 900011"]
+
+
+@pytest.mark.django_db
 def test_a_mobile_stored_as_a_fernet_token_is_still_read(db: None) -> None:
     contact = contact_services.contact_create(email="a@enc.example")
     legacy = crypto.fernet().encrypt(b"+44 7700 900005").decode()
